@@ -1,0 +1,6 @@
+"""Where the default demo world file lives."""
+
+from pathlib import Path
+
+WORLDS_DIR = Path(__file__).parent / "worlds"
+DEFAULT_WORLD_FILE = WORLDS_DIR / "reference_account.yaml"
