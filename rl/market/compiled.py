@@ -48,6 +48,8 @@ class CompiledMarket:
     comp_adapt: np.ndarray  # [K]
     comp_drift: np.ndarray  # [K]
     comp_campaigns: np.ndarray  # [K, C] bool: competitor k enters campaign c's auctions
+    rival_base_table: np.ndarray  # [C, 24, D, Kmax] log(median bid × hour × device mult × quality), -inf padded
+    rival_sigma_table: np.ndarray  # [C, Kmax] lognormal sigma of each rival slot, 0 padded
 
     @property
     def n_campaigns(self) -> int:
@@ -105,6 +107,21 @@ class CompiledMarket:
         for i in range(len(camps)):
             ks = np.flatnonzero(comp_campaigns[:, i])
             comp_idx[i, : len(ks)] = ks
+        log_median = np.log(np.array([k.median_bid for k in comps], dtype=float))
+        log_quality = np.log(np.array([k.quality for k in comps], dtype=float))
+        with np.errstate(divide="ignore"):
+            log_hour = np.log(np.array([k.hour_mult for k in comps], dtype=float).reshape(len(comps), HOURS))
+            log_dev = np.log(np.array([k.device_mult for k in comps], dtype=float).reshape(len(comps), len(DEVICES)))
+        sigma = np.array([k.sigma for k in comps], dtype=float)
+        k_safe = np.maximum(comp_idx, 0)
+        table = np.empty((len(camps), HOURS, len(DEVICES), kmax))
+        for i in range(len(camps)):
+            for j in range(kmax):
+                k = comp_idx[i, j]
+                if k < 0:
+                    table[i, :, :, j] = -np.inf
+                else:
+                    table[i, :, :, j] = log_median[k] + log_quality[k] + log_hour[k][:, None] + log_dev[k][None, :]
         dev_cdf = np.cumsum(params.device_shares)
         dev_cdf[-1] = 1.0
 
@@ -148,4 +165,6 @@ class CompiledMarket:
             comp_adapt=arr(k.adapt_rate for k in comps),
             comp_drift=arr(k.drift_sigma for k in comps),
             comp_campaigns=comp_campaigns,
+            rival_base_table=table,
+            rival_sigma_table=np.where(comp_idx >= 0, sigma[k_safe] if len(sigma) else 0.0, 0.0),
         )

@@ -6,8 +6,8 @@ Mechanics per opportunity (the reference loop in `rl.market.reference` spells ou
 2. each rival's bid = exp(log median + sigma·z + log hour mult + log device mult + adaptation shift) × segment
    competition mult; score = bid × rival quality;
 3. search (GSP): our score = bid × quality; position = 1 + #rivals with a strictly higher score; shown iff
-   position ≤ slots and bid ≥ reserve; price per click = max(reserve, next lower score / our quality).
-   social (second-price eCPM): shown iff our score beats every rival and bid ≥ reserve CPM; price per impression =
+   position ≤ slots and bid ≥ reserve (and bid > 0); price per click = max(reserve, next lower score / our quality).
+   social (second-price eCPM): shown iff no rival's score is strictly higher and bid ≥ reserve CPM; price per impression =
    max(reserve, best rival score / our quality) / 1000;
 4. click iff u_click < slot CTR × creative × segment × device × fatigue; cost = price per click (search) or
    per impression (social);
@@ -111,37 +111,54 @@ def devices_and_segments(cm: CompiledMarket, draws: DayDraws) -> tuple[np.ndarra
     return np.minimum(device, N_DEVICES - 1), np.minimum(segment, cm.seg_cdf.shape[1] - 1)
 
 
+def rival_log_scores(cm: CompiledMarket, draws: DayDraws, state: MarketState, device, segment) -> np.ndarray:
+    """Log of each rival's auction score (bid × quality) per opportunity, rival-major [Kmax, N], unsorted; -inf
+    where a campaign has fewer than Kmax rivals. Computed one rival slot at a time over contiguous rows."""
+    c = draws.campaign
+    n_c = cm.n_campaigns
+    k_max = cm.comp_idx.shape[1]
+    if cm.n_competitors == 0:  # a market with no rivals: every auction is uncontested
+        return np.full((k_max, len(c)), -np.inf)
+    cell = (c * HOURS + draws.hour) * N_DEVICES + device
+    base = cm.rival_base_table.reshape(n_c * HOURS * N_DEVICES, k_max)
+    shift = np.where(cm.comp_idx >= 0, state.comp_shift[:, np.maximum(cm.comp_idx, 0)], 0.0)  # [M, C, Kmax]
+    shift = shift.reshape(-1, k_max)
+    mc = draws.market * n_c + c
+    log_seg = np.log(cm.seg_comp)[segment]
+    z = draws.comp_z.T  # [Kmax, N], contiguous
+    out = np.empty((k_max, len(c)))
+    for j in range(k_max):
+        np.add(base[:, j][cell], cm.rival_sigma_table[:, j][c] * z[j], out=out[j])
+        out[j] += shift[:, j][mc]
+        out[j] += log_seg
+    return out
+
+
 def rival_scores(cm: CompiledMarket, draws: DayDraws, state: MarketState, device, segment) -> np.ndarray:
-    """Rivals' auction scores per opportunity, sorted high to low, shape [N, Kmax] (0 where no rival)."""
-    ci = cm.comp_idx[draws.campaign]  # [N, Kmax]
-    valid = ci >= 0
-    k = np.where(valid, ci, 0)
-    log_bid = (
-        cm.comp_log_median[k]
-        + cm.comp_sigma[k] * draws.comp_z
-        + cm.comp_log_hour[k, draws.hour[:, None]]
-        + cm.comp_log_device[k, device[:, None]]
-        + state.comp_shift[draws.market[:, None], k]
-    )
-    score = np.exp(log_bid) * cm.seg_comp[segment][:, None] * cm.comp_quality[k]
-    score = np.where(valid, score, 0.0)
-    return -np.sort(-score, axis=1)
+    """Rivals' auction scores per opportunity sorted high to low, [N, Kmax] (0 where no rival)."""
+    return -np.sort(-np.exp(rival_log_scores(cm, draws, state, device, segment).T), axis=1)
 
 
-def auction(cm: CompiledMarket, draws: DayDraws, rivals: np.ndarray, bid: np.ndarray):
-    """Position (1-based, 0 = not shown) and price for our bid per opportunity `bid` [N].
+def auction(cm: CompiledMarket, draws: DayDraws, rival_log: np.ndarray, bid: np.ndarray):
+    """Position (1-based, 0 = not shown), shown flag and price for our per-opportunity bid [N], given the rivals'
+    log scores [Kmax, N] (any rival order). A rival ranks above us only if its score is strictly higher.
 
     Price is per click for search and per impression for social.
     """
     c = draws.campaign
     q = cm.quality[c]
-    ours = bid * q
-    n_above = (rivals > ours[:, None]).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        ours = np.log(bid * q)
+    n_above = np.zeros(len(c), dtype=np.int64)
+    next_log = np.full(len(c), -np.inf)
+    for row in rival_log:
+        above = row > ours
+        n_above += above
+        np.maximum(next_log, np.where(above, -np.inf, row), out=next_log)
     position = n_above + 1
-    shown = (position <= cm.n_slots[c]) & (bid >= cm.reserve[c])
-    kmax = rivals.shape[1]
-    next_score = np.where(n_above < kmax, rivals[np.arange(len(bid)), np.minimum(n_above, kmax - 1)], 0.0)
-    price = np.maximum(cm.reserve[c], next_score / q)
+    # A zero bid (a paused campaign) never enters, even where the platform has no reserve.
+    shown = (position <= cm.n_slots[c]) & (bid >= cm.reserve[c]) & (bid > 0)
+    price = np.maximum(cm.reserve[c], np.exp(next_log) / q)
     price = np.where(cm.is_search[c], price, price / 1000.0)
     return np.where(shown, position, 0), shown, price
 
@@ -158,24 +175,39 @@ def pace(draws: DayDraws, n_groups: int, cost: np.ndarray, eligible: np.ndarray,
         p = np.where(potential > 0, np.minimum(1.0, budget_flat / potential), 1.0)
     participate = eligible & (draws.u_throttle < p[group])
     spend = np.where(participate, cost, 0.0)
-    cum = np.cumsum(spend)
-    start = draws.group_start[:-1]
-    before = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
-    group_cum = cum - before[group]
+    # A running sum restarted per group (not a global cumsum minus offsets) so the budget comparison sees exactly
+    # the sequential sum a platform would keep, bit for bit.
+    group_cum = np.empty_like(spend)
+    bounds = draws.group_start
+    for g in np.flatnonzero(np.diff(bounds)):
+        np.cumsum(spend[bounds[g] : bounds[g + 1]], out=group_cum[bounds[g] : bounds[g + 1]])
     return participate & (group_cum <= budget_flat[group])
+
+
+def click_multiplier(cm: CompiledMarket, draws: DayDraws, state: MarketState, device, segment) -> np.ndarray:
+    """CTR = slot CTR × this multiplier (creative × segment × device × fatigue from recent exposure), [N]."""
+    c = draws.campaign
+    fatigue = 1.0 / (1.0 + cm.fatigue[c] * state.exposure[draws.market, c])
+    return cm.ctr_mult[c] * cm.seg_ctr[segment] * cm.dev_ctr[device] * fatigue
+
+
+def click_outcomes(cm: CompiledMarket, draws: DayDraws, device, segment) -> tuple[np.ndarray, np.ndarray]:
+    """Whether a click would become a GA4 session, and whether that session would (eventually) convert, [N]."""
+    c = draws.campaign
+    session = draws.u_session < cm.session_rate[c]
+    cvr = np.minimum(cm.seg_cvr[segment] * cm.cvr_mult[c] * cm.dev_cvr[device], 1.0)
+    return session, session & (draws.u_conv < cvr)
 
 
 def resolve_opportunities(cm, draws, state, budgets, bids, hour_bid_mult=None) -> OpportunityOutcome:
     device, segment = devices_and_segments(cm, draws)
-    rivals = rival_scores(cm, draws, state, device, segment)
+    rivals = rival_log_scores(cm, draws, state, device, segment)
     bid = bids[draws.market, draws.campaign]
     if hour_bid_mult is not None:
         bid = bid * hour_bid_mult[draws.market, draws.campaign, draws.hour]
     position, shown, price = auction(cm, draws, rivals, bid)
     c = draws.campaign
-    slot = np.maximum(position - 1, 0)
-    fatigue = 1.0 / (1.0 + cm.fatigue[c] * state.exposure[draws.market, c])
-    ctr = cm.slot_ctr[c, slot] * cm.ctr_mult[c] * cm.seg_ctr[segment] * cm.dev_ctr[device] * fatigue
+    ctr = cm.slot_ctr[c, np.maximum(position - 1, 0)] * click_multiplier(cm, draws, state, device, segment)
     clicked = shown & (draws.u_click < ctr)
     cost = np.where(cm.is_search[c], np.where(clicked, price, 0.0), np.where(shown, price, 0.0))
     served = pace(draws, draws.n_markets * cm.n_campaigns, cost, shown, budgets.reshape(-1))
@@ -202,9 +234,9 @@ def resolve_day(
     o = resolve_opportunities(cm, draws, state, budgets, bids, hour_bid_mult)
     c = draws.campaign
     clicked = o.served & o.clicked_if_served
-    session = clicked & (draws.u_session < cm.session_rate[c])
-    cvr = np.minimum(cm.seg_cvr[o.segment] * cm.cvr_mult[c] * cm.dev_cvr[o.device], 1.0)
-    convert = session & (draws.u_conv < cvr)
+    session_if_clicked, convert_if_clicked = click_outcomes(cm, draws, o.device, o.segment)
+    session = clicked & session_if_clicked
+    convert = clicked & convert_if_clicked
     cell = ((draws.market * n_c + c) * HOURS + draws.hour) * N_DEVICES + o.device
     size = n_m * n_c * HOURS * N_DEVICES
     shape = (n_m, n_c, HOURS, N_DEVICES)
@@ -214,16 +246,17 @@ def resolve_day(
             w = weights
         else:
             w = mask.astype(float) if weights is None else np.where(mask, weights, 0.0)
-        return np.bincount(cell, weights=w, minlength=size).reshape(shape)
+        # astype: bincount of an empty day returns int64 even with weights
+        return np.bincount(cell, weights=w, minlength=size).reshape(shape).astype(float)
 
     idx = np.flatnonzero(convert)
     seg = o.segment[idx]
     span = cm.lag_max[seg] - cm.lag_min[seg] + 1
-    lag = cm.lag_min[seg] + np.minimum((draws.u_lag[idx] ** LAG_SKEW * span).astype(np.int64), span - 1)
+    lag = cm.lag_min[seg] + np.minimum((draws.u_lag[idx].astype(np.float64) ** LAG_SKEW * span).astype(np.int64), span - 1)
     click_hour = draws.hour[idx]
     same_day_hour = click_hour + (draws.u_conv_hour[idx] * (HOURS - click_hour)).astype(np.int64)
     conv_hour = np.where(lag == 0, same_day_hour, (draws.u_conv_hour[idx] * HOURS).astype(np.int64))
-    value = cm.value_median[seg] * np.exp(cm.value_sigma[seg] * draws.z_value[idx])
+    value = cm.value_median[seg] * np.exp(cm.value_sigma[seg] * draws.z_value[idx].astype(np.float64))
     served_impr = o.served
     events = ConversionEvents(
         market=draws.market[idx],
