@@ -1,0 +1,236 @@
+"""Two hindsight yardsticks for one day whose randomness is fixed (common random numbers).
+
+* `clairvoyant_oracle` — the best per-campaign daily budget and bid *any policy in the action space* could have
+  set for that day, knowing the day's realised opportunities. It replays a grid of bids per campaign through the
+  engine's own auction and pacing, with the campaign's budget on a dollar grid, then picks one (bid, budget) per
+  campaign by an exact dynamic programme over (budget used, conversions) → least spend, and maximises the score.
+  On its grid it is exact: no fixed grid policy can score higher on that day.
+* `lp_bound` — the per-auction knapsack relaxation: buy any individual opportunity at the cheapest slot where it
+  would have clicked and converted, fractionally, under the daily budget. No bid setting reaches it; it bounds
+  how much better any policy could possibly be.
+
+Both score a day as conversions × min(1, (target CPA / CPA)²) with spend ≤ the daily budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rl.market.compiled import CompiledMarket
+from rl.market.draws import DayDraws
+from rl.market.engine import (
+    MarketState,
+    auction,
+    click_multiplier,
+    click_outcomes,
+    devices_and_segments,
+    rival_log_scores,
+    rival_scores,
+)
+
+# Quarter-octave steps from ×0.25 to ×2.83, including ×1 (the bids in force are on the grid).
+DEFAULT_BID_MULTIPLIERS = tuple(float(2 ** (k / 4)) for k in range(-8, 7))
+
+
+def day_score(conversions: float, spend: float, target_cpa: float) -> float:
+    """conversions × min(1, (target CPA / realised CPA)²); 0 without conversions."""
+    if conversions <= 0:
+        return 0.0
+    cpa = spend / conversions
+    return float(conversions * min(1.0, (target_cpa / cpa) ** 2)) if cpa > 0 else float(conversions)
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """The clairvoyant choice for one day: per campaign bid and budget, and what the day then yields."""
+
+    bids: np.ndarray  # [C]
+    budgets: np.ndarray  # [C]
+    spend: float
+    conversions: float
+    score: float
+    campaign_spend: np.ndarray  # [C]
+    campaign_conversions: np.ndarray  # [C]
+
+    @property
+    def cpa(self) -> float:
+        return self.spend / self.conversions if self.conversions else float("inf")
+
+
+@dataclass(frozen=True)
+class LPBoundResult:
+    spend: float
+    conversions: float  # fractional
+    score: float
+    items: int  # opportunities that could have been bought as a converting click
+
+
+def _single_market(draws: DayDraws) -> None:
+    if draws.n_markets != 1:
+        raise ValueError(f"oracles work on one market's day; got draws for {draws.n_markets} markets")
+
+
+def bid_grid(cm: CompiledMarket, multipliers=DEFAULT_BID_MULTIPLIERS) -> np.ndarray:
+    """[G, C] candidate bids: multiples of the bid in force, capped at each campaign's max bid."""
+    ref = np.array([c.current_bid for c in cm.params.campaigns])
+    cap = np.array([c.max_bid for c in cm.params.campaigns])
+    return np.minimum(np.asarray(multipliers)[:, None] * ref[None, :], cap[None, :])
+
+
+def campaign_outcomes(cm, draws, state, bids_grid, budget_levels) -> tuple[np.ndarray, np.ndarray]:
+    """Spend and conversions for every (bid row, campaign, budget level): arrays [G, C, L].
+
+    Uses the engine's auction and the same pacing rule as `engine.pace`, vectorised over budget levels.
+    """
+    device, segment = devices_and_segments(cm, draws)
+    rivals = rival_log_scores(cm, draws, state, device, segment)
+    mult = click_multiplier(cm, draws, state, device, segment)
+    _, converts_if_clicked = click_outcomes(cm, draws, device, segment)
+    c_idx = draws.campaign
+    n_g, n_c, n_l = len(bids_grid), cm.n_campaigns, len(budget_levels)
+    spend = np.zeros((n_g, n_c, n_l))
+    conv = np.zeros((n_g, n_c, n_l))
+    levels = np.asarray(budget_levels, dtype=float)
+    for g, bids in enumerate(bids_grid):
+        position, shown, price = auction(cm, draws, rivals, bids[c_idx])
+        ctr = cm.slot_ctr[c_idx, np.maximum(position - 1, 0)] * mult
+        clicked = shown & (draws.u_click < ctr)
+        cost = np.where(cm.is_search[c_idx], np.where(clicked, price, 0.0), np.where(shown, price, 0.0))
+        converts = clicked & converts_if_clicked
+        for c in range(n_c):
+            lo, hi = draws.group_start[c], draws.group_start[c + 1]
+            # Shown opportunities with no cost and no conversion cannot change spend or conversions.
+            keep = np.flatnonzero(shown[lo:hi] & ((cost[lo:hi] > 0) | converts[lo:hi])) + lo
+            if len(keep) == 0:
+                continue
+            item_cost, item_conv, u = cost[keep], converts[keep], draws.u_throttle[keep]
+            potential = item_cost.sum()
+            p = np.where(potential > 0, np.minimum(1.0, levels / max(potential, 1e-300)), 1.0)
+            participate = u[None, :] < p[:, None]  # [L, n]
+            running = np.cumsum(np.where(participate, item_cost[None, :], 0.0), axis=1)
+            served = participate & (running <= levels[:, None])
+            spend[g, c] = np.where(served, item_cost[None, :], 0.0).sum(axis=1)
+            conv[g, c] = (served & item_conv[None, :]).sum(axis=1)
+    return spend, conv
+
+
+def clairvoyant_oracle(
+    cm: CompiledMarket,
+    draws: DayDraws,
+    state: MarketState,
+    budget_step: float = 5.0,
+    multipliers=DEFAULT_BID_MULTIPLIERS,
+) -> OracleResult:
+    """Best (bid, budget) per campaign for this day in hindsight; budgets on a `budget_step` grid summing to at
+    most the account's daily budget, bids from `bid_grid(cm, multipliers)`."""
+    _single_market(draws)
+    total = cm.params.daily_budget
+    n_units = int(np.floor(total / budget_step + 1e-9))
+    levels = np.arange(n_units + 1) * budget_step
+    grid = bid_grid(cm, multipliers)
+    spend, conv = campaign_outcomes(cm, draws, state, grid, levels)
+    conv_i = np.rint(conv).astype(np.int64)
+    k_max = int(conv_i.max(axis=(0, 2)).sum())
+    inf = np.inf
+    best = np.full((n_units + 1, k_max + 1), inf)  # least spend for (budget units used, conversions)
+    best[0, 0] = 0.0
+    choices = []  # per campaign: [units, conv] -> (bid row, level) chosen, for back-tracking
+    for c in range(cm.n_campaigns):
+        new = np.full_like(best, inf)
+        arg = np.full(best.shape + (3,), -1, dtype=np.int64)
+        # For each (budget units, conversions) keep only the cheapest bid row: others are dominated.
+        s_c, k_c = spend[:, c, :], conv_i[:, c, :]
+        for level in range(n_units + 1):
+            for k in np.unique(k_c[:, level]):
+                rows = np.flatnonzero(k_c[:, level] == k)
+                g = rows[np.argmin(s_c[rows, level])]
+                s = s_c[g, level]
+                cand = best[: n_units + 1 - level, : k_max + 1 - k] + s
+                tgt = new[level:, k:]
+                better = cand < tgt
+                if better.any():
+                    tgt[better] = cand[better]
+                    a = arg[level:, k:]
+                    a[better] = (g, level, k)
+        best = new
+        choices.append(arg)
+    spend_total = best
+    ks = np.arange(k_max + 1)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cpa = np.where(ks > 0, spend_total / np.maximum(ks, 1), inf)
+        score = np.where(np.isfinite(spend_total) & (ks > 0), ks * np.minimum(1.0, (cm.params.target_cpa / cpa) ** 2), 0.0)
+    score = np.where(np.isfinite(score), score, 0.0)
+    u, k = np.unravel_index(np.argmax(score), score.shape)
+    bids = np.zeros(cm.n_campaigns)
+    budgets = np.zeros(cm.n_campaigns)
+    c_spend = np.zeros(cm.n_campaigns)
+    c_conv = np.zeros(cm.n_campaigns)
+    for c in reversed(range(cm.n_campaigns)):
+        g, level, kc = choices[c][u, k]
+        if g < 0:  # the empty choice: (0 units, 0 conversions) carried through
+            g, level, kc = 0, 0, 0
+        bids[c], budgets[c] = grid[g, c], levels[level]
+        c_spend[c], c_conv[c] = spend[g, c, level], conv_i[g, c, level]
+        u, k = u - level, k - kc
+    total_spend, total_conv = float(c_spend.sum()), float(c_conv.sum())
+    return OracleResult(
+        bids=bids,
+        budgets=budgets,
+        spend=total_spend,
+        conversions=total_conv,
+        score=day_score(total_conv, total_spend, cm.params.target_cpa),
+        campaign_spend=c_spend,
+        campaign_conversions=c_conv,
+    )
+
+
+def converting_click_costs(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> np.ndarray:
+    """For every opportunity that would click and convert at some reachable slot, the cheapest price of such a
+    slot (per click for search, per impression for social); opportunities that never convert are left out."""
+    device, segment = devices_and_segments(cm, draws)
+    rivals = rival_scores(cm, draws, state, device, segment)
+    mult = click_multiplier(cm, draws, state, device, segment)
+    _, converts_if_clicked = click_outcomes(cm, draws, device, segment)
+    c = draws.campaign
+    q, reserve = cm.quality[c], cm.reserve[c]
+    n_rivals = (rivals > 0).sum(axis=1)
+    best = np.full(len(c), np.inf)
+    kmax = rivals.shape[1]
+    for slot in range(1, cm.max_slots + 1):
+        below = rivals[:, slot - 1] if slot - 1 < kmax else np.zeros(len(c))
+        above = rivals[:, slot - 2] if slot >= 2 else np.full(len(c), np.inf)
+        # Reachable: slot exists for the campaign, exactly slot-1 rivals can be above us, and the reserve does not
+        # force us above the rival that should stay ahead.
+        reachable = (slot <= cm.n_slots[c]) & (slot <= n_rivals + 1) & (above > below) & (reserve * q < above)
+        price = np.maximum(reserve, below / q)
+        price = np.where(cm.is_search[c], price, price / 1000.0)
+        clicks = draws.u_click < cm.slot_ctr[c, slot - 1] * mult
+        ok = reachable & clicks & converts_if_clicked
+        best = np.where(ok, np.minimum(best, price), best)
+    return best[np.isfinite(best)]
+
+
+def lp_bound(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> LPBoundResult:
+    """Fractional knapsack over converting opportunities, cheapest first, maximising the day score under the
+    daily budget. The score is quasi-convex along each linear piece, so the optimum is at a breakpoint, at the
+    budget, or where CPA crosses the target."""
+    _single_market(draws)
+    costs = np.sort(converting_click_costs(cm, draws, state))
+    budget, target = cm.params.daily_budget, cm.params.target_cpa
+    prefix = np.concatenate([[0.0], np.cumsum(costs)])  # spend after buying the k cheapest
+    candidates = [(float(k), float(s)) for k, s in enumerate(prefix) if s <= budget]
+    k_full = len(candidates) - 1
+    if k_full < len(costs):  # the budget ends inside the next item: buy a fraction of it
+        frac = (budget - prefix[k_full]) / costs[k_full]
+        candidates.append((k_full + frac, budget))
+    for k in range(min(k_full + 1, len(costs))):
+        c, s_k = costs[k], prefix[k]
+        if c > target:  # on this piece CPA rises through the target at conv = (s_k − k·c)/(target − c)
+            conv = (s_k - k * c) / (target - c)
+            spend = target * conv
+            if k <= conv <= k + 1 and spend <= budget:
+                candidates.append((conv, spend))
+    best = max(candidates, key=lambda ks: day_score(ks[0], ks[1], target))
+    return LPBoundResult(spend=best[1], conversions=best[0], score=day_score(best[0], best[1], target), items=len(costs))
