@@ -1,0 +1,285 @@
+"""The demo market: one persisted world that plays "reality" for the whole pipeline when no credentials are given.
+
+A `DemoWorld` holds hidden true `MarketParams`, a seed, a simulated clock (`today`: the first day that has not
+happened yet), the budgets and bids in force, and the append-only history of pushes. Days are simulated in order
+by the market engine; a day's randomness depends only on (seed, date), so the world is deterministic for a given
+(world file, seed, push history). It answers GA4 Data API and Google Ads GAQL requests with the SDKs' own types,
+for any past date, and accepts budget/bid pushes that take effect from `today`.
+
+Layout of a state directory (everything a restart needs; `world.json` is written last and is the commit point):
+    world.json          params hash, seed, clock, settings in force, number of pushes applied
+    params.yaml         the hidden truth (the pipeline must never read it; tests may)
+    pushes.jsonl        every accepted push, in order
+    state.npz           the engine's carry-over state (fatigue, rivals' adaptation) at `today`
+    tables/<name>/*.parquet   simulated facts, one file per `advance` call
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from rl.market.compiled import CompiledMarket
+from rl.market.draws import DayDraws, draw_day, market_rngs
+from rl.market.engine import DayResult, MarketState, resolve_day
+from rl.market.params import MarketParams, load_market_params
+from rl.world import facts
+from rl.world.paths import DEFAULT_WORLD_FILE
+
+FORMAT_VERSION = 1
+GA4_PROPERTY_ID = "123456789"
+PLATFORM_CUSTOMER_IDS = {"google_ads": "1234567890", "microsoft_ads": "2345678901", "meta": "3456789012", "tiktok": "4567890123"}
+DEFAULT_HISTORY_DAYS = 730
+
+DayHook = Callable[[DayDraws, MarketState, DayResult], None]
+
+
+class WorldError(RuntimeError):
+    """The world cannot do what was asked (mismatched state directory, bad push, date not yet simulated...)."""
+
+
+@dataclass(frozen=True)
+class Push:
+    """A budget and/or bid change for one campaign, in force from `effective_date` on."""
+
+    seq: int
+    effective_date: dt.date
+    campaign_id: int
+    daily_budget: float | None
+    bid: float | None
+    source: str
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["effective_date"] = self.effective_date.isoformat()
+        return json.dumps(d, sort_keys=True)
+
+
+class DemoWorld:
+    """Open with `DemoWorld.open(state_dir, world_file, seed)`; `advance(n)` lets n days happen."""
+
+    def __init__(self, state_dir: Path, params: MarketParams, seed: int, today: dt.date,
+                 settings: dict[int, tuple[float, float]], n_pushes: int, world_file: str):
+        self.state_dir = state_dir
+        self.params = params
+        self.seed = seed
+        self.today = today
+        self.settings = settings
+        self.n_pushes = n_pushes
+        self.world_file = world_file
+        self.market = CompiledMarket.from_params(params)
+        self._frames: dict[str, pl.DataFrame] | None = None
+
+    # -- opening and persistence ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, state_dir: str | Path, world_file: str | Path = DEFAULT_WORLD_FILE, seed: int = 0) -> DemoWorld:
+        """Open the world persisted in `state_dir`, creating it (clock at the history start) if it is new.
+
+        Refuses a directory created from a different world file content or seed: that would silently mix two
+        realities."""
+        state_dir = Path(state_dir)
+        params = load_market_params(world_file)
+        meta_path = state_dir / "world.json"
+        if not meta_path.exists():
+            state_dir.mkdir(parents=True, exist_ok=True)
+            settings = {c.id: (c.current_daily_budget, c.current_bid) for c in params.campaigns}
+            world = cls(state_dir, params, seed, params.history_start, settings, 0, str(world_file))
+            (state_dir / "params.yaml").write_text(params.to_yaml())
+            (state_dir / "pushes.jsonl").touch()
+            world._save_state(MarketState.initial(world.market, 1))
+            world._commit()
+            return world
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT_VERSION:
+            raise WorldError(f"{meta_path}: unsupported world format {meta.get('format')!r}")
+        if meta["params_hash"] != params.params_hash() or meta["seed"] != seed:
+            raise WorldError(
+                f"{state_dir} holds a world made from params {meta['params_hash']} with seed {meta['seed']}, but "
+                f"{world_file} (params {params.params_hash()}) with seed {seed} was asked for; use another state "
+                "directory or delete this one"
+            )
+        settings = {int(k): (float(v[0]), float(v[1])) for k, v in meta["settings"].items()}
+        world = cls(state_dir, params, seed, dt.date.fromisoformat(meta["today"]), settings, meta["n_pushes"],
+                    meta["world_file"])
+        world._discard_uncommitted()
+        return world
+
+    def _commit(self) -> None:
+        meta = {
+            "format": FORMAT_VERSION,
+            "world_file": self.world_file,
+            "params_hash": self.params.params_hash(),
+            "seed": self.seed,
+            "history_start": self.params.history_start.isoformat(),
+            "today": self.today.isoformat(),
+            "settings": {str(k): list(v) for k, v in self.settings.items()},
+            "n_pushes": self.n_pushes,
+        }
+        _atomic_write(self.state_dir / "world.json", json.dumps(meta, indent=2))
+
+    def _save_state(self, state: MarketState) -> None:
+        tmp = self.state_dir / "state.tmp.npz"
+        np.savez(tmp, exposure=state.exposure, comp_shift=state.comp_shift, today=self.today.toordinal())
+        os.replace(tmp, self.state_dir / "state.npz")
+
+    def _load_state(self) -> MarketState:
+        with np.load(self.state_dir / "state.npz") as z:
+            if int(z["today"]) != self.today.toordinal():
+                raise WorldError(f"{self.state_dir}/state.npz is for {dt.date.fromordinal(int(z['today']))}, "
+                                 f"the clock says {self.today}: the state directory is inconsistent")
+            return MarketState(exposure=z["exposure"].copy(), comp_shift=z["comp_shift"].copy())
+
+    def _discard_uncommitted(self) -> None:
+        """Drop fact files and pushes written by an advance or push that crashed before its commit."""
+        for path in (self.state_dir / "tables").glob("*/*.parquet"):
+            first = dt.date.fromisoformat(path.stem.split("_")[0])
+            if first >= self.today:
+                path.unlink()
+        lines = (self.state_dir / "pushes.jsonl").read_text().splitlines()
+        if len(lines) > self.n_pushes:
+            _atomic_write(self.state_dir / "pushes.jsonl", "".join(line + "\n" for line in lines[: self.n_pushes]))
+
+    # -- pushes -------------------------------------------------------------------------------------------------
+    def push(self, campaign_id: int, daily_budget: float | None = None, bid: float | None = None,
+             source: str = "") -> Push:
+        """Change a campaign's daily budget and/or bid from `today` (the next day to be simulated) on."""
+        if campaign_id not in self.settings:
+            raise WorldError(f"push for unknown campaign id {campaign_id} (known: {sorted(self.settings)})")
+        for name, value in (("daily_budget", daily_budget), ("bid", bid)):
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise WorldError(f"push for campaign {campaign_id}: {name} must be a finite number >= 0, got {value}")
+        if daily_budget is None and bid is None:
+            raise WorldError(f"push for campaign {campaign_id} changes nothing (no budget, no bid)")
+        old_budget, old_bid = self.settings[campaign_id]
+        p = Push(self.n_pushes, self.today, campaign_id, daily_budget, bid, source)
+        with open(self.state_dir / "pushes.jsonl", "a") as f:
+            f.write(p.to_json() + "\n")
+        self.settings[campaign_id] = (
+            old_budget if daily_budget is None else float(daily_budget),
+            old_bid if bid is None else float(bid),
+        )
+        self.n_pushes += 1
+        self._commit()
+        return p
+
+    def pushes(self) -> list[Push]:
+        out = []
+        for line in (self.state_dir / "pushes.jsonl").read_text().splitlines()[: self.n_pushes]:
+            d = json.loads(line)
+            d["effective_date"] = dt.date.fromisoformat(d["effective_date"])
+            out.append(Push(**d))
+        return out
+
+    # -- time ---------------------------------------------------------------------------------------------------
+    def advance(self, days: int = 1, on_day: DayHook | None = None, progress: bool = False) -> None:
+        """Let `days` days happen under the settings in force, append their facts, move the clock."""
+        if days < 0:
+            raise WorldError(f"cannot advance by {days} days")
+        if days == 0:
+            return
+        state = self._load_state()
+        ids = self.market.campaign_ids.tolist()
+        budgets = np.array([[self.settings[i][0] for i in ids]])
+        bids = np.array([[self.settings[i][1] for i in ids]])
+        chunks: dict[str, list[pl.DataFrame]] = {}
+        first = self.today
+        dates = [first + dt.timedelta(days=i) for i in range(days)]
+        iterator = dates
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(dates, desc="simulating days", unit="day")
+        for date in iterator:
+            draws = draw_day(self.market, date, market_rngs(self.seed, 1, date))
+            result, new_state = resolve_day(self.market, draws, state, budgets, bids)
+            if on_day is not None:
+                on_day(draws, state, result)
+            state = new_state
+            organic_rng = np.random.default_rng([self.seed, date.toordinal(), 0x5E55])
+            for name, frame in facts.day_frames(self.market, result, organic_rng).items():
+                chunks.setdefault(name, []).append(frame)
+        last = dates[-1]
+        for name, frames in chunks.items():
+            folder = self.state_dir / "tables" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            pl.concat(frames).write_parquet(folder / f"{first.isoformat()}_{last.isoformat()}.parquet")
+        self.today = last + dt.timedelta(days=1)
+        self._save_state(state)
+        self._commit()
+        self._frames = None
+
+    def replay(self, on_day: DayHook, start: dt.date | None = None, until: dt.date | None = None) -> None:
+        """Re-simulate history in memory from the history start, applying every push at its effective date, and
+        call `on_day(draws, state_before, result)` for each day in [start, until) (default: all of history).
+        Nothing is written. Because the world is deterministic, the results equal what `advance` recorded."""
+        until = self.today if until is None else min(until, self.today)
+        start = self.params.history_start if start is None else start
+        ids = self.market.campaign_ids.tolist()
+        settings = {c.id: (c.current_daily_budget, c.current_bid) for c in self.params.campaigns}
+        pushes = self.pushes()
+        state = MarketState.initial(self.market, 1)
+        date = self.params.history_start
+        while date < until:
+            while pushes and pushes[0].effective_date <= date:
+                p = pushes.pop(0)
+                old_budget, old_bid = settings[p.campaign_id]
+                settings[p.campaign_id] = (old_budget if p.daily_budget is None else p.daily_budget,
+                                           old_bid if p.bid is None else p.bid)
+            budgets = np.array([[settings[i][0] for i in ids]])
+            bids = np.array([[settings[i][1] for i in ids]])
+            draws = draw_day(self.market, date, market_rngs(self.seed, 1, date))
+            result, new_state = resolve_day(self.market, draws, state, budgets, bids)
+            if date >= start:
+                on_day(draws, state, result)
+            state = new_state
+            date += dt.timedelta(days=1)
+
+    def advance_to(self, date: dt.date, **kwargs) -> None:
+        """Simulate up to (not including) `date`; a date already past is a no-op."""
+        self.advance(max(0, (date - self.today).days), **kwargs)
+
+    # -- facts and reports --------------------------------------------------------------------------------------
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """All simulated facts so far (hidden ones included: `conversions` has the segment and future dates)."""
+        if self._frames is None:
+            self._frames = {}
+            for name, schema in facts.SCHEMAS.items():
+                files = sorted((self.state_dir / "tables" / name).glob("*.parquet"))
+                self._frames[name] = pl.read_parquet(files) if files else pl.DataFrame(schema=schema)
+        return self._frames
+
+    def report_tables(self) -> dict[str, pl.DataFrame]:
+        """The tables the GA4 and ads responders read (they apply the `today` cut-offs themselves)."""
+        return facts.report_tables(self.market, self.frames())
+
+    def run_report(self, request):
+        """Answer a GA4 Data API `RunReportRequest` with a `RunReportResponse`, as of `today`."""
+        from rl.world.ga4_api import answer_run_report
+
+        t = self.report_tables()
+        return answer_run_report(request, t["sessions"], t["key_events"], self.today, GA4_PROPERTY_ID)
+
+    def search_stream(self, customer_id: str, query: str):
+        """Answer a GAQL query for the ad account `customer_id` with `SearchGoogleAdsStreamResponse` batches."""
+        from rl.world.ads_api import answer_search_stream
+
+        platform = {v: k for k, v in PLATFORM_CUSTOMER_IDS.items()}.get(str(customer_id).replace("-", ""))
+        if platform is None:
+            raise WorldError(f"unknown customer id {customer_id!r} (demo accounts: {PLATFORM_CUSTOMER_IDS})")
+        t = self.report_tables()
+        campaigns = {c.id: c.name for c in self.params.campaigns if c.platform == platform}
+        return answer_search_stream(query, t["ads"], t["ad_conversions"], self.today, platform, campaigns)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
