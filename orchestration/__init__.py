@@ -1,0 +1,1 @@
+"""Dagster wiring only: the one `Definitions`, resources, schedules, sensors, jobs, and the environment choice."""
