@@ -69,52 +69,54 @@ def draw_day(
     n_markets = len(rngs)
     n_campaigns = cm.n_campaigns
     kmax = cm.comp_idx.shape[1]
+    n_rivals = (cm.comp_idx >= 0).sum(axis=1)
     lam = cm.expected_opportunities(date)  # [C, 24]
     scale = np.ones((n_markets, n_campaigns)) if volume_scale is None else np.broadcast_to(
         np.asarray(volume_scale, dtype=float).reshape(n_markets, -1), (n_markets, n_campaigns)
     )
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in _PER_OPP}
     counts = np.empty((n_markets, n_campaigns, HOURS), dtype=np.int64)
-    z_drift = np.empty((n_markets, cm.n_competitors))
+    rngs = list(rngs)
     for m, rng in enumerate(rngs):
-        c_m = rng.poisson(lam * scale[m][:, None])
-        counts[m] = c_m
-        n = int(c_m.sum())
-        parts["u_device"].append(rng.random(n, dtype=np.float32))
-        parts["u_segment"].append(rng.random(n, dtype=np.float32))
-        parts["comp_z"].append(rng.standard_normal((kmax, n), dtype=np.float32))  # rival-major: the engine reads one rival at a time
-        parts["u_throttle"].append(rng.random(n, dtype=np.float32))
-        parts["u_click"].append(rng.random(n, dtype=np.float32))
-        parts["u_session"].append(rng.random(n, dtype=np.float32))
-        parts["u_conv"].append(rng.random(n, dtype=np.float32))
-        parts["u_lag"].append(rng.random(n, dtype=np.float32))
-        parts["u_conv_hour"].append(rng.random(n, dtype=np.float32))
-        parts["z_value"].append(rng.standard_normal(n, dtype=np.float32))
-        z_drift[m] = rng.standard_normal(cm.n_competitors)
-    flat_counts = counts.reshape(-1)
-    cell = np.repeat(np.arange(flat_counts.size), flat_counts)
-    mc, hour = np.divmod(cell, HOURS)
-    market, campaign = np.divmod(mc, n_campaigns)
+        counts[m] = rng.poisson(lam * scale[m][:, None])
     per_group = counts.sum(axis=2).reshape(-1)
     group_start = np.concatenate([[0], np.cumsum(per_group)])
+    n_total = int(group_start[-1])
+    # Each market's generator fills its own slice in place (no concatenation copies); rival normals are drawn only
+    # for the rivals a campaign actually has, rival-major so the engine reads one rival's row at a time.
+    arrays = {k: np.empty(n_total, dtype=np.float32) for k in _PER_OPP}
+    comp_z = np.zeros((kmax, n_total), dtype=np.float32)
+    z_drift = np.empty((n_markets, cm.n_competitors))
+    for m, rng in enumerate(rngs):
+        lo, hi = int(group_start[m * n_campaigns]), int(group_start[(m + 1) * n_campaigns])
+        for name in _PER_OPP:
+            if name.startswith("z_"):
+                rng.standard_normal(dtype=np.float32, out=arrays[name][lo:hi])
+            else:
+                rng.random(dtype=np.float32, out=arrays[name][lo:hi])
+        for c in range(n_campaigns):
+            g = m * n_campaigns + c
+            for j in range(n_rivals[c]):
+                rng.standard_normal(dtype=np.float32, out=comp_z[j, group_start[g] : group_start[g + 1]])
+        z_drift[m] = rng.standard_normal(cm.n_competitors)
+    cell_counts = counts.reshape(-1)
+    cells = np.arange(cell_counts.size)
     return DayDraws(
         date=date,
         n_markets=n_markets,
         counts=counts,
-        market=market,
-        campaign=campaign,
-        hour=hour,
+        market=np.repeat(cells // (n_campaigns * HOURS), cell_counts),
+        campaign=np.repeat((cells // HOURS) % n_campaigns, cell_counts),
+        hour=np.repeat(cells % HOURS, cell_counts),
+        comp_z=comp_z.T,
         z_drift=z_drift,
         group_start=group_start,
-        comp_z=np.concatenate(parts.pop("comp_z"), axis=1).T,
-        **{k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in parts.items()},
+        **arrays,
     )
 
 
 _PER_OPP = (
     "u_device",
     "u_segment",
-    "comp_z",
     "u_throttle",
     "u_click",
     "u_session",

@@ -1,21 +1,10 @@
 """The batched market engine: resolve a day's draws under budgets and bids for C campaigns × M markets at once.
 
-Mechanics per opportunity (the reference loop in `rl.market.reference` spells out the same steps one at a time):
-
-1. device and hidden segment from their uniforms;
-2. each rival's bid = exp(log median + sigma·z + log hour mult + log device mult + adaptation shift) × segment
-   competition mult; score = bid × rival quality;
-3. search (GSP): our score = bid × quality; position = 1 + #rivals with a strictly higher score; shown iff
-   position ≤ slots and bid ≥ reserve (and bid > 0); price per click = max(reserve, next lower score / our quality).
-   social (second-price eCPM): shown iff no rival's score is strictly higher and bid ≥ reserve CPM; price per impression =
-   max(reserve, best rival score / our quality) / 1000;
-4. click iff u_click < slot CTR × creative × segment × device × fatigue; cost = price per click (search) or
-   per impression (social);
-5. platform pacing: the platform throttles participation with probability p = min(1, budget / potential spend)
-   (potential = what the day would cost unthrottled), then stops serving once cumulative cost would exceed the
-   budget — spend never exceeds the budget;
-6. session iff u_session < session rate; conversion iff u_conv < CVR; lag in whole days within the segment's range
-   (skewed to the short end); an order value from the segment's lognormal.
+Per (market, campaign) block the auction, clicks and pacing come from `rl.market.auction` (whose docstring lists the
+mechanics); this module adds what follows a click — a GA4 session, a conversion after a segment-specific lag on the
+simulated clock, its order value — aggregates everything to [market, campaign, hour, device] cells, and carries
+state (creative fatigue, rivals' adaptation) to the next day. `rl.market.reference` is the same day as a plain
+per-opportunity loop, and tests hold the two to identical outcomes.
 """
 
 from __future__ import annotations
@@ -25,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rl.market.auction import blocks, click_outcomes, clicks_and_cost, pace, run_auction
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws
 from rl.market.params import DEVICES, HOURS
@@ -102,116 +92,31 @@ class OpportunityOutcome:
     clicked_if_served: np.ndarray
     cost_if_served: np.ndarray
     served: np.ndarray  # after pacing and the budget stop
-
-
-def devices_and_segments(cm: CompiledMarket, draws: DayDraws) -> tuple[np.ndarray, np.ndarray]:
-    device = np.searchsorted(cm.device_cdf, draws.u_device, side="right")
-    seg_cdf = cm.seg_cdf[draws.campaign]
-    segment = (draws.u_segment[:, None] >= seg_cdf).sum(axis=1)
-    return np.minimum(device, N_DEVICES - 1), np.minimum(segment, cm.seg_cdf.shape[1] - 1)
-
-
-def rival_log_scores(cm: CompiledMarket, draws: DayDraws, state: MarketState, device, segment) -> np.ndarray:
-    """Log of each rival's auction score (bid × quality) per opportunity, rival-major [Kmax, N], unsorted; -inf
-    where a campaign has fewer than Kmax rivals. Computed one rival slot at a time over contiguous rows."""
-    c = draws.campaign
-    n_c = cm.n_campaigns
-    k_max = cm.comp_idx.shape[1]
-    if cm.n_competitors == 0:  # a market with no rivals: every auction is uncontested
-        return np.full((k_max, len(c)), -np.inf)
-    cell = (c * HOURS + draws.hour) * N_DEVICES + device
-    base = cm.rival_base_table.reshape(n_c * HOURS * N_DEVICES, k_max)
-    shift = np.where(cm.comp_idx >= 0, state.comp_shift[:, np.maximum(cm.comp_idx, 0)], 0.0)  # [M, C, Kmax]
-    shift = shift.reshape(-1, k_max)
-    mc = draws.market * n_c + c
-    log_seg = np.log(cm.seg_comp)[segment]
-    z = draws.comp_z.T  # [Kmax, N], contiguous
-    out = np.empty((k_max, len(c)))
-    for j in range(k_max):
-        np.add(base[:, j][cell], cm.rival_sigma_table[:, j][c] * z[j], out=out[j])
-        out[j] += shift[:, j][mc]
-        out[j] += log_seg
-    return out
-
-
-def rival_scores(cm: CompiledMarket, draws: DayDraws, state: MarketState, device, segment) -> np.ndarray:
-    """Rivals' auction scores per opportunity sorted high to low, [N, Kmax] (0 where no rival)."""
-    return -np.sort(-np.exp(rival_log_scores(cm, draws, state, device, segment).T), axis=1)
-
-
-def auction(cm: CompiledMarket, draws: DayDraws, rival_log: np.ndarray, bid: np.ndarray):
-    """Position (1-based, 0 = not shown), shown flag and price for our per-opportunity bid [N], given the rivals'
-    log scores [Kmax, N] (any rival order). A rival ranks above us only if its score is strictly higher.
-
-    Price is per click for search and per impression for social.
-    """
-    c = draws.campaign
-    q = cm.quality[c]
-    with np.errstate(divide="ignore"):
-        ours = np.log(bid * q)
-    n_above = np.zeros(len(c), dtype=np.int64)
-    next_log = np.full(len(c), -np.inf)
-    for row in rival_log:
-        above = row > ours
-        n_above += above
-        np.maximum(next_log, np.where(above, -np.inf, row), out=next_log)
-    position = n_above + 1
-    # A zero bid (a paused campaign) never enters, even where the platform has no reserve.
-    shown = (position <= cm.n_slots[c]) & (bid >= cm.reserve[c]) & (bid > 0)
-    price = np.maximum(cm.reserve[c], np.exp(next_log) / q)
-    price = np.where(cm.is_search[c], price, price / 1000.0)
-    return np.where(shown, position, 0), shown, price
-
-
-def pace(draws: DayDraws, n_groups: int, cost: np.ndarray, eligible: np.ndarray, budget_flat: np.ndarray):
-    """Platform pacing over (market, campaign) groups laid out contiguously. Returns served [N] bool.
-
-    Pass 1: potential spend if every eligible opportunity were served → throttle probability min(1, B / potential).
-    Pass 2: in arrival order, stop serving once the cumulative cost would exceed the budget B.
-    """
-    group = draws.market * (n_groups // max(draws.n_markets, 1)) + draws.campaign
-    potential = np.bincount(group, weights=np.where(eligible, cost, 0.0), minlength=n_groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(potential > 0, np.minimum(1.0, budget_flat / potential), 1.0)
-    participate = eligible & (draws.u_throttle < p[group])
-    spend = np.where(participate, cost, 0.0)
-    # A running sum restarted per group (not a global cumsum minus offsets) so the budget comparison sees exactly
-    # the sequential sum a platform would keep, bit for bit.
-    group_cum = np.empty_like(spend)
-    bounds = draws.group_start
-    for g in np.flatnonzero(np.diff(bounds)):
-        np.cumsum(spend[bounds[g] : bounds[g + 1]], out=group_cum[bounds[g] : bounds[g + 1]])
-    return participate & (group_cum <= budget_flat[group])
-
-
-def click_multiplier(cm: CompiledMarket, draws: DayDraws, state: MarketState, device, segment) -> np.ndarray:
-    """CTR = slot CTR × this multiplier (creative × segment × device × fatigue from recent exposure), [N]."""
-    c = draws.campaign
-    fatigue = 1.0 / (1.0 + cm.fatigue[c] * state.exposure[draws.market, c])
-    return cm.ctr_mult[c] * cm.seg_ctr[segment] * cm.dev_ctr[device] * fatigue
-
-
-def click_outcomes(cm: CompiledMarket, draws: DayDraws, device, segment) -> tuple[np.ndarray, np.ndarray]:
-    """Whether a click would become a GA4 session, and whether that session would (eventually) convert, [N]."""
-    c = draws.campaign
-    session = draws.u_session < cm.session_rate[c]
-    cvr = np.minimum(cm.seg_cvr[segment] * cm.cvr_mult[c] * cm.dev_cvr[device], 1.0)
-    return session, session & (draws.u_conv < cvr)
+    session_if_clicked: np.ndarray
+    converts_if_clicked: np.ndarray
 
 
 def resolve_opportunities(cm, draws, state, budgets, bids, hour_bid_mult=None) -> OpportunityOutcome:
-    device, segment = devices_and_segments(cm, draws)
-    rivals = rival_log_scores(cm, draws, state, device, segment)
-    bid = bids[draws.market, draws.campaign]
-    if hour_bid_mult is not None:
-        bid = bid * hour_bid_mult[draws.market, draws.campaign, draws.hour]
-    position, shown, price = auction(cm, draws, rivals, bid)
-    c = draws.campaign
-    ctr = cm.slot_ctr[c, np.maximum(position - 1, 0)] * click_multiplier(cm, draws, state, device, segment)
-    clicked = shown & (draws.u_click < ctr)
-    cost = np.where(cm.is_search[c], np.where(clicked, price, 0.0), np.where(shown, price, 0.0))
-    served = pace(draws, draws.n_markets * cm.n_campaigns, cost, shown, budgets.reshape(-1))
-    return OpportunityOutcome(device, segment, position, shown, clicked, cost, served)
+    """Auction, click and pacing outcome of every opportunity, block by block."""
+    n = draws.n_opportunities
+    device = np.empty(n, dtype=np.int64)
+    segment = np.empty(n, dtype=np.int64)
+    position = np.zeros(n, dtype=np.int64)
+    shown = np.zeros(n, dtype=bool)
+    clicked = np.zeros(n, dtype=bool)
+    cost = np.zeros(n)
+    served = np.zeros(n, dtype=bool)
+    converts = np.zeros(n, dtype=bool)
+    sessions = np.zeros(n, dtype=bool)
+    for b in blocks(cm, draws, state):
+        sl = slice(b.lo, b.hi)
+        bid = bids[b.m, b.c] if hour_bid_mult is None else bids[b.m, b.c] * hour_bid_mult[b.m, b.c][b.hour]
+        pos, shw, price = run_auction(cm, b, bid)
+        clk, cst = clicks_and_cost(cm, b, draws.u_click[sl], pos, shw, price)
+        device[sl], segment[sl], position[sl], shown[sl], clicked[sl], cost[sl] = b.device, b.segment, pos, shw, clk, cst
+        served[sl] = pace(cst, shw, draws.u_throttle[sl], budgets[b.m, b.c])[0]
+        sessions[sl], converts[sl] = click_outcomes(cm, draws, b)
+    return OpportunityOutcome(device, segment, position, shown, clicked, cost, served, sessions, converts)
 
 
 def resolve_day(
@@ -234,9 +139,8 @@ def resolve_day(
     o = resolve_opportunities(cm, draws, state, budgets, bids, hour_bid_mult)
     c = draws.campaign
     clicked = o.served & o.clicked_if_served
-    session_if_clicked, convert_if_clicked = click_outcomes(cm, draws, o.device, o.segment)
-    session = clicked & session_if_clicked
-    convert = clicked & convert_if_clicked
+    session = clicked & o.session_if_clicked
+    convert = clicked & o.converts_if_clicked
     cell = ((draws.market * n_c + c) * HOURS + draws.hour) * N_DEVICES + o.device
     size = n_m * n_c * HOURS * N_DEVICES
     shape = (n_m, n_c, HOURS, N_DEVICES)
@@ -252,7 +156,8 @@ def resolve_day(
     idx = np.flatnonzero(convert)
     seg = o.segment[idx]
     span = cm.lag_max[seg] - cm.lag_min[seg] + 1
-    lag = cm.lag_min[seg] + np.minimum((draws.u_lag[idx].astype(np.float64) ** LAG_SKEW * span).astype(np.int64), span - 1)
+    u_lag = draws.u_lag[idx].astype(np.float64)
+    lag = cm.lag_min[seg] + np.minimum((u_lag**LAG_SKEW * span).astype(np.int64), span - 1)
     click_hour = draws.hour[idx]
     same_day_hour = click_hour + (draws.u_conv_hour[idx] * (HOURS - click_hour)).astype(np.int64)
     conv_hour = np.where(lag == 0, same_day_hour, (draws.u_conv_hour[idx] * HOURS).astype(np.int64))

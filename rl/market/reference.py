@@ -133,7 +133,8 @@ def reference_resolve_day(
         for i in range(lo, hi):
             if shown[i]:
                 potential += cost[i]
-        p = min(1.0, budget / potential) if potential > 0 else 1.0
+        # A zero budget serves nothing, even impressions that would cost nothing (a paused campaign).
+        p = 0.0 if budget <= 0 else (min(1.0, budget / potential) if potential > 0 else 1.0)
         running = 0.0
         for i in range(lo, hi):
             if shown[i] and u_throttle[i] < p:

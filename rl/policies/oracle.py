@@ -20,15 +20,8 @@ import numpy as np
 
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws
-from rl.market.engine import (
-    MarketState,
-    auction,
-    click_multiplier,
-    click_outcomes,
-    devices_and_segments,
-    rival_log_scores,
-    rival_scores,
-)
+from rl.market.auction import blocks, click_outcomes, clicks_and_cost, pace, run_auction
+from rl.market.engine import MarketState
 
 # Quarter-octave steps from ×0.25 to ×2.83, including ×1 (the bids in force are on the grid).
 DEFAULT_BID_MULTIPLIERS = tuple(float(2 ** (k / 4)) for k in range(-8, 7))
@@ -82,37 +75,26 @@ def bid_grid(cm: CompiledMarket, multipliers=DEFAULT_BID_MULTIPLIERS) -> np.ndar
 def campaign_outcomes(cm, draws, state, bids_grid, budget_levels) -> tuple[np.ndarray, np.ndarray]:
     """Spend and conversions for every (bid row, campaign, budget level): arrays [G, C, L].
 
-    Uses the engine's auction and the same pacing rule as `engine.pace`, vectorised over budget levels.
-    """
-    device, segment = devices_and_segments(cm, draws)
-    rivals = rival_log_scores(cm, draws, state, device, segment)
-    mult = click_multiplier(cm, draws, state, device, segment)
-    _, converts_if_clicked = click_outcomes(cm, draws, device, segment)
-    c_idx = draws.campaign
+    Uses the engine's own auction and pacing (`rl.market.auction`), with pacing evaluated for all budget levels at
+    once."""
     n_g, n_c, n_l = len(bids_grid), cm.n_campaigns, len(budget_levels)
     spend = np.zeros((n_g, n_c, n_l))
     conv = np.zeros((n_g, n_c, n_l))
-    levels = np.asarray(budget_levels, dtype=float)
-    for g, bids in enumerate(bids_grid):
-        position, shown, price = auction(cm, draws, rivals, bids[c_idx])
-        ctr = cm.slot_ctr[c_idx, np.maximum(position - 1, 0)] * mult
-        clicked = shown & (draws.u_click < ctr)
-        cost = np.where(cm.is_search[c_idx], np.where(clicked, price, 0.0), np.where(shown, price, 0.0))
-        converts = clicked & converts_if_clicked
-        for c in range(n_c):
-            lo, hi = draws.group_start[c], draws.group_start[c + 1]
+    for b in blocks(cm, draws, state):
+        sl = slice(b.lo, b.hi)
+        _, converts_if_clicked = click_outcomes(cm, draws, b)
+        for g, bids in enumerate(bids_grid):
+            position, shown, price = run_auction(cm, b, bids[b.c])
+            clicked, cost = clicks_and_cost(cm, b, draws.u_click[sl], position, shown, price)
+            converts = clicked & converts_if_clicked
             # Shown opportunities with no cost and no conversion cannot change spend or conversions.
-            keep = np.flatnonzero(shown[lo:hi] & ((cost[lo:hi] > 0) | converts[lo:hi])) + lo
+            keep = np.flatnonzero(shown & ((cost > 0) | converts))
             if len(keep) == 0:
                 continue
-            item_cost, item_conv, u = cost[keep], converts[keep], draws.u_throttle[keep]
-            potential = item_cost.sum()
-            p = np.where(potential > 0, np.minimum(1.0, levels / max(potential, 1e-300)), 1.0)
-            participate = u[None, :] < p[:, None]  # [L, n]
-            running = np.cumsum(np.where(participate, item_cost[None, :], 0.0), axis=1)
-            served = participate & (running <= levels[:, None])
-            spend[g, c] = np.where(served, item_cost[None, :], 0.0).sum(axis=1)
-            conv[g, c] = (served & item_conv[None, :]).sum(axis=1)
+            item_cost = cost[keep]
+            served = pace(item_cost, np.ones(len(keep), dtype=bool), draws.u_throttle[sl][keep], budget_levels)
+            spend[g, b.c] = np.where(served, item_cost[None, :], 0.0).sum(axis=1)
+            conv[g, b.c] = (served & converts[keep][None, :]).sum(axis=1)
     return spend, conv
 
 
@@ -189,27 +171,29 @@ def clairvoyant_oracle(
 def converting_click_costs(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> np.ndarray:
     """For every opportunity that would click and convert at some reachable slot, the cheapest price of such a
     slot (per click for search, per impression for social); opportunities that never convert are left out."""
-    device, segment = devices_and_segments(cm, draws)
-    rivals = rival_scores(cm, draws, state, device, segment)
-    mult = click_multiplier(cm, draws, state, device, segment)
-    _, converts_if_clicked = click_outcomes(cm, draws, device, segment)
-    c = draws.campaign
-    q, reserve = cm.quality[c], cm.reserve[c]
-    n_rivals = (rivals > 0).sum(axis=1)
-    best = np.full(len(c), np.inf)
-    kmax = rivals.shape[1]
-    for slot in range(1, cm.max_slots + 1):
-        below = rivals[:, slot - 1] if slot - 1 < kmax else np.zeros(len(c))
-        above = rivals[:, slot - 2] if slot >= 2 else np.full(len(c), np.inf)
-        # Reachable: slot exists for the campaign, exactly slot-1 rivals can be above us, and the reserve does not
-        # force us above the rival that should stay ahead.
-        reachable = (slot <= cm.n_slots[c]) & (slot <= n_rivals + 1) & (above > below) & (reserve * q < above)
-        price = np.maximum(reserve, below / q)
-        price = np.where(cm.is_search[c], price, price / 1000.0)
-        clicks = draws.u_click < cm.slot_ctr[c, slot - 1] * mult
-        ok = reachable & clicks & converts_if_clicked
-        best = np.where(ok, np.minimum(best, price), best)
-    return best[np.isfinite(best)]
+    out = []
+    for b in blocks(cm, draws, state):
+        c = b.c
+        _, converts_if_clicked = click_outcomes(cm, draws, b)
+        rivals = b.rival_scores_sorted()  # [n_rivals, n], high to low
+        n_rivals = len(rivals)
+        q, reserve = cm.quality[c], cm.reserve[c]
+        u_click = draws.u_click[b.lo : b.hi]
+        best = np.full(b.n, np.inf)
+        for slot in range(1, int(cm.n_slots[c]) + 1):
+            if slot > n_rivals + 1:
+                break  # with fewer rivals no bid can land this low
+            below = rivals[slot - 1] if slot - 1 < n_rivals else np.zeros(b.n)
+            above = rivals[slot - 2] if slot >= 2 else np.full(b.n, np.inf)
+            # Reachable: exactly slot-1 rivals above us, and the reserve does not push us above the one ahead.
+            reachable = (above > below) & (reserve * q < above)
+            price = np.maximum(reserve, below / q)
+            if not cm.is_search[c]:
+                price = price / 1000.0
+            ok = reachable & (u_click < cm.slot_ctr[c, slot - 1] * b.click_mult) & converts_if_clicked
+            best = np.where(ok, np.minimum(best, price), best)
+        out.append(best[np.isfinite(best)])
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def lp_bound(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> LPBoundResult:

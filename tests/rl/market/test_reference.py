@@ -123,17 +123,18 @@ def test_budget_covering_the_potential_spend(small_market: CompiledMarket) -> No
     potential = np.zeros((1, small_market.n_campaigns))
     for c, cost, shown in zip(draws.campaign.tolist(), o.cost_if_served.tolist(), o.shown.tolist(), strict=True):
         potential[0, c] += cost if shown else 0.0  # arrival order, as the platform sums it
+    spends = potential[0] > 0
+    potential[potential == 0] = 1e-9  # a zero budget means paused; any positive budget serves cost-free impressions
     exact, _ = resolve_day(small_market, draws, state, potential, bids)
     np.testing.assert_array_equal(exact.per_campaign("impressions"), exact.per_campaign("auctions_won"))
     e, r = both(small_market, draws, state, potential * (1 + 1e-12), bids)
     assert_same(e, r)
     np.testing.assert_array_equal(r[0].per_campaign("impressions"), r[0].per_campaign("auctions_won"))
     # a hair less: the last costly auction overflows and nothing after it is served (not even free search
-    # impressions); a campaign without spend (potential 0, budget 0) is still served in full
+    # impressions); a campaign without spend (potential 0, a tiny positive budget) is still served in full
     e, r = both(small_market, draws, state, potential * (1 - 1e-6), bids)
     assert_same(e, r)
     impressions, won = r[0].per_campaign("impressions")[0], r[0].per_campaign("auctions_won")[0]
-    spends = potential[0] > 0
     assert spends.sum() >= 4 and (~spends).sum() >= 1
     assert np.all(impressions[spends] < won[spends]) and np.all(impressions[~spends] == won[~spends])
 
