@@ -276,7 +276,8 @@ class DemoWorld:
             raise WorldError(f"unknown customer id {customer_id!r} (demo accounts: {PLATFORM_CUSTOMER_IDS})")
         t = self.report_tables()
         campaigns = {c.id: c.name for c in self.params.campaigns if c.platform == platform}
-        return answer_search_stream(query, t["ads"], t["ad_conversions"], self.today, platform, campaigns)
+        return answer_search_stream(query, t["ads"], t["ad_conversions"], self.today, platform, campaigns,
+                                    customer_id=str(customer_id).replace("-", ""))
 
 
 def _atomic_write(path: Path, text: str) -> None:

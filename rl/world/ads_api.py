@@ -1,0 +1,396 @@
+"""The demo market's ad platforms, answering Google Ads Query Language (GAQL) ``campaign`` reports.
+
+The demo world logs each platform's delivery (impressions, clicks, spend, auctions the campaign
+could have entered) by day, hour and device, and each ad-attributed conversion by the day of the
+CLICK that led to it. This module answers a GAQL query over those logs with the Google Ads SDK's own
+``GoogleAdsRow`` / ``SearchGoogleAdsStreamResponse`` messages (API v26), so reporting code written
+for Google Ads runs unchanged on the demo. Every platform (Meta, TikTok, Microsoft Ads too) is served
+in Google Ads' shape.
+
+Reporting rules copied from Google Ads:
+  * conversions are credited to the click date and only count once they have happened (before
+    ``today``), so recent days keep maturing; ``metrics.conversions`` is a float;
+  * ``segments.conversion_lag_bucket`` may only be combined with conversion metrics
+    (PROHIBITED_SEGMENT_WITH_METRIC_IN_SELECT_OR_WHERE_CLAUSE otherwise);
+  * selecting ``segments.date`` requires a finite date range in WHERE (EXPECTED_FILTERS_ON_DATE_RANGE);
+  * ``DURING LAST_N_DAYS`` ranges exclude today; rows without any activity are not returned;
+  * ``metrics.search_impression_share`` exists only for search campaigns and values below 10% are
+    reported as 0.0999; ``campaign.resource_name`` is always filled.
+Demo choices: data for ``today`` does not exist yet (the world's today has not happened); search
+platforms (google_ads, microsoft_ads) are SEARCH campaigns, social platforms (meta, tiktok) are
+DEMAND_GEN, Google's closest equivalent to audience-targeted feed ads; conversions lagging 60 days
+or more fall in SIXTY_TO_NINETY_DAYS.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+from google.ads.googleads.v26.enums import (
+    AdvertisingChannelTypeEnum,
+    CampaignStatusEnum,
+    ConversionLagBucketEnum,
+    DeviceEnum,
+)
+from google.ads.googleads.v26.services.types.google_ads_service import (
+    GoogleAdsRow,
+    SearchGoogleAdsStreamResponse,
+)
+from google.protobuf.field_mask_pb2 import FieldMask
+
+SEARCH_PLATFORMS = frozenset({"google_ads", "microsoft_ads"})
+CHANNEL_TYPE_BY_PLATFORM = {"google_ads": "SEARCH", "microsoft_ads": "SEARCH", "meta": "DEMAND_GEN",
+                            "tiktok": "DEMAND_GEN"}
+STREAM_BATCH = 10_000
+ENUMS = {
+    "campaign.status": CampaignStatusEnum.CampaignStatus,
+    "campaign.advertising_channel_type": AdvertisingChannelTypeEnum.AdvertisingChannelType,
+    "segments.device": DeviceEnum.Device,
+    "segments.conversion_lag_bucket": ConversionLagBucketEnum.ConversionLagBucket,
+}
+ATTRIBUTES = ("campaign.id", "campaign.name", "campaign.status", "campaign.advertising_channel_type",
+              "campaign.resource_name")
+SEGMENTS = ("segments.date", "segments.hour", "segments.device", "segments.conversion_lag_bucket")
+DELIVERY_METRICS = ("metrics.impressions", "metrics.clicks", "metrics.cost_micros", "metrics.ctr",
+                    "metrics.average_cpc", "metrics.search_impression_share")
+METRICS = DELIVERY_METRICS + ("metrics.conversions", "metrics.conversions_value")
+FIELDS = ATTRIBUTES + SEGMENTS + METRICS
+NUMERIC = {"campaign.id", "segments.hour", *METRICS}
+_KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "ORDER", "BY", "LIMIT", "ASC", "DESC", "IN", "NOT",
+             "BETWEEN", "DURING", "LIKE", "PARAMETERS"}
+_TOKEN = re.compile(r"""\s+|(?P<str>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)"""
+                    r"""|(?P<op><=|>=|!=|=|<|>|\(|\)|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<bad>['"].*|.)""")
+# whole days from click to conversion -> bucket: a bucket per day below 14, then 14-20, 21-29, 30-44, 45-59, 60+
+_LAG_NAMES = [b.name for b in ConversionLagBucketEnum.ConversionLagBucket][2:]  # skip UNSPECIFIED, UNKNOWN
+_LAG_UPPER = [*range(1, 15), 21, 30, 45, 60]
+_LAG_BUCKET = {d: _LAG_NAMES[bisect.bisect_right(_LAG_UPPER, d)] for d in range(61)}
+
+
+class GaqlError(ValueError):
+    """A query the Google Ads API would reject; ``code`` is the matching ``QueryError`` enum name."""
+
+    def __init__(self, code: str, detail: str, token: str, position: int):
+        self.code, self.detail, self.token, self.position = code, detail, token, position
+        super().__init__(f"{code}: {detail} (at position {position}, near '{token}')")
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str  # =, !=, <, <=, >, >=, IN, NOT IN, BETWEEN, DURING
+    values: tuple
+    position: int
+
+
+@dataclass
+class GaqlQuery:
+    fields: list[str]
+    conditions: list[Condition] = field(default_factory=list)
+    order_by: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
+    limit: int | None = None
+
+
+class _Parser:
+    def __init__(self, query: str):
+        self.query, self.tokens, self.i = query, [], 0
+        for m in _TOKEN.finditer(query):
+            if m.lastgroup == "bad":
+                code = "STRING_NOT_TERMINATED" if m.group()[0] in "'\"" else "BAD_SYMBOL"
+                raise GaqlError(code, "cannot read the query here", m.group()[:10], m.start())
+            if m.lastgroup:  # not whitespace
+                self.tokens.append((m.lastgroup, m.group(), m.start()))
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "<end of query>", len(self.query))
+
+    def take(self) -> tuple[str, str, int]:
+        tok = self.peek()
+        if tok[0] == "end":
+            raise GaqlError("UNEXPECTED_END_OF_QUERY", "the query ends too early", tok[1], tok[2])
+        self.i += 1
+        return tok
+
+    def keyword(self, word: str) -> bool:
+        """Consume the keyword (or punctuation) `word` if it comes next."""
+        kind, text, _ = self.peek()
+        if kind in ("word", "op") and text.upper() == word:
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, word: str, code: str) -> None:
+        if not self.keyword(word):
+            _, text, pos = self.peek()
+            raise GaqlError(code, f"expected {word}", text, pos)
+
+    def field_name(self) -> tuple[str, int]:
+        kind, text, pos = self.take()
+        if kind != "word" or text.upper() in _KEYWORDS:
+            raise GaqlError("UNEXPECTED_INPUT", "expected a field name", text, pos)
+        if text not in FIELDS:
+            raise GaqlError("UNRECOGNIZED_FIELD", f"Unrecognized field in the query: '{text}'", text, pos)
+        return text, pos
+
+    def value(self, fld: str):
+        kind, text, pos = self.take()
+        if kind == "str":
+            value = re.sub(r"\\(.)", r"\1", text[1:-1])
+        elif kind == "num":
+            value = float(text) if "." in text else int(text)
+        elif kind == "word" and fld in ENUMS:
+            value = text
+        else:
+            raise GaqlError("BAD_VALUE", f"expected a value for {fld}", text, pos)
+        if (fld in NUMERIC) != (kind == "num"):
+            raise GaqlError("BAD_VALUE", f"{fld} needs a {'number' if fld in NUMERIC else 'string'}", text, pos)
+        if fld in ENUMS and value not in ENUMS[fld].__members__:
+            raise GaqlError("BAD_ENUM_CONSTANT", f"'{value}' is not a value of {fld}", text, pos)
+        if fld == "segments.date":
+            value = _parse_date(value, text, pos)
+        return value
+
+    def condition(self) -> Condition:
+        fld, pos = self.field_name()
+        kind, text, op_pos = self.take()
+        op = text.upper()
+        if op == "NOT":
+            self.expect("IN", "BAD_OPERATOR")
+            op = "NOT IN"
+        if op in ("IN", "NOT IN"):
+            if self.take()[1] != "(":
+                raise GaqlError("EXPECTED_LIST", "expected a parenthesised list", text, op_pos)
+            values = [self.value(fld)] if self.peek()[1] != ")" else []
+            while self.keyword(","):
+                values.append(self.value(fld))
+            if self.take()[1] != ")":
+                raise GaqlError("EXPECTED_LIST", "list is not closed", text, op_pos)
+            if not values:
+                raise GaqlError("PROHIBITED_EMPTY_LIST_IN_CONDITION", "empty list", text, op_pos)
+        elif op == "BETWEEN":
+            values = [self.value(fld)]
+            self.expect("AND", "EXPECTED_VALUE_WITH_BETWEEN_OPERATOR")
+            values.append(self.value(fld))
+        elif op == "DURING":
+            values = [self.take()]
+            if values[0][0] != "word":
+                raise GaqlError("INVALID_VALUE_WITH_DURING_OPERATOR", "expected a date range name", *values[0][1:])
+        elif kind == "op" and op in ("=", "!=", "<", "<=", ">", ">="):
+            values = [self.value(fld)]
+        else:
+            raise GaqlError("BAD_OPERATOR", f"operator {text} is not supported here", text, op_pos)
+        date_ops = ("=", "<", "<=", ">", ">=", "BETWEEN", "DURING")
+        if op in ("BETWEEN", "DURING") and fld != "segments.date" or fld == "segments.date" and op not in date_ops:
+            raise GaqlError("OPERATOR_FIELD_MISMATCH", f"{op} cannot be used with {fld}", text, op_pos)
+        return Condition(fld, op, tuple(values), pos)
+
+
+def _parse_date(value: str, token: str, pos: int) -> dt.date:
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise GaqlError("INVALID_DATE_FORMAT", f"'{value}' is not a YYYY-MM-DD date", token, pos)
+
+
+def parse_gaql(query: str) -> GaqlQuery:
+    """Read a ``SELECT ... FROM campaign [WHERE ...] [ORDER BY ...] [LIMIT n]`` query."""
+    p = _Parser(query)
+    p.expect("SELECT", "EXPECTED_SELECT")
+    fields = [p.field_name()[0]]
+    while p.keyword(","):
+        fields.append(p.field_name()[0])
+    p.expect("FROM", "EXPECTED_FROM")
+    kind, resource, pos = p.take()
+    if resource != "campaign":
+        raise GaqlError("BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", "the demo serves only FROM campaign", resource, pos)
+    q = GaqlQuery(fields=list(dict.fromkeys(fields)))
+    if p.keyword("WHERE"):
+        q.conditions.append(p.condition())
+        while p.keyword("AND"):
+            q.conditions.append(p.condition())
+    if p.keyword("ORDER"):
+        p.expect("BY", "EXPECTED_BY")
+        while True:
+            name, _ = p.field_name()
+            descending = p.keyword("DESC") or (p.keyword("ASC") and False)  # ASC, the default, may be explicit
+            q.order_by.append((name, descending))
+            if not p.keyword(","):
+                break
+    if p.keyword("LIMIT"):
+        kind, text, pos = p.take()
+        if kind != "num" or "." in text:
+            raise GaqlError("BAD_LIMIT_VALUE", "LIMIT needs a whole number", text, pos)
+        if int(text) < 1:
+            raise GaqlError("LIMIT_VALUE_TOO_LOW", "LIMIT must be at least 1", text, pos)
+        q.limit = int(text)
+    kind, text, pos = p.peek()
+    if kind != "end":
+        raise GaqlError("UNEXPECTED_INPUT", "unexpected input", text, pos)
+    return q
+
+
+def _during(token: tuple[str, str, int], today: dt.date) -> tuple[dt.date, dt.date]:
+    """A predefined GAQL date range; all of them but TODAY and THIS_MONTH end yesterday."""
+    name, yesterday, first = token[1].upper(), today - dt.timedelta(days=1), today.replace(day=1)
+    if m := re.fullmatch(r"LAST_(7|14|30)_DAYS", name):
+        return today - dt.timedelta(days=int(m.group(1))), yesterday
+    ranges = {"TODAY": (today, today), "YESTERDAY": (yesterday, yesterday), "THIS_MONTH": (first, today),
+              "LAST_MONTH": ((first - dt.timedelta(days=1)).replace(day=1), first - dt.timedelta(days=1))}
+    if name not in ranges:
+        raise GaqlError("INVALID_VALUE_WITH_DURING_OPERATOR", f"unknown date range {name}", token[1], token[2])
+    return ranges[name]
+
+
+def _date_bounds(q: GaqlQuery, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    lo = hi = None
+    conds = [c for c in q.conditions if c.field == "segments.date"]
+    for c in conds:
+        a, b = _during(c.values[0], today) if c.op == "DURING" else (c.values[0], c.values[-1])
+        a = None if c.op in ("<", "<=") else a + dt.timedelta(days=c.op == ">")
+        b = None if c.op in (">", ">=") else b - dt.timedelta(days=c.op == "<")
+        lo = a if lo is None or (a is not None and a > lo) else lo
+        hi = b if hi is None or (b is not None and b < hi) else hi
+    if lo is not None and hi is not None and lo > hi:
+        raise GaqlError("DATE_RANGE_TOO_NARROW", f"start date {lo} is after end date {hi}", "segments.date",
+                        conds[0].position)
+    return lo, hi
+
+
+def _validate(q: GaqlQuery, query: str) -> None:
+    if "segments.conversion_lag_bucket" in q.fields:
+        for name in q.fields + [c.field for c in q.conditions]:
+            if name in DELIVERY_METRICS:
+                raise GaqlError("PROHIBITED_SEGMENT_WITH_METRIC_IN_SELECT_OR_WHERE_CLAUSE",
+                                f"segment 'segments.conversion_lag_bucket' cannot be selected with metric '{name}'",
+                                name, query.find(name))
+    for name, pos in [(c.field, c.position) for c in q.conditions] + [(f, query.find(f)) for f, _ in q.order_by]:
+        if name in SEGMENTS and name != "segments.date" and name not in q.fields:
+            raise GaqlError("EXPECTED_REFERENCED_FIELD_IN_SELECT_CLAUSE", f"{name} must also be selected", name, pos)
+
+
+def _condition_expr(c: Condition) -> pl.Expr:
+    col = pl.col(c.field)
+    if c.op in ("IN", "NOT IN"):
+        return col.is_in(list(c.values)) if c.op == "IN" else ~col.is_in(list(c.values))
+    v = c.values[0]
+    return {"=": col == v, "!=": col != v, "<": col < v, "<=": col <= v, ">": col > v, ">=": col >= v}[c.op]
+
+
+_SUMS = {"metrics.impressions": "impressions", "metrics.clicks": "clicks", "metrics.cost_micros": "cost_micros",
+         "eligible": "eligible_impressions"}
+
+
+def _activity(ads: pl.DataFrame, conv: pl.DataFrame, segs: list[str], ids: pl.Series, window: pl.Expr,
+              today: dt.date, platform: str) -> pl.DataFrame:
+    """Delivery summed and matured conversions counted per campaign and selected segment, by click date."""
+    seen = ((pl.col("platform") == platform) & pl.col("campaign_id").is_in(ids.implode())
+            & (pl.col("segments.date") < today))
+    renames = {"hour": "segments.hour", "device": "segments.device"}
+    a = ads.rename({"date": "segments.date", **renames}).filter(seen & window)
+    c = conv.rename({"click_date": "segments.date", "click_hour": "segments.hour", "device": "segments.device"})
+    c = c.filter(seen & window & (pl.col("conv_date") < today)).with_columns(
+        pl.col("lag_days").clip(0, 60).replace_strict(_LAG_BUCKET, return_dtype=pl.Utf8)
+        .alias("segments.conversion_lag_bucket"))
+    keys = ["campaign_id"] + segs
+    cv = c.group_by(keys).agg(pl.len().cast(pl.Float64).alias("metrics.conversions"),
+                              pl.col("value").sum().cast(pl.Float64).alias("metrics.conversions_value"))
+    if "segments.conversion_lag_bucket" in segs:
+        out = cv.with_columns([pl.lit(0, pl.Int64).alias(k) for k in _SUMS])
+    else:
+        av = a.group_by(keys).agg([pl.col(v).sum().cast(pl.Int64).alias(k) for k, v in _SUMS.items()])
+        out = av.join(cv, on=keys, how="full", coalesce=True)
+    metric_cols = [*_SUMS, "metrics.conversions", "metrics.conversions_value"]
+    out = out.with_columns(pl.col(metric_cols).fill_null(0)).rename({"campaign_id": "campaign.id"})
+    if "segments.device" in out.columns:
+        out = out.with_columns(pl.col("segments.device").str.to_uppercase())
+    # auctions entered without being shown are not activity: such rows are not reported
+    return out.filter(pl.any_horizontal([pl.col(m) != 0 for m in metric_cols if m != "eligible"]))
+
+
+def _report(q: GaqlQuery, query: str, ads: pl.DataFrame, conv: pl.DataFrame, today: dt.date, platform: str,
+            campaigns: dict[int, str], customer_id: str) -> pl.DataFrame:
+    """The query's result table, one column per GAQL field (segments and enums as names)."""
+    if platform not in CHANNEL_TYPE_BY_PLATFORM:
+        raise ValueError(f"unknown platform {platform!r}; expected one of {sorted(CHANNEL_TYPE_BY_PLATFORM)}")
+    _validate(q, query)
+    lo, hi = _date_bounds(q, today)
+    if "segments.date" in q.fields and (lo is None or hi is None):
+        raise GaqlError("EXPECTED_FILTERS_ON_DATE_RANGE", "selecting segments.date requires a finite date range "
+                        "in WHERE", "segments.date", query.find("segments.date"))
+    segs = [s for s in SEGMENTS if s in q.fields]
+    ids = pl.Series(list(campaigns), dtype=pl.Int64)
+    if not any(f in METRICS for f in q.fields) and not segs and lo is None and hi is None:
+        # an attributes-only query lists every visible campaign, active or not
+        out = pl.DataFrame({"campaign.id": ids}).with_columns(
+            [pl.lit(0, pl.Int64).alias(k) for k in _SUMS]
+            + [pl.lit(0.0).alias("metrics.conversions"), pl.lit(0.0).alias("metrics.conversions_value")])
+    else:
+        window = pl.lit(True)
+        if lo is not None:
+            window &= pl.col("segments.date") >= lo
+        if hi is not None:
+            window &= pl.col("segments.date") <= hi
+        out = _activity(ads, conv, segs, ids, window, today, platform)
+    imp, clk, cost = (pl.col(f"metrics.{n}") for n in ("impressions", "clicks", "cost_micros"))
+    share = (imp / pl.col("eligible")).clip(0.0, 1.0)
+    out = out.with_columns(
+        pl.when(imp > 0).then(clk / imp).alias("metrics.ctr"),
+        pl.when(clk > 0).then(cost / clk).alias("metrics.average_cpc"),
+        pl.when(pl.lit(platform in SEARCH_PLATFORMS) & (pl.col("eligible") > 0))
+        .then(pl.when(share < 0.1).then(0.0999).otherwise(share)).cast(pl.Float64)
+        .alias("metrics.search_impression_share"),
+        pl.col("campaign.id").replace_strict(campaigns, return_dtype=pl.Utf8, default=None).alias("campaign.name"),
+        pl.lit("ENABLED").alias("campaign.status"),
+        pl.lit(CHANNEL_TYPE_BY_PLATFORM[platform]).alias("campaign.advertising_channel_type"),
+        pl.format("customers/{}/campaigns/{}", pl.lit(customer_id), pl.col("campaign.id"))
+        .alias("campaign.resource_name"),
+    )
+    for cond in q.conditions:
+        if cond.field != "segments.date":
+            out = out.filter(_condition_expr(cond).fill_null(False))
+    order = [(f, d) for f, d in q.order_by] + [(f, False) for f in ["campaign.id"] + segs]
+    out = out.sort([f for f, _ in order], descending=[d for _, d in order], nulls_last=True)
+    return out.head(q.limit) if q.limit is not None else out
+
+
+def answer_gaql(query: str, ads: pl.DataFrame, ad_conversions: pl.DataFrame, today: dt.date, platform: str,
+                campaigns: dict[int, str], *, customer_id: str = "1234567890") -> list[GoogleAdsRow]:
+    """Answer a GAQL ``campaign`` report over one platform's delivery and conversion logs, as
+    ``GoogleAdsService.Search`` would. Raises ``GaqlError`` for queries the API would reject."""
+    q = parse_gaql(query)
+    table = _report(q, query, ads, ad_conversions, today, platform, campaigns, customer_id)
+    pb_row = GoogleAdsRow.pb()
+    rows: list[GoogleAdsRow] = []
+    for rec in table.iter_rows(named=True):
+        row = pb_row()
+        row.campaign.resource_name = rec["campaign.resource_name"]
+        for name in q.fields:
+            value = rec[name]
+            if value is None:  # optional metric without a value (e.g. no impressions, not a search campaign)
+                continue
+            if name in ENUMS:
+                value = ENUMS[name][value].value
+            elif name == "segments.date":
+                value = value.isoformat()
+            group, attr = name.split(".")
+            setattr(getattr(row, group), attr, value)
+        rows.append(GoogleAdsRow.wrap(row))
+    return rows
+
+
+def answer_search_stream(query: str, ads: pl.DataFrame, ad_conversions: pl.DataFrame, today: dt.date,
+                         platform: str, campaigns: dict[int, str], *, customer_id: str = "1234567890",
+                         batch_size: int = STREAM_BATCH) -> list[SearchGoogleAdsStreamResponse]:
+    """The same report as ``GoogleAdsService.SearchStream`` delivers it: batches of up to 10,000 rows,
+    each naming the selected fields in its ``field_mask``."""
+    rows = answer_gaql(query, ads, ad_conversions, today, platform, campaigns, customer_id=customer_id)
+    mask = FieldMask(paths=parse_gaql(query).fields)
+    request_id = "demo-" + hashlib.sha1(f"{query}|{today}|{platform}".encode()).hexdigest()[:16]
+    return [SearchGoogleAdsStreamResponse(results=rows[i:i + batch_size], field_mask=mask, request_id=request_id)
+            for i in range(0, max(len(rows), 1), batch_size)]
