@@ -48,7 +48,8 @@ def campaign_rows(world: DemoWorld, start: dt.date, end: dt.date) -> list[dict]:
     return rows
 
 
-def print_campaign_table(rows: list[dict], days: int, out=sys.stdout) -> None:
+def print_campaign_table(rows: list[dict], days: int, out=None) -> None:
+    out = out or sys.stdout
     head = f"{'campaign':<40} {'platform':<13} {'spend/day':>9} {'impr':>9} {'clicks':>7} {'CTR':>6} {'CPC':>6} " \
            f"{'CPM':>6} {'conv':>6} {'CPA':>7}"
     print(head, file=out)
