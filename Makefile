@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast bench demo clean
+.PHONY: setup test test-fast bench demo lint clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ bench: setup
 
 demo: setup
 	$(PY) -m rl.world.demo $(if $(WORLD),--world $(WORLD)) $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS))
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

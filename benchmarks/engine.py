@@ -77,15 +77,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     cm = CompiledMarket.from_params(load_market_params(DEFAULT_WORLD_FILE))
     expected = float(cm.expected_opportunities(args.date).sum())
-    print(f"world {cm.params.name}: {cm.n_campaigns} campaigns, {cm.n_competitors} rivals, "
-          f"~{expected:,.0f} opportunities per market-day on {args.date}")
+    print(
+        f"world {cm.params.name}: {cm.n_campaigns} campaigns, {cm.n_competitors} rivals, "
+        f"~{expected:,.0f} opportunities per market-day on {args.date}"
+    )
 
     runs = [time_engine(cm, args.date, args.seed, args.markets, args.days) for _ in range(max(args.repeats, 1))]
     engine_s, engine_opps = min(runs)
     engine_rate = engine_opps / engine_s
-    print(f"engine:    {args.markets} markets x {args.days} days = {engine_opps:,} auctions, best of {len(runs)}: "
-          f"{engine_s:.3f} s -> {engine_rate:,.0f} auctions/s  (all runs: "
-          + ", ".join(f"{s:.3f}" for s, _ in runs) + " s)")
+    print(
+        f"engine:    {args.markets} markets x {args.days} days = {engine_opps:,} auctions, best of {len(runs)}: "
+        f"{engine_s:.3f} s -> {engine_rate:,.0f} auctions/s  (all runs: "
+        + ", ".join(f"{s:.3f}" for s, _ in runs)
+        + " s)"
+    )
 
     pilot_s, pilot_draws, _ = time_reference(cm, args.date, args.seed, PILOT_SCALE)
     predicted = pilot_s / max(pilot_draws.n_opportunities, 1) * expected
@@ -95,15 +100,19 @@ def main(argv: list[str] | None = None) -> dict:
         ref_runs.append(time_reference(cm, args.date, args.seed, scale))  # same day again: best of, if cheap
     ref_s, draws, ref = min(ref_runs, key=lambda run: run[0])
     ref_rate = draws.n_opportunities / ref_s
-    print(f"reference: 1 market x 1 day (volume x{scale:.3g}) = {draws.n_opportunities:,} auctions, best of "
-          f"{len(ref_runs)}: {ref_s:.3f} s -> {ref_rate:,.0f} auctions/s")
+    print(
+        f"reference: 1 market x 1 day (volume x{scale:.3g}) = {draws.n_opportunities:,} auctions, best of "
+        f"{len(ref_runs)}: {ref_s:.3f} s -> {ref_rate:,.0f} auctions/s"
+    )
 
     budgets, bids = current_settings(cm, 1)
     eng, _ = resolve_day(cm, draws, MarketState.initial(cm, 1), budgets, bids)
     clicks = (float(eng.clicks.sum()), float(ref.clicks.sum()))
     cost = (float(eng.cost.sum()), float(ref.cost.sum()))
-    print(f"agreement on the reference day: clicks engine {clicks[0]:.0f} / reference {clicks[1]:.0f}, "
-          f"cost engine {cost[0]:.6f} / reference {cost[1]:.6f}")
+    print(
+        f"agreement on the reference day: clicks engine {clicks[0]:.0f} / reference {clicks[1]:.0f}, "
+        f"cost engine {cost[0]:.6f} / reference {cost[1]:.6f}"
+    )
     if clicks[0] != clicks[1] or not np.isclose(cost[0], cost[1], rtol=1e-9, atol=1e-9):
         raise SystemExit(f"MISMATCH: engine and reference disagree on {args.date} (clicks {clicks}, cost {cost})")
 

@@ -45,12 +45,18 @@ def main(argv: list[str] | None = None) -> dict:
     current, _ = resolve_day(cm, draws, state, budgets, bids)
     current_score = day_score(float(current.conversions.sum()), float(current.cost.sum()), params.target_cpa)
 
-    print(f"world {params.name} {args.date} seed {args.seed}: {draws.n_opportunities} opportunities, "
-          f"{len(DEFAULT_BID_MULTIPLIERS)} bids x {int(params.daily_budget / args.budget_step) + 1} budgets per campaign")
-    print(f"bids in force : score {current_score:6.2f}  conv {current.conversions.sum():5.1f}  "
-          f"spend {current.cost.sum():7.2f}")
-    print(f"clairvoyant   : score {oracle.score:6.2f}  conv {oracle.conversions:5.1f}  spend {oracle.spend:7.2f}  "
-          f"({oracle_s:.2f} s)")
+    print(
+        f"world {params.name} {args.date} seed {args.seed}: {draws.n_opportunities} opportunities, "
+        f"{len(DEFAULT_BID_MULTIPLIERS)} bids x {int(params.daily_budget / args.budget_step) + 1} budgets per campaign"
+    )
+    print(
+        f"bids in force : score {current_score:6.2f}  conv {current.conversions.sum():5.1f}  "
+        f"spend {current.cost.sum():7.2f}"
+    )
+    print(
+        f"clairvoyant   : score {oracle.score:6.2f}  conv {oracle.conversions:5.1f}  spend {oracle.spend:7.2f}  "
+        f"({oracle_s:.2f} s)"
+    )
     for c, bid, budget in zip(params.campaigns, oracle.bids, oracle.budgets, strict=True):
         print(f"    {c.name:<42} bid {bid:6.2f} (in force {c.current_bid:5.2f})  budget {budget:6.1f}")
     print(f"LP bound      : score {lp.score:6.2f}  conv {lp.conversions:5.1f}  spend {lp.spend:7.2f}  ({lp_s:.2f} s)")

@@ -7,14 +7,14 @@ local DuckDB file. `prod`: the real GA4 property and ad accounts, credentials fr
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 ENV_VAR = "GAELP_ENV"
 DATA_DIR_VAR = "GAELP_DATA_DIR"
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     DEMO = "demo"
     PROD = "prod"
 

@@ -13,8 +13,8 @@ Mechanics (the reference loop in `rl.market.reference` spells out the same steps
     price per impression = max(reserve CPM, best rival score / our quality) / 1000;
   * click iff u_click < slot CTR × creative × segment × device × fatigue; cost = price per click (search) or per
     impression (social);
-  * pacing: participate iff u_throttle < min(1, budget / potential spend) (never with a zero budget), then serve in arrival order while the
-    running cost of participating opportunities stays within the budget.
+  * pacing: participate iff u_throttle < min(1, budget / potential spend) (never with a zero budget), then serve in
+    arrival order while the running cost of participating opportunities stays within the budget.
 """
 
 from __future__ import annotations

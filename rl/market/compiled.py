@@ -67,7 +67,9 @@ class CompiledMarket:
         """Trend × annual season multiplier on every campaign's base volume for `date`."""
         p = self.params
         years = (date - p.history_start).days / 365.25
-        season = 1.0 + p.season_amplitude * math.cos(2 * math.pi * (date.timetuple().tm_yday - p.season_peak_doy) / 365.25)
+        season = 1.0 + p.season_amplitude * math.cos(
+            2 * math.pi * (date.timetuple().tm_yday - p.season_peak_doy) / 365.25
+        )
         return (1.0 + p.trend_per_year) ** years * season
 
     def expected_opportunities(self, date: dt.date) -> np.ndarray:

@@ -71,8 +71,10 @@ def draw_day(
     kmax = cm.comp_idx.shape[1]
     n_rivals = (cm.comp_idx >= 0).sum(axis=1)
     lam = cm.expected_opportunities(date)  # [C, 24]
-    scale = np.ones((n_markets, n_campaigns)) if volume_scale is None else np.broadcast_to(
-        np.asarray(volume_scale, dtype=float).reshape(n_markets, -1), (n_markets, n_campaigns)
+    scale = (
+        np.ones((n_markets, n_campaigns))
+        if volume_scale is None
+        else np.broadcast_to(np.asarray(volume_scale, dtype=float).reshape(n_markets, -1), (n_markets, n_campaigns))
     )
     counts = np.empty((n_markets, n_campaigns, HOURS), dtype=np.int64)
     rngs = list(rngs)

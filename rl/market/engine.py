@@ -113,7 +113,14 @@ def resolve_opportunities(cm, draws, state, budgets, bids, hour_bid_mult=None) -
         bid = bids[b.m, b.c] if hour_bid_mult is None else bids[b.m, b.c] * hour_bid_mult[b.m, b.c][b.hour]
         pos, shw, price = run_auction(cm, b, bid)
         clk, cst = clicks_and_cost(cm, b, draws.u_click[sl], pos, shw, price)
-        device[sl], segment[sl], position[sl], shown[sl], clicked[sl], cost[sl] = b.device, b.segment, pos, shw, clk, cst
+        device[sl], segment[sl], position[sl], shown[sl], clicked[sl], cost[sl] = (
+            b.device,
+            b.segment,
+            pos,
+            shw,
+            clk,
+            cst,
+        )
         served[sl] = pace(cst, shw, draws.u_throttle[sl], budgets[b.m, b.c])[0]
         sessions[sl], converts[sl] = click_outcomes(cm, draws, b)
     return OpportunityOutcome(device, segment, position, shown, clicked, cost, served, sessions, converts)
@@ -207,8 +214,6 @@ def next_state(cm: CompiledMarket, state: MarketState, result: DayResult, draws:
     with np.errstate(divide="ignore", invalid="ignore"):
         share = (impressions @ mask.T) / np.maximum(opps @ mask.T, 1.0)  # [M, K]
     shift = (
-        (1.0 - COMP_MEAN_REVERSION) * state.comp_shift
-        + cm.comp_adapt * (share - 0.5)
-        + cm.comp_drift * draws.z_drift
+        (1.0 - COMP_MEAN_REVERSION) * state.comp_shift + cm.comp_adapt * (share - 0.5) + cm.comp_drift * draws.z_drift
     )
     return MarketState(exposure=exposure, comp_shift=shift)

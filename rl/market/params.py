@@ -224,8 +224,7 @@ class MarketParams(_Strict):
                     problems.append(f"competitors.{i}.campaigns: unknown campaign id {cid}")
                 elif by_id[cid].platform != k.platform:
                     problems.append(
-                        f"competitors.{i}.campaigns: campaign {cid} is on {by_id[cid].platform!r}, "
-                        f"not {k.platform!r}"
+                        f"competitors.{i}.campaigns: campaign {cid} is on {by_id[cid].platform!r}, not {k.platform!r}"
                     )
         if problems:
             raise ValueError("; ".join(problems))

@@ -145,8 +145,9 @@ def reference_resolve_day(
     #    order value. Everything is accumulated into (market, campaign, hour, device) cells.
     size = n_m * n_c * HOURS * N_DEVICES
     opps, won, impr, clicks, cost_sum, sess, conv, revenue, pos_sum = ([0.0] * size for _ in range(9))
-    events: dict[str, list] = {k: [] for k in ("market", "campaign", "device", "segment", "click_hour", "lag_days",
-                                               "conv_hour", "value")}
+    events: dict[str, list] = {
+        k: [] for k in ("market", "campaign", "device", "segment", "click_hour", "lag_days", "conv_hour", "value")
+    }
     for i in range(n):
         m, c, h, d, s = market[i], campaign[i], hour[i], device[i], segment[i]
         cell = ((m * n_c + c) * HOURS + h) * N_DEVICES + d
@@ -209,8 +210,10 @@ def _next_state(cm: CompiledMarket, state: MarketState, result: DayResult, draws
     decay = cm.params.fatigue_decay
     enters = cm.comp_campaigns.tolist()
     adapt, drift, z_drift = cm.comp_adapt.tolist(), cm.comp_drift.tolist(), draws.z_drift.tolist()
-    exposure = [[decay * e + x / 1000.0 for e, x in zip(row, imp, strict=True)]
-                for row, imp in zip(state.exposure.tolist(), impressions, strict=True)]
+    exposure = [
+        [decay * e + x / 1000.0 for e, x in zip(row, imp, strict=True)]
+        for row, imp in zip(state.exposure.tolist(), impressions, strict=True)
+    ]
     shift = []
     for m, row in enumerate(state.comp_shift.tolist()):
         new_row = []

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rl.market.auction import blocks, click_outcomes, clicks_and_cost, pace, run_auction
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws
-from rl.market.auction import blocks, click_outcomes, clicks_and_cost, pace, run_auction
 from rl.market.engine import MarketState
 
 # Quarter-octave steps from ×0.25 to ×2.83, including ×1 (the bids in force are on the grid).
@@ -142,7 +142,9 @@ def clairvoyant_oracle(
     ks = np.arange(k_max + 1)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         cpa = np.where(ks > 0, spend_total / np.maximum(ks, 1), inf)
-        score = np.where(np.isfinite(spend_total) & (ks > 0), ks * np.minimum(1.0, (cm.params.target_cpa / cpa) ** 2), 0.0)
+        score = np.where(
+            np.isfinite(spend_total) & (ks > 0), ks * np.minimum(1.0, (cm.params.target_cpa / cpa) ** 2), 0.0
+        )
     score = np.where(np.isfinite(score), score, 0.0)
     u, k = np.unravel_index(np.argmax(score), score.shape)
     bids = np.zeros(cm.n_campaigns)
@@ -217,4 +219,6 @@ def lp_bound(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> LPBound
             if k <= conv <= k + 1 and spend <= budget:
                 candidates.append((conv, spend))
     best = max(candidates, key=lambda ks: day_score(ks[0], ks[1], target))
-    return LPBoundResult(spend=best[1], conversions=best[0], score=day_score(best[0], best[1], target), items=len(costs))
+    return LPBoundResult(
+        spend=best[1], conversions=best[0], score=day_score(best[0], best[1], target), items=len(costs)
+    )

@@ -44,8 +44,12 @@ from google.ads.googleads.v26.services.types.google_ads_service import (
 from google.protobuf.field_mask_pb2 import FieldMask
 
 SEARCH_PLATFORMS = frozenset({"google_ads", "microsoft_ads"})
-CHANNEL_TYPE_BY_PLATFORM = {"google_ads": "SEARCH", "microsoft_ads": "SEARCH", "meta": "DEMAND_GEN",
-                            "tiktok": "DEMAND_GEN"}
+CHANNEL_TYPE_BY_PLATFORM = {
+    "google_ads": "SEARCH",
+    "microsoft_ads": "SEARCH",
+    "meta": "DEMAND_GEN",
+    "tiktok": "DEMAND_GEN",
+}
 STREAM_BATCH = 10_000
 ENUMS = {
     "campaign.status": CampaignStatusEnum.CampaignStatus,
@@ -53,18 +57,47 @@ ENUMS = {
     "segments.device": DeviceEnum.Device,
     "segments.conversion_lag_bucket": ConversionLagBucketEnum.ConversionLagBucket,
 }
-ATTRIBUTES = ("campaign.id", "campaign.name", "campaign.status", "campaign.advertising_channel_type",
-              "campaign.resource_name")
+ATTRIBUTES = (
+    "campaign.id",
+    "campaign.name",
+    "campaign.status",
+    "campaign.advertising_channel_type",
+    "campaign.resource_name",
+)
 SEGMENTS = ("segments.date", "segments.hour", "segments.device", "segments.conversion_lag_bucket")
-DELIVERY_METRICS = ("metrics.impressions", "metrics.clicks", "metrics.cost_micros", "metrics.ctr",
-                    "metrics.average_cpc", "metrics.search_impression_share")
+DELIVERY_METRICS = (
+    "metrics.impressions",
+    "metrics.clicks",
+    "metrics.cost_micros",
+    "metrics.ctr",
+    "metrics.average_cpc",
+    "metrics.search_impression_share",
+)
 METRICS = DELIVERY_METRICS + ("metrics.conversions", "metrics.conversions_value")
 FIELDS = ATTRIBUTES + SEGMENTS + METRICS
 NUMERIC = {"campaign.id", "segments.hour", *METRICS}
-_KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "ORDER", "BY", "LIMIT", "ASC", "DESC", "IN", "NOT",
-             "BETWEEN", "DURING", "LIKE", "PARAMETERS"}
-_TOKEN = re.compile(r"""\s+|(?P<str>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)"""
-                    r"""|(?P<op><=|>=|!=|=|<|>|\(|\)|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<bad>['"].*|.)""")
+_KEYWORDS = {
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "ORDER",
+    "BY",
+    "LIMIT",
+    "ASC",
+    "DESC",
+    "IN",
+    "NOT",
+    "BETWEEN",
+    "DURING",
+    "LIKE",
+    "PARAMETERS",
+}
+_TOKEN = re.compile(
+    r"""\s+|(?P<str>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?)"""
+    r"""|(?P<op><=|>=|!=|=|<|>|\(|\)|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<bad>['"].*|.)"""
+)
 # whole days from click to conversion -> bucket: a bucket per day below 14, then 14-20, 21-29, 30-44, 45-59, 60+
 _LAG_NAMES = [b.name for b in ConversionLagBucketEnum.ConversionLagBucket][2:]  # skip UNSPECIFIED, UNKNOWN
 _LAG_UPPER = [*range(1, 15), 21, 30, 45, 60]
@@ -240,8 +273,12 @@ def _during(token: tuple[str, str, int], today: dt.date) -> tuple[dt.date, dt.da
     name, yesterday, first = token[1].upper(), today - dt.timedelta(days=1), today.replace(day=1)
     if m := re.fullmatch(r"LAST_(7|14|30)_DAYS", name):
         return today - dt.timedelta(days=int(m.group(1))), yesterday
-    ranges = {"TODAY": (today, today), "YESTERDAY": (yesterday, yesterday), "THIS_MONTH": (first, today),
-              "LAST_MONTH": ((first - dt.timedelta(days=1)).replace(day=1), first - dt.timedelta(days=1))}
+    ranges = {
+        "TODAY": (today, today),
+        "YESTERDAY": (yesterday, yesterday),
+        "THIS_MONTH": (first, today),
+        "LAST_MONTH": ((first - dt.timedelta(days=1)).replace(day=1), first - dt.timedelta(days=1)),
+    }
     if name not in ranges:
         raise GaqlError("INVALID_VALUE_WITH_DURING_OPERATOR", f"unknown date range {name}", token[1], token[2])
     return ranges[name]
@@ -257,8 +294,9 @@ def _date_bounds(q: GaqlQuery, today: dt.date) -> tuple[dt.date | None, dt.date 
         lo = a if lo is None or (a is not None and a > lo) else lo
         hi = b if hi is None or (b is not None and b < hi) else hi
     if lo is not None and hi is not None and lo > hi:
-        raise GaqlError("DATE_RANGE_TOO_NARROW", f"start date {lo} is after end date {hi}", "segments.date",
-                        conds[0].position)
+        raise GaqlError(
+            "DATE_RANGE_TOO_NARROW", f"start date {lo} is after end date {hi}", "segments.date", conds[0].position
+        )
     return lo, hi
 
 
@@ -266,9 +304,12 @@ def _validate(q: GaqlQuery, query: str) -> None:
     if "segments.conversion_lag_bucket" in q.fields:
         for name in q.fields + [c.field for c in q.conditions]:
             if name in DELIVERY_METRICS:
-                raise GaqlError("PROHIBITED_SEGMENT_WITH_METRIC_IN_SELECT_OR_WHERE_CLAUSE",
-                                f"segment 'segments.conversion_lag_bucket' cannot be selected with metric '{name}'",
-                                name, query.find(name))
+                raise GaqlError(
+                    "PROHIBITED_SEGMENT_WITH_METRIC_IN_SELECT_OR_WHERE_CLAUSE",
+                    f"segment 'segments.conversion_lag_bucket' cannot be selected with metric '{name}'",
+                    name,
+                    query.find(name),
+                )
     for name, pos in [(c.field, c.position) for c in q.conditions] + [(f, query.find(f)) for f, _ in q.order_by]:
         if name in SEGMENTS and name != "segments.date" and name not in q.fields:
             raise GaqlError("EXPECTED_REFERENCED_FIELD_IN_SELECT_CLAUSE", f"{name} must also be selected", name, pos)
@@ -282,24 +323,43 @@ def _condition_expr(c: Condition) -> pl.Expr:
     return {"=": col == v, "!=": col != v, "<": col < v, "<=": col <= v, ">": col > v, ">=": col >= v}[c.op]
 
 
-_SUMS = {"metrics.impressions": "impressions", "metrics.clicks": "clicks", "metrics.cost_micros": "cost_micros",
-         "eligible": "eligible_impressions"}
+_SUMS = {
+    "metrics.impressions": "impressions",
+    "metrics.clicks": "clicks",
+    "metrics.cost_micros": "cost_micros",
+    "eligible": "eligible_impressions",
+}
 
 
-def _activity(ads: pl.DataFrame, conv: pl.DataFrame, segs: list[str], ids: pl.Series, window: pl.Expr,
-              today: dt.date, platform: str) -> pl.DataFrame:
+def _activity(
+    ads: pl.DataFrame,
+    conv: pl.DataFrame,
+    segs: list[str],
+    ids: pl.Series,
+    window: pl.Expr,
+    today: dt.date,
+    platform: str,
+) -> pl.DataFrame:
     """Delivery summed and matured conversions counted per campaign and selected segment, by click date."""
-    seen = ((pl.col("platform") == platform) & pl.col("campaign_id").is_in(ids.implode())
-            & (pl.col("segments.date") < today))
+    seen = (
+        (pl.col("platform") == platform)
+        & pl.col("campaign_id").is_in(ids.implode())
+        & (pl.col("segments.date") < today)
+    )
     renames = {"hour": "segments.hour", "device": "segments.device"}
     a = ads.rename({"date": "segments.date", **renames}).filter(seen & window)
     c = conv.rename({"click_date": "segments.date", "click_hour": "segments.hour", "device": "segments.device"})
     c = c.filter(seen & window & (pl.col("conv_date") < today)).with_columns(
-        pl.col("lag_days").clip(0, 60).replace_strict(_LAG_BUCKET, return_dtype=pl.Utf8)
-        .alias("segments.conversion_lag_bucket"))
+        pl.col("lag_days")
+        .clip(0, 60)
+        .replace_strict(_LAG_BUCKET, return_dtype=pl.Utf8)
+        .alias("segments.conversion_lag_bucket")
+    )
     keys = ["campaign_id"] + segs
-    cv = c.group_by(keys).agg(pl.len().cast(pl.Float64).alias("metrics.conversions"),
-                              pl.col("value").sum().cast(pl.Float64).alias("metrics.conversions_value"))
+    cv = c.group_by(keys).agg(
+        pl.len().cast(pl.Float64).alias("metrics.conversions"),
+        pl.col("value").sum().cast(pl.Float64).alias("metrics.conversions_value"),
+    )
     if "segments.conversion_lag_bucket" in segs:
         out = cv.with_columns([pl.lit(0, pl.Int64).alias(k) for k in _SUMS])
     else:
@@ -313,23 +373,36 @@ def _activity(ads: pl.DataFrame, conv: pl.DataFrame, segs: list[str], ids: pl.Se
     return out.filter(pl.any_horizontal([pl.col(m) != 0 for m in metric_cols if m != "eligible"]))
 
 
-def _report(q: GaqlQuery, query: str, ads: pl.DataFrame, conv: pl.DataFrame, today: dt.date, platform: str,
-            campaigns: dict[int, str], customer_id: str) -> pl.DataFrame:
+def _report(
+    q: GaqlQuery,
+    query: str,
+    ads: pl.DataFrame,
+    conv: pl.DataFrame,
+    today: dt.date,
+    platform: str,
+    campaigns: dict[int, str],
+    customer_id: str,
+) -> pl.DataFrame:
     """The query's result table, one column per GAQL field (segments and enums as names)."""
     if platform not in CHANNEL_TYPE_BY_PLATFORM:
         raise ValueError(f"unknown platform {platform!r}; expected one of {sorted(CHANNEL_TYPE_BY_PLATFORM)}")
     _validate(q, query)
     lo, hi = _date_bounds(q, today)
     if "segments.date" in q.fields and (lo is None or hi is None):
-        raise GaqlError("EXPECTED_FILTERS_ON_DATE_RANGE", "selecting segments.date requires a finite date range "
-                        "in WHERE", "segments.date", query.find("segments.date"))
+        raise GaqlError(
+            "EXPECTED_FILTERS_ON_DATE_RANGE",
+            "selecting segments.date requires a finite date range in WHERE",
+            "segments.date",
+            query.find("segments.date"),
+        )
     segs = [s for s in SEGMENTS if s in q.fields]
     ids = pl.Series(list(campaigns), dtype=pl.Int64)
     if not any(f in METRICS for f in q.fields) and not segs and lo is None and hi is None:
         # an attributes-only query lists every visible campaign, active or not
         out = pl.DataFrame({"campaign.id": ids}).with_columns(
             [pl.lit(0, pl.Int64).alias(k) for k in _SUMS]
-            + [pl.lit(0.0).alias("metrics.conversions"), pl.lit(0.0).alias("metrics.conversions_value")])
+            + [pl.lit(0.0).alias("metrics.conversions"), pl.lit(0.0).alias("metrics.conversions_value")]
+        )
     else:
         window = pl.lit(True)
         if lo is not None:
@@ -343,13 +416,15 @@ def _report(q: GaqlQuery, query: str, ads: pl.DataFrame, conv: pl.DataFrame, tod
         pl.when(imp > 0).then(clk / imp).alias("metrics.ctr"),
         pl.when(clk > 0).then(cost / clk).alias("metrics.average_cpc"),
         pl.when(pl.lit(platform in SEARCH_PLATFORMS) & (pl.col("eligible") > 0))
-        .then(pl.when(share < 0.1).then(0.0999).otherwise(share)).cast(pl.Float64)
+        .then(pl.when(share < 0.1).then(0.0999).otherwise(share))
+        .cast(pl.Float64)
         .alias("metrics.search_impression_share"),
         pl.col("campaign.id").replace_strict(campaigns, return_dtype=pl.Utf8, default=None).alias("campaign.name"),
         pl.lit("ENABLED").alias("campaign.status"),
         pl.lit(CHANNEL_TYPE_BY_PLATFORM[platform]).alias("campaign.advertising_channel_type"),
-        pl.format("customers/{}/campaigns/{}", pl.lit(customer_id), pl.col("campaign.id"))
-        .alias("campaign.resource_name"),
+        pl.format("customers/{}/campaigns/{}", pl.lit(customer_id), pl.col("campaign.id")).alias(
+            "campaign.resource_name"
+        ),
     )
     for cond in q.conditions:
         if cond.field != "segments.date":
@@ -359,8 +434,16 @@ def _report(q: GaqlQuery, query: str, ads: pl.DataFrame, conv: pl.DataFrame, tod
     return out.head(q.limit) if q.limit is not None else out
 
 
-def answer_gaql(query: str, ads: pl.DataFrame, ad_conversions: pl.DataFrame, today: dt.date, platform: str,
-                campaigns: dict[int, str], *, customer_id: str = "1234567890") -> list[GoogleAdsRow]:
+def answer_gaql(
+    query: str,
+    ads: pl.DataFrame,
+    ad_conversions: pl.DataFrame,
+    today: dt.date,
+    platform: str,
+    campaigns: dict[int, str],
+    *,
+    customer_id: str = "1234567890",
+) -> list[GoogleAdsRow]:
     """Answer a GAQL ``campaign`` report over one platform's delivery and conversion logs, as
     ``GoogleAdsService.Search`` would. Raises ``GaqlError`` for queries the API would reject."""
     q = parse_gaql(query)
@@ -384,13 +467,23 @@ def answer_gaql(query: str, ads: pl.DataFrame, ad_conversions: pl.DataFrame, tod
     return rows
 
 
-def answer_search_stream(query: str, ads: pl.DataFrame, ad_conversions: pl.DataFrame, today: dt.date,
-                         platform: str, campaigns: dict[int, str], *, customer_id: str = "1234567890",
-                         batch_size: int = STREAM_BATCH) -> list[SearchGoogleAdsStreamResponse]:
+def answer_search_stream(
+    query: str,
+    ads: pl.DataFrame,
+    ad_conversions: pl.DataFrame,
+    today: dt.date,
+    platform: str,
+    campaigns: dict[int, str],
+    *,
+    customer_id: str = "1234567890",
+    batch_size: int = STREAM_BATCH,
+) -> list[SearchGoogleAdsStreamResponse]:
     """The same report as ``GoogleAdsService.SearchStream`` delivers it: batches of up to 10,000 rows,
     each naming the selected fields in its ``field_mask``."""
     rows = answer_gaql(query, ads, ad_conversions, today, platform, campaigns, customer_id=customer_id)
     mask = FieldMask(paths=parse_gaql(query).fields)
     request_id = "demo-" + hashlib.sha1(f"{query}|{today}|{platform}".encode()).hexdigest()[:16]
-    return [SearchGoogleAdsStreamResponse(results=rows[i:i + batch_size], field_mask=mask, request_id=request_id)
-            for i in range(0, max(len(rows), 1), batch_size)]
+    return [
+        SearchGoogleAdsStreamResponse(results=rows[i : i + batch_size], field_mask=mask, request_id=request_id)
+        for i in range(0, max(len(rows), 1), batch_size)
+    ]

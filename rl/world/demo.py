@@ -50,8 +50,10 @@ def campaign_rows(world: DemoWorld, start: dt.date, end: dt.date) -> list[dict]:
 
 def print_campaign_table(rows: list[dict], days: int, out=None) -> None:
     out = out or sys.stdout
-    head = f"{'campaign':<40} {'platform':<13} {'spend/day':>9} {'impr':>9} {'clicks':>7} {'CTR':>6} {'CPC':>6} " \
-           f"{'CPM':>6} {'conv':>6} {'CPA':>7}"
+    head = (
+        f"{'campaign':<40} {'platform':<13} {'spend/day':>9} {'impr':>9} {'clicks':>7} {'CTR':>6} {'CPC':>6} "
+        f"{'CPM':>6} {'conv':>6} {'CPA':>7}"
+    )
     print(head, file=out)
     print("-" * len(head), file=out)
     tot = {"impressions": 0, "clicks": 0, "cost": 0.0, "conversions": 0.0}
@@ -68,8 +70,10 @@ def _fmt(name: str, platform: str, r: dict, days: int) -> str:
     cpc = r["cost"] / r["clicks"] if r["clicks"] else 0.0
     cpm = 1000 * r["cost"] / r["impressions"] if r["impressions"] else 0.0
     cpa = f"{r['cost'] / r['conversions']:7.2f}" if r["conversions"] else f"{'—':>7}"
-    return (f"{name[:40]:<40} {platform:<13} {r['cost'] / days:9.2f} {r['impressions']:9d} {r['clicks']:7d} "
-            f"{ctr:6.2%} {cpc:6.2f} {cpm:6.2f} {r['conversions']:6.1f} {cpa}")
+    return (
+        f"{name[:40]:<40} {platform:<13} {r['cost'] / days:9.2f} {r['impressions']:9d} {r['clicks']:7d} "
+        f"{ctr:6.2%} {cpc:6.2f} {cpm:6.2f} {r['conversions']:6.1f} {cpa}"
+    )
 
 
 def ga4_channel_report(world: DemoWorld, start: dt.date, end: dt.date):
@@ -101,11 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     start = world.params.history_start
     end = start + dt.timedelta(days=args.days - 1)
     world.advance_to(end + dt.timedelta(days=1), progress=True)
-    print(f"\nGAELP demo market: world {world.params.name!r} ({args.world}, params {world.params.params_hash()}), "
-          f"seed {args.seed}")
+    print(
+        f"\nGAELP demo market: world {world.params.name!r} ({args.world}, params {world.params.params_hash()}), "
+        f"seed {args.seed}"
+    )
     print(f"{args.days} days, {start} .. {end}, under the budgets and bids in force; state in {state_dir}")
-    print("Conversions are by click date as the ad platforms report them on "
-          f"{world.today}: the last days are still maturing.\n")
+    print(
+        "Conversions are by click date as the ad platforms report them on "
+        f"{world.today}: the last days are still maturing.\n"
+    )
     print_campaign_table(campaign_rows(world, start, end), args.days)
     print("\nGA4 (by session date for sessions, conversion date for key events):")
     print(ga4_channel_report(world, start, end))
@@ -134,13 +142,17 @@ def print_oracle_comparison(world: DemoWorld, start: dt.date, until: dt.date) ->
 
     world.replay(on_day, start=start, until=until)
     bar.close()
-    print(f"\nDaily score = conversions × min(1, (target CPA {target:.0f} / CPA)²), eventual conversions of each "
-          "day's clicks, mean per day:")
+    print(
+        f"\nDaily score = conversions × min(1, (target CPA {target:.0f} / CPA)²), eventual conversions of each "
+        "day's clicks, mean per day:"
+    )
     for name, vals in scores.items():
         a = np.array(vals)
         cpa = a[:, 2].sum() / a[:, 1].sum() if a[:, 1].sum() else float("nan")
-        print(f"  {name:<20} score {a[:, 0].mean():6.2f}   conversions {a[:, 1].mean():6.2f}   "
-              f"spend {a[:, 2].mean():7.2f}   CPA {cpa:7.2f}")
+        print(
+            f"  {name:<20} score {a[:, 0].mean():6.2f}   conversions {a[:, 1].mean():6.2f}   "
+            f"spend {a[:, 2].mean():7.2f}   CPA {cpa:7.2f}"
+        )
 
 
 if __name__ == "__main__":

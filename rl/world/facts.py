@@ -15,7 +15,10 @@ from rl.market.params import DEVICES, HOURS
 
 USERS_PER_SESSION = 0.88  # share of sessions that are a distinct user that hour (GA4 totalUsers)
 NEW_USER_SHARE = 0.72  # share of those users new to the site (GA4 newUsers)
-ORGANIC_SPLIT = (("Organic Search", "google / organic", "(organic)", 0.62), ("Direct", "(direct) / (none)", "(direct)", 0.38))
+ORGANIC_SPLIT = (
+    ("Organic Search", "google / organic", "(organic)", 0.62),
+    ("Direct", "(direct) / (none)", "(direct)", 0.38),
+)
 ORGANIC_VALUE_MEDIAN, ORGANIC_VALUE_SIGMA = 85.0, 0.4
 
 _DIMS = {
@@ -26,14 +29,39 @@ _DIMS = {
     "device": pl.Utf8,
 }
 SCHEMAS: dict[str, dict] = {
-    "ads": {"date": pl.Date, "hour": pl.Int8, "device": pl.Utf8, "platform": pl.Utf8, "campaign_id": pl.Int64,
-            "campaign_name": pl.Utf8, "impressions": pl.Int64, "clicks": pl.Int64, "cost_micros": pl.Int64,
-            "eligible_impressions": pl.Int64, "sessions": pl.Int64},
-    "sessions": {"date": pl.Date, "hour": pl.Int8, **_DIMS, "sessions": pl.Int64, "total_users": pl.Int64,
-                 "new_users": pl.Int64},
-    "conversions": {"click_date": pl.Date, "click_hour": pl.Int8, "device": pl.Utf8, "platform": pl.Utf8,
-                    "campaign_id": pl.Int64, "conv_date": pl.Date, "conv_hour": pl.Int8, "lag_days": pl.Int64,
-                    "value": pl.Float64, "segment": pl.Utf8},
+    "ads": {
+        "date": pl.Date,
+        "hour": pl.Int8,
+        "device": pl.Utf8,
+        "platform": pl.Utf8,
+        "campaign_id": pl.Int64,
+        "campaign_name": pl.Utf8,
+        "impressions": pl.Int64,
+        "clicks": pl.Int64,
+        "cost_micros": pl.Int64,
+        "eligible_impressions": pl.Int64,
+        "sessions": pl.Int64,
+    },
+    "sessions": {
+        "date": pl.Date,
+        "hour": pl.Int8,
+        **_DIMS,
+        "sessions": pl.Int64,
+        "total_users": pl.Int64,
+        "new_users": pl.Int64,
+    },
+    "conversions": {
+        "click_date": pl.Date,
+        "click_hour": pl.Int8,
+        "device": pl.Utf8,
+        "platform": pl.Utf8,
+        "campaign_id": pl.Int64,
+        "conv_date": pl.Date,
+        "conv_hour": pl.Int8,
+        "lag_days": pl.Int64,
+        "value": pl.Float64,
+        "segment": pl.Utf8,
+    },
     "organic_key_events": {"date": pl.Date, "hour": pl.Int8, **_DIMS, "key_events": pl.Int64, "revenue": pl.Float64},
     "settings": {"date": pl.Date, "campaign_id": pl.Int64, "daily_budget": pl.Float64, "bid": pl.Float64},
 }
@@ -49,16 +77,22 @@ def _campaign_dims(cm: CompiledMarket) -> pl.DataFrame:
             "channel_group": [plat[c.platform].channel_group for c in cm.params.campaigns],
             "source_medium": [plat[c.platform].source_medium for c in cm.params.campaigns],
         },
-        schema={"campaign_id": pl.Int64, "campaign_name": pl.Utf8, "platform": pl.Utf8, "channel_group": pl.Utf8,
-                "source_medium": pl.Utf8},
+        schema={
+            "campaign_id": pl.Int64,
+            "campaign_name": pl.Utf8,
+            "platform": pl.Utf8,
+            "channel_group": pl.Utf8,
+            "source_medium": pl.Utf8,
+        },
     )
 
 
 def day_frames(cm: CompiledMarket, result: DayResult, rng: np.random.Generator) -> dict[str, pl.DataFrame]:
     """Facts of one day of market 0. `rng` draws the GA4-side extras (users, unpaid traffic)."""
     n_c = cm.n_campaigns
-    c_idx, hour, dev = (a.reshape(-1) for a in np.meshgrid(np.arange(n_c), np.arange(HOURS), np.arange(N_DEVICES),
-                                                              indexing="ij"))
+    c_idx, hour, dev = (
+        a.reshape(-1) for a in np.meshgrid(np.arange(n_c), np.arange(HOURS), np.arange(N_DEVICES), indexing="ij")
+    )
 
     def cell(name: str) -> np.ndarray:
         return getattr(result, name)[0].reshape(-1)
@@ -85,33 +119,42 @@ def day_frames(cm: CompiledMarket, result: DayResult, rng: np.random.Generator) 
         eligible_impressions=pl.Series(opps[keep].astype(np.int64)),
         sessions=pl.Series(sessions),
     )
-    paid_sessions = base.join(dims, on="campaign_id", how="left").with_columns(
-        sessions=pl.Series(sessions), total_users=pl.Series(users), new_users=pl.Series(new_users)
-    ).filter(pl.col("sessions") > 0)
-    ev = result.events
-    conversions = pl.DataFrame(
-        {
-            "click_hour": ev.click_hour.astype(np.int8),
-            "device": np.array(DEVICES)[ev.device] if len(ev) else np.array([], dtype=str),
-            "campaign_id": ids[ev.campaign],
-            "lag_days": ev.lag_days.astype(np.int64),
-            "conv_hour": ev.conv_hour.astype(np.int8),
-            "value": ev.value.astype(np.float64),
-            "segment": np.array([s.name for s in cm.params.segments])[ev.segment] if len(ev) else np.array([], dtype=str),
-        },
-        schema_overrides={"device": pl.Utf8, "segment": pl.Utf8},
-    ).with_columns(
-        pl.lit(date).alias("click_date"),
-        (pl.lit(date) + pl.duration(days=pl.col("lag_days"))).alias("conv_date"),
-    ).join(dims.select("campaign_id", "platform"), on="campaign_id", how="left")
-    organic_sessions, organic_events = _organic(cm, date, rng)
-    settings = pl.DataFrame({"campaign_id": ids, "daily_budget": result.budgets[0], "bid": result.bids[0]}).with_columns(
-        pl.lit(date).alias("date")
+    paid_sessions = (
+        base.join(dims, on="campaign_id", how="left")
+        .with_columns(sessions=pl.Series(sessions), total_users=pl.Series(users), new_users=pl.Series(new_users))
+        .filter(pl.col("sessions") > 0)
     )
+    ev = result.events
+    conversions = (
+        pl.DataFrame(
+            {
+                "click_hour": ev.click_hour.astype(np.int8),
+                "device": np.array(DEVICES)[ev.device] if len(ev) else np.array([], dtype=str),
+                "campaign_id": ids[ev.campaign],
+                "lag_days": ev.lag_days.astype(np.int64),
+                "conv_hour": ev.conv_hour.astype(np.int8),
+                "value": ev.value.astype(np.float64),
+                "segment": np.array([s.name for s in cm.params.segments])[ev.segment]
+                if len(ev)
+                else np.array([], dtype=str),
+            },
+            schema_overrides={"device": pl.Utf8, "segment": pl.Utf8},
+        )
+        .with_columns(
+            pl.lit(date).alias("click_date"),
+            (pl.lit(date) + pl.duration(days=pl.col("lag_days"))).alias("conv_date"),
+        )
+        .join(dims.select("campaign_id", "platform"), on="campaign_id", how="left")
+    )
+    organic_sessions, organic_events = _organic(cm, date, rng)
+    settings = pl.DataFrame(
+        {"campaign_id": ids, "daily_budget": result.budgets[0], "bid": result.bids[0]}
+    ).with_columns(pl.lit(date).alias("date"))
     return {
         "ads": ads.select(list(SCHEMAS["ads"])).cast(SCHEMAS["ads"]),
-        "sessions": pl.concat([paid_sessions.select(list(SCHEMAS["sessions"])).cast(SCHEMAS["sessions"]),
-                               organic_sessions]),
+        "sessions": pl.concat(
+            [paid_sessions.select(list(SCHEMAS["sessions"])).cast(SCHEMAS["sessions"]), organic_sessions]
+        ),
         "conversions": conversions.select(list(SCHEMAS["conversions"])).cast(SCHEMAS["conversions"]),
         "organic_key_events": organic_events,
         "settings": settings.select(list(SCHEMAS["settings"])).cast(SCHEMAS["settings"]),
@@ -145,10 +188,19 @@ def _organic(cm: CompiledMarket, date, rng: np.random.Generator) -> tuple[pl.Dat
             "campaign_id": None,
             "device": np.array(DEVICES)[d_idx.reshape(-1)],
         }
-        s = pl.DataFrame({**common, "sessions": sessions.reshape(-1), "total_users": users.reshape(-1),
-                          "new_users": new_users.reshape(-1)}, schema=SCHEMAS["sessions"])
-        k = pl.DataFrame({**common, "key_events": conv.reshape(-1), "revenue": revenue.reshape(-1)},
-                         schema=SCHEMAS["organic_key_events"])
+        s = pl.DataFrame(
+            {
+                **common,
+                "sessions": sessions.reshape(-1),
+                "total_users": users.reshape(-1),
+                "new_users": new_users.reshape(-1),
+            },
+            schema=SCHEMAS["sessions"],
+        )
+        k = pl.DataFrame(
+            {**common, "key_events": conv.reshape(-1), "revenue": revenue.reshape(-1)},
+            schema=SCHEMAS["organic_key_events"],
+        )
         rows_s.append(s.filter(pl.col("sessions") > 0))
         rows_k.append(k.filter(pl.col("key_events") > 0))
     return pl.concat(rows_s), pl.concat(rows_k)
@@ -165,8 +217,12 @@ def report_tables(cm: CompiledMarket, frames: dict[str, pl.DataFrame]) -> dict[s
         .agg(pl.len().cast(pl.Int64).alias("key_events"), pl.col("value").sum().alias("revenue"))
         .rename({"conv_date": "date", "conv_hour": "hour"})
     )
-    key_events = pl.concat([paid_events.select(list(SCHEMAS["organic_key_events"])).cast(SCHEMAS["organic_key_events"]),
-                            frames["organic_key_events"]])
+    key_events = pl.concat(
+        [
+            paid_events.select(list(SCHEMAS["organic_key_events"])).cast(SCHEMAS["organic_key_events"]),
+            frames["organic_key_events"],
+        ]
+    )
     return {
         "sessions": frames["sessions"],
         "key_events": key_events,

@@ -26,7 +26,6 @@ import re
 from collections.abc import Callable
 
 import polars as pl
-from google.api_core.exceptions import InvalidArgument, PermissionDenied
 from google.analytics.data_v1beta.types import (
     DimensionHeader,
     FilterExpression,
@@ -40,6 +39,7 @@ from google.analytics.data_v1beta.types import (
     RunReportRequest,
     RunReportResponse,
 )
+from google.api_core.exceptions import InvalidArgument, PermissionDenied
 
 SCHEMA_URL = "https://developers.google.com/analytics/devguides/reporting/data/v1/api-schema"
 DEFAULT_LIMIT, MAX_LIMIT = 10_000, 250_000
@@ -48,9 +48,7 @@ EARLIEST_DATE = dt.date(2015, 8, 14)  # the API rejects dates before GA4 existed
 _SPLIT = pl.col("source_medium").str.split_exact(" / ", 1)
 DIMENSIONS: dict[str, Callable[[], pl.Expr]] = {
     "date": lambda: pl.col("date").dt.strftime("%Y%m%d"),
-    "dateHour": lambda: pl.concat_str(
-        pl.col("date").dt.strftime("%Y%m%d"), pl.col("hour").cast(pl.Utf8).str.zfill(2)
-    ),
+    "dateHour": lambda: pl.concat_str(pl.col("date").dt.strftime("%Y%m%d"), pl.col("hour").cast(pl.Utf8).str.zfill(2)),
     "hour": lambda: pl.col("hour").cast(pl.Utf8).str.zfill(2),
     "dayOfWeek": lambda: (pl.col("date").dt.weekday() % 7).cast(pl.Utf8),
     "sessionDefaultChannelGroup": lambda: pl.col("channel_group"),
@@ -114,8 +112,9 @@ def _date_range(request: RunReportRequest, today: dt.date) -> tuple[dt.date, dt.
             f"Invalid dateRanges[0]: endDate {end.isoformat()} is before startDate {start.isoformat()}."
         )
     if start < EARLIEST_DATE:
-        raise InvalidArgument(f"Invalid dateRanges[0].startDate {start.isoformat()}: dates before 2015-08-14 "
-                              "are not supported.")
+        raise InvalidArgument(
+            f"Invalid dateRanges[0].startDate {start.isoformat()}: dates before 2015-08-14 are not supported."
+        )
     return start, end
 
 
@@ -175,7 +174,13 @@ def _filter_expr(pb) -> pl.Expr:
 
 
 def _source_table(
-    frame: pl.DataFrame, dims: list[str], cols: list[str], fields: set[str], flt, start: dt.date, end: dt.date,
+    frame: pl.DataFrame,
+    dims: list[str],
+    cols: list[str],
+    fields: set[str],
+    flt,
+    start: dt.date,
+    end: dt.date,
     today: dt.date,
 ) -> pl.DataFrame:
     """One source table restricted to the range (and to days before ``today``), summed by dimensions."""
@@ -217,7 +222,7 @@ def _sort(report: pl.DataFrame, request: RunReportRequest, dims: list[str], metr
             if otype == OrderBy.DimensionOrderBy.OrderType.CASE_INSENSITIVE_ALPHANUMERIC:
                 col = col.str.to_lowercase()
             elif otype == OrderBy.DimensionOrderBy.OrderType.NUMERIC:
-                col = col.cast(pl.Float64, strict=False)
+                col = col.cast(pl.Float64, strict=True)
             by.append(col)
         else:
             raise InvalidArgument(f"orderBys: {which or 'an empty orderBy'} is not supported by the demo GA4 property.")
@@ -275,8 +280,14 @@ def _check_request(request: RunReportRequest, property_id: str, currency_code: s
     return dims, metrics
 
 
-def _report_table(request: RunReportRequest, dims: list[str], metrics: list[str], sessions: pl.DataFrame,
-                  key_events: pl.DataFrame, today: dt.date) -> pl.DataFrame:
+def _report_table(
+    request: RunReportRequest,
+    dims: list[str],
+    metrics: list[str],
+    sessions: pl.DataFrame,
+    key_events: pl.DataFrame,
+    today: dt.date,
+) -> pl.DataFrame:
     """The whole report, sorted, before paging: columns ``d:<dimension>`` (text) and ``m:<metric>``."""
     start, end = _date_range(request, today)
     flt = FilterExpression.pb(request.dimension_filter) if "dimension_filter" in request else None
@@ -299,17 +310,23 @@ def _report_table(request: RunReportRequest, dims: list[str], metrics: list[str]
             report = report.join(part, on=keys, how="full", coalesce=True)
     else:
         report = pl.concat(parts, how="horizontal")
-    report = report.with_columns(
-        [pl.col(METRICS[m][1]).fill_null(0).alias(f"m:{m}") for m in metrics]
-    ).select(keys + [f"m:{m}" for m in metrics])
+    report = report.with_columns([pl.col(METRICS[m][1]).fill_null(0).alias(f"m:{m}") for m in metrics]).select(
+        keys + [f"m:{m}" for m in metrics]
+    )
     if metrics and not request.keep_empty_rows:
         report = report.filter(pl.any_horizontal([pl.col(f"m:{m}") != 0 for m in metrics]))
     return _sort(report, request, dims, metrics)
 
 
 def answer_run_report(
-    request: RunReportRequest, sessions: pl.DataFrame, key_events: pl.DataFrame, today: dt.date,
-    property_id: str, *, currency_code: str = "USD", time_zone: str = "America/New_York",
+    request: RunReportRequest,
+    sessions: pl.DataFrame,
+    key_events: pl.DataFrame,
+    today: dt.date,
+    property_id: str,
+    *,
+    currency_code: str = "USD",
+    time_zone: str = "America/New_York",
 ) -> RunReportResponse:
     """Answer a GA4 ``runReport`` request from the demo world's sessions and key events, as the API would.
 
@@ -321,7 +338,7 @@ def answer_run_report(
     types = [METRICS[m][2] for m in metrics]
     response = RunReportResponse(
         dimension_headers=[DimensionHeader(name=d) for d in dims],
-        metric_headers=[MetricHeader(name=m, type_=t) for m, t in zip(metrics, types)],
+        metric_headers=[MetricHeader(name=m, type_=t) for m, t in zip(metrics, types, strict=True)],
         row_count=report.height,
         metadata=ResponseMetaData(currency_code=currency_code, time_zone=time_zone),
         kind="analyticsData#runReport",
@@ -331,14 +348,14 @@ def answer_run_report(
         row = pb.rows.add()
         for v in values[: len(dims)]:
             row.dimension_values.add(value=v)
-        for v, t in zip(values[len(dims):], types):
+        for v, t in zip(values[len(dims) :], types, strict=True):
             row.metric_values.add(value=_fmt(v, t))
     for agg in request.metric_aggregations:
         label, target, how = _AGGREGATIONS[agg]
         row = getattr(pb, target).add()
         for _ in dims:
             row.dimension_values.add(value=label)
-        for m, t in zip(metrics, types):
+        for m, t in zip(metrics, types, strict=True):
             row.metric_values.add(value=_fmt(getattr(report.get_column(f"m:{m}"), how)() or 0, t))
     if request.return_property_quota:
         pb.property_quota.CopyFrom(PropertyQuota.pb(_quota(report.height)))
@@ -355,7 +372,7 @@ def run_report_to_frame(response: RunReportResponse) -> pl.DataFrame:
     names = list(data)
     for row in pb.rows:
         values = [v.value for v in row.dimension_values] + [v.value for v in row.metric_values]
-        for name, value in zip(names, values):
+        for name, value in zip(names, values, strict=True):
             data[name].append(value)
     frame = pl.DataFrame(data, schema={n: pl.Utf8 for n in names})
     casts: list[pl.Expr] = []

@@ -36,7 +36,12 @@ from rl.world.paths import DEFAULT_WORLD_FILE
 
 FORMAT_VERSION = 1
 GA4_PROPERTY_ID = "123456789"
-PLATFORM_CUSTOMER_IDS = {"google_ads": "1234567890", "microsoft_ads": "2345678901", "meta": "3456789012", "tiktok": "4567890123"}
+PLATFORM_CUSTOMER_IDS = {
+    "google_ads": "1234567890",
+    "microsoft_ads": "2345678901",
+    "meta": "3456789012",
+    "tiktok": "4567890123",
+}
 DEFAULT_HISTORY_DAYS = 730
 
 DayHook = Callable[[DayDraws, MarketState, DayResult], None]
@@ -66,8 +71,16 @@ class Push:
 class DemoWorld:
     """Open with `DemoWorld.open(state_dir, world_file, seed)`; `advance(n)` lets n days happen."""
 
-    def __init__(self, state_dir: Path, params: MarketParams, seed: int, today: dt.date,
-                 settings: dict[int, tuple[float, float]], n_pushes: int, world_file: str):
+    def __init__(
+        self,
+        state_dir: Path,
+        params: MarketParams,
+        seed: int,
+        today: dt.date,
+        settings: dict[int, tuple[float, float]],
+        n_pushes: int,
+        world_file: str,
+    ):
         self.state_dir = state_dir
         self.params = params
         self.seed = seed
@@ -107,8 +120,15 @@ class DemoWorld:
                 "directory or delete this one"
             )
         settings = {int(k): (float(v[0]), float(v[1])) for k, v in meta["settings"].items()}
-        world = cls(state_dir, params, seed, dt.date.fromisoformat(meta["today"]), settings, meta["n_pushes"],
-                    meta["world_file"])
+        world = cls(
+            state_dir,
+            params,
+            seed,
+            dt.date.fromisoformat(meta["today"]),
+            settings,
+            meta["n_pushes"],
+            meta["world_file"],
+        )
         world._discard_uncommitted()
         return world
 
@@ -133,8 +153,10 @@ class DemoWorld:
     def _load_state(self) -> MarketState:
         with np.load(self.state_dir / "state.npz") as z:
             if int(z["today"]) != self.today.toordinal():
-                raise WorldError(f"{self.state_dir}/state.npz is for {dt.date.fromordinal(int(z['today']))}, "
-                                 f"the clock says {self.today}: the state directory is inconsistent")
+                raise WorldError(
+                    f"{self.state_dir}/state.npz is for {dt.date.fromordinal(int(z['today']))}, "
+                    f"the clock says {self.today}: the state directory is inconsistent"
+                )
             return MarketState(exposure=z["exposure"].copy(), comp_shift=z["comp_shift"].copy())
 
     def _discard_uncommitted(self) -> None:
@@ -148,8 +170,9 @@ class DemoWorld:
             _atomic_write(self.state_dir / "pushes.jsonl", "".join(line + "\n" for line in lines[: self.n_pushes]))
 
     # -- pushes -------------------------------------------------------------------------------------------------
-    def push(self, campaign_id: int, daily_budget: float | None = None, bid: float | None = None,
-             source: str = "") -> Push:
+    def push(
+        self, campaign_id: int, daily_budget: float | None = None, bid: float | None = None, source: str = ""
+    ) -> Push:
         """Change a campaign's daily budget and/or bid from `today` (the next day to be simulated) on."""
         if campaign_id not in self.settings:
             raise WorldError(f"push for unknown campaign id {campaign_id} (known: {sorted(self.settings)})")
@@ -231,8 +254,10 @@ class DemoWorld:
             while pushes and pushes[0].effective_date <= date:
                 p = pushes.pop(0)
                 old_budget, old_bid = settings[p.campaign_id]
-                settings[p.campaign_id] = (old_budget if p.daily_budget is None else p.daily_budget,
-                                           old_bid if p.bid is None else p.bid)
+                settings[p.campaign_id] = (
+                    old_budget if p.daily_budget is None else p.daily_budget,
+                    old_bid if p.bid is None else p.bid,
+                )
             budgets = np.array([[settings[i][0] for i in ids]])
             bids = np.array([[settings[i][1] for i in ids]])
             draws = draw_day(self.market, date, market_rngs(self.seed, 1, date))
@@ -276,8 +301,15 @@ class DemoWorld:
             raise WorldError(f"unknown customer id {customer_id!r} (demo accounts: {PLATFORM_CUSTOMER_IDS})")
         t = self.report_tables()
         campaigns = {c.id: c.name for c in self.params.campaigns if c.platform == platform}
-        return answer_search_stream(query, t["ads"], t["ad_conversions"], self.today, platform, campaigns,
-                                    customer_id=str(customer_id).replace("-", ""))
+        return answer_search_stream(
+            query,
+            t["ads"],
+            t["ad_conversions"],
+            self.today,
+            platform,
+            campaigns,
+            customer_id=str(customer_id).replace("-", ""),
+        )
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -188,13 +188,23 @@ def test_reference_is_independent_of_engine_helpers(small_market: CompiledMarket
     def forbidden(*args, **kwargs):
         raise AssertionError("the reference loop must not call the engine's vectorised helpers")
 
-    for name in ("devices_and_segments", "rival_scores", "auction", "pace", "resolve_opportunities", "resolve_day",
-                 "next_state", "click_multiplier", "click_outcomes"):
+    for name in (
+        "devices_and_segments",
+        "rival_scores",
+        "auction",
+        "pace",
+        "resolve_opportunities",
+        "resolve_day",
+        "next_state",
+        "click_multiplier",
+        "click_outcomes",
+    ):
         if hasattr(engine, name):
             monkeypatch.setattr(engine, name, forbidden)
     budgets, bids = current(small_market, 1)
-    result, _ = reference_resolve_day(small_market, day(small_market, 1), MarketState.initial(small_market, 1),
-                                      budgets, bids)
+    result, _ = reference_resolve_day(
+        small_market, day(small_market, 1), MarketState.initial(small_market, 1), budgets, bids
+    )
     assert result.clicks.sum() > 0
 
 

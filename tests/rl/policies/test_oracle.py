@@ -55,8 +55,9 @@ def test_oracle_beats_every_fixed_grid_policy_and_lp_bound_beats_oracle(mid_mark
     grid = bid_grid(cm)
     n_units = int(cm.params.daily_budget // STEP)
     for _ in range(4):
-        rows = data.draw(st.lists(st.integers(0, len(DEFAULT_BID_MULTIPLIERS) - 1), min_size=cm.n_campaigns,
-                                  max_size=cm.n_campaigns))
+        rows = data.draw(
+            st.lists(st.integers(0, len(DEFAULT_BID_MULTIPLIERS) - 1), min_size=cm.n_campaigns, max_size=cm.n_campaigns)
+        )
         units = data.draw(st.lists(st.integers(0, n_units), min_size=cm.n_campaigns, max_size=cm.n_campaigns))
         while sum(units) > n_units:  # trim the largest allocation until the plan fits the daily budget
             units[int(np.argmax(units))] -= sum(units) - n_units if max(units) >= sum(units) - n_units else max(units)

@@ -27,40 +27,61 @@ def ads_frame(rows: list[tuple]) -> pl.DataFrame:
     """Delivery log rows: (date, hour, device, platform, campaign_id, impressions, clicks, cost_micros, eligible)."""
     names = {1: "Search | Brand", 2: "Search | Generic", 3: "Search | Hidden", 7: "Social | Prospecting"}
     records = [(d, h, dev, plat, cid, names[cid], *vals) for d, h, dev, plat, cid, *vals in rows]
-    schema = {"date": pl.Date, "hour": pl.Int8, "device": pl.Utf8, "platform": pl.Utf8, "campaign_id": pl.Int64,
-              "campaign_name": pl.Utf8, "impressions": pl.Int64, "clicks": pl.Int64, "cost_micros": pl.Int64,
-              "eligible_impressions": pl.Int64}
+    schema = {
+        "date": pl.Date,
+        "hour": pl.Int8,
+        "device": pl.Utf8,
+        "platform": pl.Utf8,
+        "campaign_id": pl.Int64,
+        "campaign_name": pl.Utf8,
+        "impressions": pl.Int64,
+        "clicks": pl.Int64,
+        "cost_micros": pl.Int64,
+        "eligible_impressions": pl.Int64,
+    }
     return pl.DataFrame(records, schema=schema, orient="row")
 
 
 def conversions_frame(rows: list[tuple]) -> pl.DataFrame:
     """Conversion log rows: (click_date, click_hour, device, platform, campaign_id, conv_date, value)."""
     records = [(cd, h, dev, plat, cid, conv, (conv - cd).days, v) for cd, h, dev, plat, cid, conv, v in rows]
-    schema = {"click_date": pl.Date, "click_hour": pl.Int8, "device": pl.Utf8, "platform": pl.Utf8,
-              "campaign_id": pl.Int64, "conv_date": pl.Date, "lag_days": pl.Int64, "value": pl.Float64}
+    schema = {
+        "click_date": pl.Date,
+        "click_hour": pl.Int8,
+        "device": pl.Utf8,
+        "platform": pl.Utf8,
+        "campaign_id": pl.Int64,
+        "conv_date": pl.Date,
+        "lag_days": pl.Int64,
+        "value": pl.Float64,
+    }
     return pl.DataFrame(records, schema=schema, orient="row")
 
 
 def world() -> tuple[pl.DataFrame, pl.DataFrame]:
-    ads = ads_frame([
-        (D(2024, 3, 1), 9, "mobile", "google_ads", 1, 100, 10, 5_000_000, 200),
-        (D(2024, 3, 1), 10, "desktop", "google_ads", 1, 60, 2, 1_000_000, 100),
-        (D(2024, 3, 2), 9, "mobile", "google_ads", 1, 40, 4, 2_000_000, 100),
-        (D(2024, 3, 2), 9, "mobile", "google_ads", 2, 30, 0, 0, 1000),
-        (D(2024, 3, 5), 14, "tablet", "google_ads", 2, 0, 0, 0, 50),  # eligible but never shown: no activity
-        (D(2024, 3, 9), 9, "mobile", "google_ads", 1, 10, 1, 300_000, 10),
-        (D(2024, 3, 10), 9, "mobile", "google_ads", 1, 999, 99, 9_000_000, 999),  # today: not happened
-        (D(2024, 3, 2), 9, "mobile", "google_ads", 3, 50, 5, 500_000, 50),  # campaign not visible
-        (D(2024, 3, 2), 20, "mobile", "meta", 7, 1000, 20, 8_000_000, 0),
-    ])
-    conversions = conversions_frame([
-        (D(2024, 3, 1), 9, "mobile", "google_ads", 1, D(2024, 3, 1), 40.0),  # lag 0
-        (D(2024, 3, 1), 9, "mobile", "google_ads", 1, D(2024, 3, 4), 60.0),  # lag 3
-        (D(2024, 3, 1), 10, "desktop", "google_ads", 1, D(2024, 3, 17), 99.0),  # lag 16, not yet happened
-        (D(2024, 3, 2), 9, "mobile", "google_ads", 1, D(2024, 3, 9), 25.0),  # lag 7
-        (D(2024, 3, 3), 11, "mobile", "google_ads", 2, D(2024, 3, 3), 10.0),  # conversion on a no-delivery day
-        (D(2024, 3, 2), 20, "mobile", "meta", 7, D(2024, 3, 2), 30.0),
-    ])
+    ads = ads_frame(
+        [
+            (D(2024, 3, 1), 9, "mobile", "google_ads", 1, 100, 10, 5_000_000, 200),
+            (D(2024, 3, 1), 10, "desktop", "google_ads", 1, 60, 2, 1_000_000, 100),
+            (D(2024, 3, 2), 9, "mobile", "google_ads", 1, 40, 4, 2_000_000, 100),
+            (D(2024, 3, 2), 9, "mobile", "google_ads", 2, 30, 0, 0, 1000),
+            (D(2024, 3, 5), 14, "tablet", "google_ads", 2, 0, 0, 0, 50),  # eligible but never shown: no activity
+            (D(2024, 3, 9), 9, "mobile", "google_ads", 1, 10, 1, 300_000, 10),
+            (D(2024, 3, 10), 9, "mobile", "google_ads", 1, 999, 99, 9_000_000, 999),  # today: not happened
+            (D(2024, 3, 2), 9, "mobile", "google_ads", 3, 50, 5, 500_000, 50),  # campaign not visible
+            (D(2024, 3, 2), 20, "mobile", "meta", 7, 1000, 20, 8_000_000, 0),
+        ]
+    )
+    conversions = conversions_frame(
+        [
+            (D(2024, 3, 1), 9, "mobile", "google_ads", 1, D(2024, 3, 1), 40.0),  # lag 0
+            (D(2024, 3, 1), 9, "mobile", "google_ads", 1, D(2024, 3, 4), 60.0),  # lag 3
+            (D(2024, 3, 1), 10, "desktop", "google_ads", 1, D(2024, 3, 17), 99.0),  # lag 16, not yet happened
+            (D(2024, 3, 2), 9, "mobile", "google_ads", 1, D(2024, 3, 9), 25.0),  # lag 7
+            (D(2024, 3, 3), 11, "mobile", "google_ads", 2, D(2024, 3, 3), 10.0),  # conversion on a no-delivery day
+            (D(2024, 3, 2), 20, "mobile", "meta", 7, D(2024, 3, 2), 30.0),
+        ]
+    )
     return ads, conversions
 
 
@@ -82,10 +103,21 @@ def test_rows_are_sdk_rows_with_only_the_selected_fields() -> None:
 
 
 def test_metrics_are_summed_over_unselected_segments() -> None:
-    rows = gaql(f"SELECT campaign.name, segments.date, metrics.impressions, metrics.clicks, metrics.conversions, "
-                f"metrics.conversions_value FROM campaign WHERE {MARCH} AND campaign.id = 1")
-    got = [(r.campaign.name, r.segments.date, r.metrics.impressions, r.metrics.clicks, r.metrics.conversions,
-            r.metrics.conversions_value) for r in rows]
+    rows = gaql(
+        f"SELECT campaign.name, segments.date, metrics.impressions, metrics.clicks, metrics.conversions, "
+        f"metrics.conversions_value FROM campaign WHERE {MARCH} AND campaign.id = 1"
+    )
+    got = [
+        (
+            r.campaign.name,
+            r.segments.date,
+            r.metrics.impressions,
+            r.metrics.clicks,
+            r.metrics.conversions,
+            r.metrics.conversions_value,
+        )
+        for r in rows
+    ]
     assert got == [
         ("Search | Brand", "2024-03-01", 160, 12, 2.0, 100.0),  # the lag-16 conversion has not happened yet
         ("Search | Brand", "2024-03-02", 40, 4, 1.0, 25.0),
@@ -95,18 +127,25 @@ def test_metrics_are_summed_over_unselected_segments() -> None:
 
 
 def test_hour_and_device_segments_and_enums() -> None:
-    rows = gaql("SELECT campaign.id, campaign.status, campaign.advertising_channel_type, segments.hour, "
-                "segments.device, metrics.clicks FROM campaign WHERE segments.date = '2024-03-01'")
+    rows = gaql(
+        "SELECT campaign.id, campaign.status, campaign.advertising_channel_type, segments.hour, "
+        "segments.device, metrics.clicks FROM campaign WHERE segments.date = '2024-03-01'"
+    )
     assert [(r.segments.hour, r.segments.device, r.metrics.clicks) for r in rows] == [
-        (9, DeviceEnum.Device.MOBILE, 10), (10, DeviceEnum.Device.DESKTOP, 2)]
+        (9, DeviceEnum.Device.MOBILE, 10),
+        (10, DeviceEnum.Device.DESKTOP, 2),
+    ]
     assert rows[0].campaign.status == CampaignStatusEnum.CampaignStatus.ENABLED
     assert rows[0].campaign.advertising_channel_type == AdvertisingChannelTypeEnum.AdvertisingChannelType.SEARCH
 
 
 def test_between_is_inclusive_and_other_date_forms() -> None:
     def dates(where: str) -> list[str]:
-        return [r.segments.date for r in gaql(f"SELECT segments.date, metrics.impressions FROM campaign "
-                                              f"WHERE campaign.id = 1 AND {where}")]
+        return [
+            r.segments.date
+            for r in gaql(f"SELECT segments.date, metrics.impressions FROM campaign WHERE campaign.id = 1 AND {where}")
+        ]
+
     assert dates("segments.date BETWEEN '2024-03-02' AND '2024-03-09'") == ["2024-03-02", "2024-03-09"]
     assert dates("segments.date >= '2024-03-02' AND segments.date < '2024-03-09'") == ["2024-03-02"]
     assert dates("segments.date DURING LAST_7_DAYS") == ["2024-03-09"]  # 3-3..3-9
@@ -125,8 +164,10 @@ def test_campaign_filters_and_visibility() -> None:
 
 
 def test_conversions_mature_over_time() -> None:
-    query = ("SELECT metrics.conversions, metrics.conversions_value FROM campaign "
-             "WHERE segments.date = '2024-03-01' AND campaign.id = 1")
+    query = (
+        "SELECT metrics.conversions, metrics.conversions_value FROM campaign "
+        "WHERE segments.date = '2024-03-01' AND campaign.id = 1"
+    )
     early = gaql(query, today=D(2024, 3, 4))  # the lag-3 conversion happens on the 4th: not counted yet
     assert [(r.metrics.conversions, r.metrics.conversions_value) for r in early] == [(1.0, 40.0)]
     assert [r.metrics.conversions for r in gaql(query)] == [2.0]
@@ -135,12 +176,18 @@ def test_conversions_mature_over_time() -> None:
 
 
 def test_conversion_lag_buckets() -> None:
-    rows = gaql("SELECT campaign.id, segments.conversion_lag_bucket, metrics.conversions FROM campaign "
-                f"WHERE {MARCH}", today=D(2024, 3, 31))
+    rows = gaql(
+        f"SELECT campaign.id, segments.conversion_lag_bucket, metrics.conversions FROM campaign WHERE {MARCH}",
+        today=D(2024, 3, 31),
+    )
     got = {(r.campaign.id, r.segments.conversion_lag_bucket): r.metrics.conversions for r in rows}
-    assert got == {(1, Lag.LESS_THAN_ONE_DAY): 1.0, (1, Lag.THREE_TO_FOUR_DAYS): 1.0,
-                   (1, Lag.SEVEN_TO_EIGHT_DAYS): 1.0, (1, Lag.FOURTEEN_TO_TWENTY_ONE_DAYS): 1.0,
-                   (2, Lag.LESS_THAN_ONE_DAY): 1.0}
+    assert got == {
+        (1, Lag.LESS_THAN_ONE_DAY): 1.0,
+        (1, Lag.THREE_TO_FOUR_DAYS): 1.0,
+        (1, Lag.SEVEN_TO_EIGHT_DAYS): 1.0,
+        (1, Lag.FOURTEEN_TO_TWENTY_ONE_DAYS): 1.0,
+        (2, Lag.LESS_THAN_ONE_DAY): 1.0,
+    }
 
 
 def test_lag_bucket_with_delivery_metrics_is_prohibited() -> None:
@@ -148,28 +195,39 @@ def test_lag_bucket_with_delivery_metrics_is_prohibited() -> None:
         gaql(f"SELECT segments.conversion_lag_bucket, metrics.clicks FROM campaign WHERE {MARCH}")
     assert err.value.code == "PROHIBITED_SEGMENT_WITH_METRIC_IN_SELECT_OR_WHERE_CLAUSE"
     with pytest.raises(GaqlError, match="metrics.impressions"):
-        gaql(f"SELECT segments.conversion_lag_bucket, metrics.conversions FROM campaign "
-             f"WHERE {MARCH} AND metrics.impressions > 0")
+        gaql(
+            f"SELECT segments.conversion_lag_bucket, metrics.conversions FROM campaign "
+            f"WHERE {MARCH} AND metrics.impressions > 0"
+        )
 
 
 def test_conversion_only_days_appear_and_inactive_days_do_not() -> None:
-    rows = gaql(f"SELECT segments.date, metrics.impressions, metrics.conversions FROM campaign "
-                f"WHERE {MARCH} AND campaign.id = 2")
+    rows = gaql(
+        f"SELECT segments.date, metrics.impressions, metrics.conversions FROM campaign "
+        f"WHERE {MARCH} AND campaign.id = 2"
+    )
     assert [(r.segments.date, r.metrics.impressions, r.metrics.conversions) for r in rows] == [
-        ("2024-03-02", 30, 0.0), ("2024-03-03", 0, 1.0)]  # 03-05 had auctions but no impressions: omitted
+        ("2024-03-02", 30, 0.0),
+        ("2024-03-03", 0, 1.0),
+    ]  # 03-05 had auctions but no impressions: omitted
 
 
 def test_derived_metrics() -> None:
-    rows = gaql("SELECT campaign.id, metrics.ctr, metrics.average_cpc, metrics.search_impression_share "
-                "FROM campaign WHERE segments.date = '2024-03-02'")
+    rows = gaql(
+        "SELECT campaign.id, metrics.ctr, metrics.average_cpc, metrics.search_impression_share "
+        "FROM campaign WHERE segments.date = '2024-03-02'"
+    )
     brand, generic = rows
     assert brand.metrics.ctr == pytest.approx(0.1)
     assert brand.metrics.average_cpc == pytest.approx(500_000)
     assert brand.metrics.search_impression_share == pytest.approx(0.4)
     assert generic.metrics.ctr == 0.0 and "average_cpc" not in generic.metrics  # no clicks: no CPC
     assert generic.metrics.search_impression_share == pytest.approx(0.0999)  # under 10% is reported as 0.0999
-    social = gaql("SELECT campaign.id, metrics.clicks, metrics.search_impression_share FROM campaign "
-                  "WHERE segments.date = '2024-03-02'", platform="meta")
+    social = gaql(
+        "SELECT campaign.id, metrics.clicks, metrics.search_impression_share FROM campaign "
+        "WHERE segments.date = '2024-03-02'",
+        platform="meta",
+    )
     assert [r.metrics.clicks for r in social] == [20]
     assert "search_impression_share" not in social[0].metrics
     assert social[0].campaign.resource_name.endswith("/campaigns/7")
@@ -181,46 +239,65 @@ def test_attribute_only_query_lists_every_campaign() -> None:
 
 
 def test_order_by_and_limit() -> None:
-    rows = gaql(f"select campaign.id, segments.date, metrics.clicks from campaign where {MARCH} "
-                "order by metrics.clicks desc, segments.date limit 2")
+    rows = gaql(
+        f"select campaign.id, segments.date, metrics.clicks from campaign where {MARCH} "
+        "order by metrics.clicks desc, segments.date limit 2"
+    )
     assert [(r.segments.date, r.metrics.clicks) for r in rows] == [("2024-03-01", 12), ("2024-03-02", 4)]
 
 
-@pytest.mark.parametrize(("query", "code", "token"), [
-    ("SELECT campaign.idd FROM campaign", "UNRECOGNIZED_FIELD", "campaign.idd"),
-    ("SELECT campaign.id, metrics.roas FROM campaign", "UNRECOGNIZED_FIELD", "metrics.roas"),
-    ("SELECT campaign.id FROM ad_group", "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", "ad_group"),
-    ("campaign.id FROM campaign", "EXPECTED_SELECT", "campaign.id"),
-    ("SELECT campaign.id campaign", "EXPECTED_FROM", "campaign"),
-    ("SELECT campaign.id FROM campaign WHERE campaign.id = 'x'", "BAD_VALUE", "'x'"),
-    ("SELECT campaign.id FROM campaign WHERE campaign.id LIKE 1", "BAD_OPERATOR", "LIKE"),
-    ("SELECT campaign.id FROM campaign WHERE segments.date = '2024-13-01'", "INVALID_DATE_FORMAT", "'2024-13-01'"),
-    ("SELECT campaign.id FROM campaign WHERE segments.date DURING NEXT_YEAR",
-     "INVALID_VALUE_WITH_DURING_OPERATOR", "NEXT_YEAR"),
-    ("SELECT campaign.id FROM campaign WHERE campaign.name = 'x", "STRING_NOT_TERMINATED", "'x"),
-    ("SELECT campaign.id FROM campaign LIMIT 0", "LIMIT_VALUE_TOO_LOW", "0"),
-    ("SELECT campaign.id FROM campaign WHERE campaign.id = 1 OR campaign.id = 2", "UNEXPECTED_INPUT", "OR"),
-    ("SELECT campaign.id FROM campaign WHERE campaign.status = 'LIVE'", "BAD_ENUM_CONSTANT", "'LIVE'"),
-    ("SELECT segments.date, metrics.clicks FROM campaign", "EXPECTED_FILTERS_ON_DATE_RANGE", "segments.date"),
-    ("SELECT segments.date, metrics.clicks FROM campaign WHERE segments.date >= '2024-03-01'",
-     "EXPECTED_FILTERS_ON_DATE_RANGE", "segments.date"),
-    ("SELECT metrics.clicks FROM campaign WHERE segments.date BETWEEN '2024-03-09' AND '2024-03-01'",
-     "DATE_RANGE_TOO_NARROW", "segments.date"),
-    ("SELECT metrics.clicks FROM campaign WHERE segments.device = 'MOBILE'",
-     "EXPECTED_REFERENCED_FIELD_IN_SELECT_CLAUSE", "segments.device"),
-])
+@pytest.mark.parametrize(
+    ("query", "code", "token"),
+    [
+        ("SELECT campaign.idd FROM campaign", "UNRECOGNIZED_FIELD", "campaign.idd"),
+        ("SELECT campaign.id, metrics.roas FROM campaign", "UNRECOGNIZED_FIELD", "metrics.roas"),
+        ("SELECT campaign.id FROM ad_group", "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", "ad_group"),
+        ("campaign.id FROM campaign", "EXPECTED_SELECT", "campaign.id"),
+        ("SELECT campaign.id campaign", "EXPECTED_FROM", "campaign"),
+        ("SELECT campaign.id FROM campaign WHERE campaign.id = 'x'", "BAD_VALUE", "'x'"),
+        ("SELECT campaign.id FROM campaign WHERE campaign.id LIKE 1", "BAD_OPERATOR", "LIKE"),
+        ("SELECT campaign.id FROM campaign WHERE segments.date = '2024-13-01'", "INVALID_DATE_FORMAT", "'2024-13-01'"),
+        (
+            "SELECT campaign.id FROM campaign WHERE segments.date DURING NEXT_YEAR",
+            "INVALID_VALUE_WITH_DURING_OPERATOR",
+            "NEXT_YEAR",
+        ),
+        ("SELECT campaign.id FROM campaign WHERE campaign.name = 'x", "STRING_NOT_TERMINATED", "'x"),
+        ("SELECT campaign.id FROM campaign LIMIT 0", "LIMIT_VALUE_TOO_LOW", "0"),
+        ("SELECT campaign.id FROM campaign WHERE campaign.id = 1 OR campaign.id = 2", "UNEXPECTED_INPUT", "OR"),
+        ("SELECT campaign.id FROM campaign WHERE campaign.status = 'LIVE'", "BAD_ENUM_CONSTANT", "'LIVE'"),
+        ("SELECT segments.date, metrics.clicks FROM campaign", "EXPECTED_FILTERS_ON_DATE_RANGE", "segments.date"),
+        (
+            "SELECT segments.date, metrics.clicks FROM campaign WHERE segments.date >= '2024-03-01'",
+            "EXPECTED_FILTERS_ON_DATE_RANGE",
+            "segments.date",
+        ),
+        (
+            "SELECT metrics.clicks FROM campaign WHERE segments.date BETWEEN '2024-03-09' AND '2024-03-01'",
+            "DATE_RANGE_TOO_NARROW",
+            "segments.date",
+        ),
+        (
+            "SELECT metrics.clicks FROM campaign WHERE segments.device = 'MOBILE'",
+            "EXPECTED_REFERENCED_FIELD_IN_SELECT_CLAUSE",
+            "segments.device",
+        ),
+    ],
+)
 def test_malformed_queries_name_the_offending_token(query: str, code: str, token: str) -> None:
     with pytest.raises(GaqlError) as err:
         gaql(query)
     assert err.value.code == code
     assert err.value.token == token and token in str(err.value)
-    assert query[err.value.position:].startswith(token.lstrip("'")) or query[err.value.position:].startswith(token)
+    assert query[err.value.position :].startswith(token.lstrip("'")) or query[err.value.position :].startswith(token)
     assert isinstance(err.value, ValueError)
 
 
 def test_parse_gaql_is_case_insensitive_for_keywords() -> None:
-    q = parse_gaql("select campaign.id, metrics.clicks from campaign where campaign.id in (1,2) "
-                   "order by metrics.clicks desc limit 5")
+    q = parse_gaql(
+        "select campaign.id, metrics.clicks from campaign where campaign.id in (1,2) "
+        "order by metrics.clicks desc limit 5"
+    )
     assert q.fields == ["campaign.id", "metrics.clicks"] and q.order_by == [("metrics.clicks", True)]
     assert q.limit == 5 and q.conditions[0].values == (1, 2)
 
@@ -238,16 +315,30 @@ def test_search_stream_batches_with_field_masks() -> None:
 
 def test_search_stream_default_batch_is_ten_thousand_rows() -> None:
     n_campaigns = 501
-    ads = pl.DataFrame({
-        "date": [D(2024, 3, 1)] * (n_campaigns * 24), "hour": pl.Series(list(range(24)) * n_campaigns, dtype=pl.Int8),
-        "device": "mobile", "platform": "google_ads",
-        "campaign_id": pl.Series([c for c in range(n_campaigns) for _ in range(24)], dtype=pl.Int64),
-        "campaign_name": "c", "impressions": 1, "clicks": 0, "cost_micros": 0, "eligible_impressions": 2,
-    })
+    ads = pl.DataFrame(
+        {
+            "date": [D(2024, 3, 1)] * (n_campaigns * 24),
+            "hour": pl.Series(list(range(24)) * n_campaigns, dtype=pl.Int8),
+            "device": "mobile",
+            "platform": "google_ads",
+            "campaign_id": pl.Series([c for c in range(n_campaigns) for _ in range(24)], dtype=pl.Int64),
+            "campaign_name": "c",
+            "impressions": 1,
+            "clicks": 0,
+            "cost_micros": 0,
+            "eligible_impressions": 2,
+        }
+    )
     _, conversions = world()
     campaigns = {c: f"c{c}" for c in range(n_campaigns)}
-    batches = answer_search_stream("SELECT campaign.id, segments.hour, metrics.impressions FROM campaign "
-                                   "WHERE segments.date = '2024-03-01'", ads, conversions, TODAY, "google_ads", campaigns)
+    batches = answer_search_stream(
+        "SELECT campaign.id, segments.hour, metrics.impressions FROM campaign WHERE segments.date = '2024-03-01'",
+        ads,
+        conversions,
+        TODAY,
+        "google_ads",
+        campaigns,
+    )
     assert [len(b.results) for b in batches] == [10_000, 2_024]
     serialized = SearchGoogleAdsStreamResponse.serialize(batches[1])
     again = SearchGoogleAdsStreamResponse.deserialize(serialized)

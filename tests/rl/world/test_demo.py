@@ -13,8 +13,14 @@ def test_demo_prints_reports_and_is_idempotent(tmp_path, capsys, reference_param
     args = ["--world", str(world_file), "--seed", "4", "--days", "3", "--state-dir", str(tmp_path / "state")]
     assert demo.main(args) == 0
     first = capsys.readouterr().out
-    for expected in ("Search | Brand", "Microsoft | Search | Parental Controls", "Total", "Paid Social",
-                     "clairvoyant oracle", "LP bound"):
+    for expected in (
+        "Search | Brand",
+        "Microsoft | Search | Parental Controls",
+        "Total",
+        "Paid Social",
+        "clairvoyant oracle",
+        "LP bound",
+    ):
         assert expected in first
     assert demo.main(args) == 0
     assert capsys.readouterr().out == first

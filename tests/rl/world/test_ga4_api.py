@@ -36,8 +36,16 @@ DIRECT = ("Direct", "(direct) / (none)", "(direct)", None)
 def _frame(rows: list[tuple], value_columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """A world table from (date, hour, (channel, source/medium, campaign, id), device, *values) tuples."""
     records = [(d, h, *src, dev, *vals) for d, h, src, dev, *vals in rows]
-    schema = {"date": pl.Date, "hour": pl.Int8, "channel_group": pl.Utf8, "source_medium": pl.Utf8,
-              "campaign_name": pl.Utf8, "campaign_id": pl.Int64, "device": pl.Utf8, **value_columns}
+    schema = {
+        "date": pl.Date,
+        "hour": pl.Int8,
+        "channel_group": pl.Utf8,
+        "source_medium": pl.Utf8,
+        "campaign_name": pl.Utf8,
+        "campaign_id": pl.Int64,
+        "device": pl.Utf8,
+        **value_columns,
+    }
     return pl.DataFrame(records, schema=schema, orient="row")
 
 
@@ -68,7 +76,9 @@ def world() -> tuple[pl.DataFrame, pl.DataFrame]:
     return sessions, key_events
 
 
-def request(dims: list[str], metrics: list[str], start: str = "2024-03-01", end: str = "today", **kw) -> RunReportRequest:
+def request(
+    dims: list[str], metrics: list[str], start: str = "2024-03-01", end: str = "today", **kw
+) -> RunReportRequest:
     return RunReportRequest(
         property=f"properties/{PROPERTY}",
         dimensions=[Dimension(name=d) for d in dims],
@@ -91,8 +101,16 @@ def frame(req: RunReportRequest) -> pl.DataFrame:
 
 def test_round_trip_through_the_wire_format_gives_typed_numbers() -> None:
     out = frame(request(["date", "sessionCampaignName"], ["sessions", "newUsers", "keyEvents", "totalRevenue"]))
-    assert out.schema == pl.Schema({"date": pl.Date, "sessionCampaignName": pl.Utf8, "sessions": pl.Int64,
-                                    "newUsers": pl.Int64, "keyEvents": pl.Float64, "totalRevenue": pl.Float64})
+    assert out.schema == pl.Schema(
+        {
+            "date": pl.Date,
+            "sessionCampaignName": pl.Utf8,
+            "sessions": pl.Int64,
+            "newUsers": pl.Int64,
+            "keyEvents": pl.Float64,
+            "totalRevenue": pl.Float64,
+        }
+    )
     brand = out.filter(pl.col("sessionCampaignName") == "Search | Brand").sort("date")
     assert brand.rows() == [
         (D(2024, 3, 7), "Search | Brand", 16, 6, 1.0, 50.0),
@@ -105,13 +123,20 @@ def test_headers_types_metadata_and_string_values() -> None:
     resp = run(request(["date"], ["sessions", "totalUsers", "keyEvents", "totalRevenue"]))
     assert [h.name for h in resp.dimension_headers] == ["date"]
     assert [h.type_ for h in resp.metric_headers] == [
-        MetricType.TYPE_INTEGER, MetricType.TYPE_INTEGER, MetricType.TYPE_FLOAT, MetricType.TYPE_CURRENCY]
+        MetricType.TYPE_INTEGER,
+        MetricType.TYPE_INTEGER,
+        MetricType.TYPE_FLOAT,
+        MetricType.TYPE_CURRENCY,
+    ]
     assert resp.kind == "analyticsData#runReport"
     assert resp.metadata.currency_code == "USD"
     assert "property_quota" not in resp
     rows = {r.dimension_values[0].value: [m.value for m in r.metric_values] for r in resp.rows}
-    assert rows == {"20240307": ["36", "33", "1", "50"], "20240308": ["8", "8", "2", "80.25"],
-                    "20240309": ["8", "7", "1", "20"]}
+    assert rows == {
+        "20240307": ["36", "33", "1", "50"],
+        "20240308": ["8", "8", "2", "80.25"],
+        "20240309": ["8", "7", "1", "20"],
+    }
 
 
 def test_time_dimensions_are_formatted_like_the_api() -> None:
@@ -125,8 +150,9 @@ def test_time_dimensions_are_formatted_like_the_api() -> None:
 
 
 def test_source_medium_and_campaign_id_dimensions() -> None:
-    out = frame(request(["sessionSource", "sessionMedium", "sessionCampaignId", "sessionDefaultChannelGroup"],
-                        ["sessions"]))
+    out = frame(
+        request(["sessionSource", "sessionMedium", "sessionCampaignId", "sessionDefaultChannelGroup"], ["sessions"])
+    )
     assert out.sort("sessionSource").rows() == [
         ("(direct)", "(none)", "(not set)", "Direct", 5),
         ("google", "cpc", "11", "Paid Search", 24),
@@ -135,8 +161,13 @@ def test_source_medium_and_campaign_id_dimensions() -> None:
 
 
 def test_sums_match_hand_computed_totals_and_metric_aggregations() -> None:
-    resp = run(request(["deviceCategory"], ["sessions", "totalUsers", "newUsers", "keyEvents", "totalRevenue"],
-                       metric_aggregations=[MetricAggregation.TOTAL, MetricAggregation.MAXIMUM]))
+    resp = run(
+        request(
+            ["deviceCategory"],
+            ["sessions", "totalUsers", "newUsers", "keyEvents", "totalRevenue"],
+            metric_aggregations=[MetricAggregation.TOTAL, MetricAggregation.MAXIMUM],
+        )
+    )
     out = run_report_to_frame(resp)
     assert out.sort("deviceCategory").rows() == [
         ("desktop", 11, 11, 3, 1.0, 50.0),
@@ -154,8 +185,7 @@ def test_no_dimensions_gives_one_total_row() -> None:
 
 
 def test_key_events_by_conversion_date_sessions_by_session_date() -> None:
-    out = frame(request(["date", "sessionCampaignId"], ["sessions", "keyEvents"], start="2024-03-08",
-                        end="2024-03-08"))
+    out = frame(request(["date", "sessionCampaignId"], ["sessions", "keyEvents"], start="2024-03-08", end="2024-03-08"))
     # brand had no sessions on the 8th, yet its conversions from the 7th's clicks land there
     assert out.sort("sessionCampaignId").rows() == [
         (D(2024, 3, 8), "(not set)", 5, 0.0),
@@ -180,18 +210,24 @@ def test_today_and_later_do_not_exist_yet() -> None:
 
 def test_relative_dates() -> None:
     assert frame(request(["date"], ["sessions"], start="yesterday", end="yesterday"))["date"].to_list() == [
-        D(2024, 3, 9)]
+        D(2024, 3, 9)
+    ]
     assert frame(request(["date"], ["sessions"], start="2daysAgo", end="yesterday"))["date"].to_list() == [
-        D(2024, 3, 8), D(2024, 3, 9)]
+        D(2024, 3, 8),
+        D(2024, 3, 9),
+    ]
     assert frame(request(["date"], ["sessions"], start="3daysAgo", end="3daysAgo"))["sessions"].to_list() == [36]
 
 
-@pytest.mark.parametrize(("start", "end", "named"), [
-    ("2024-03-09", "2024-03-01", "2024-03-01"),
-    ("2024/03/01", "today", "2024/03/01"),
-    ("2024-02-30", "today", "2024-02-30"),
-    ("2024-03-01", "tomorrow", "tomorrow"),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "named"),
+    [
+        ("2024-03-09", "2024-03-01", "2024-03-01"),
+        ("2024/03/01", "today", "2024/03/01"),
+        ("2024-02-30", "today", "2024-02-30"),
+        ("2024-03-01", "tomorrow", "tomorrow"),
+    ],
+)
 def test_invalid_dates_are_rejected_naming_them(start: str, end: str, named: str) -> None:
     with pytest.raises(InvalidArgument, match=named):
         run(request(["date"], ["sessions"], start=start, end=end))
@@ -204,11 +240,14 @@ def test_more_than_one_date_range_is_rejected() -> None:
         run(req)
 
 
-@pytest.mark.parametrize(("dims", "metrics", "bad", "kind"), [
-    (["date", "fooBar"], ["sessions"], "fooBar", "dimension"),
-    (["date"], ["sessions", "conversions"], "conversions", "metric"),
-    (["sessions"], ["sessions"], "sessions", "dimension"),
-])
+@pytest.mark.parametrize(
+    ("dims", "metrics", "bad", "kind"),
+    [
+        (["date", "fooBar"], ["sessions"], "fooBar", "dimension"),
+        (["date"], ["sessions", "conversions"], "conversions", "metric"),
+        (["sessions"], ["sessions"], "sessions", "dimension"),
+    ],
+)
 def test_unknown_fields_fail_like_the_api(dims: list[str], metrics: list[str], bad: str, kind: str) -> None:
     with pytest.raises(InvalidArgument, match=f"Field {bad} is not a valid {kind}") as err:
         run(request(dims, metrics))
@@ -231,8 +270,11 @@ def _string(field: str, value: str, match: str = "EXACT", case: bool = False) ->
 
 
 def test_exact_string_filter_on_an_unrequested_dimension() -> None:
-    out = frame(request(["date"], ["sessions", "keyEvents"],
-                        dimension_filter=_string("sessionDefaultChannelGroup", "Paid Search")))
+    out = frame(
+        request(
+            ["date"], ["sessions", "keyEvents"], dimension_filter=_string("sessionDefaultChannelGroup", "Paid Search")
+        )
+    )
     assert out.rows() == [(D(2024, 3, 7), 16, 1.0), (D(2024, 3, 8), 0, 2.0), (D(2024, 3, 9), 8, 0.0)]
 
 
@@ -247,8 +289,9 @@ def test_contains_begins_with_and_case_sensitivity() -> None:
 
 
 def test_in_list_and_group_and_not() -> None:
-    in_list = FilterExpression(filter=Filter(
-        field_name="deviceCategory", in_list_filter=Filter.InListFilter(values=["mobile", "tablet"])))
+    in_list = FilterExpression(
+        filter=Filter(field_name="deviceCategory", in_list_filter=Filter.InListFilter(values=["mobile", "tablet"]))
+    )
     out = frame(request(["deviceCategory"], ["sessions"], dimension_filter=in_list))
     assert out.sort("deviceCategory").rows() == [("mobile", 38), ("tablet", 3)]
     both = FilterExpression(and_group=FilterExpressionList(expressions=[in_list, _string("date", "20240307")]))
@@ -258,8 +301,12 @@ def test_in_list_and_group_and_not() -> None:
 
 
 def test_unsupported_or_unknown_filters_are_rejected() -> None:
-    numeric = FilterExpression(filter=Filter(field_name="hour", numeric_filter=Filter.NumericFilter(
-        operation="GREATER_THAN", value=NumericValue(int64_value=3))))
+    numeric = FilterExpression(
+        filter=Filter(
+            field_name="hour",
+            numeric_filter=Filter.NumericFilter(operation="GREATER_THAN", value=NumericValue(int64_value=3)),
+        )
+    )
     with pytest.raises(InvalidArgument, match="hour"):
         run(request(["date"], ["sessions"], dimension_filter=numeric))
     with pytest.raises(InvalidArgument, match="Field sessions is not a valid dimension"):
@@ -307,5 +354,6 @@ def test_property_quota_grows_with_rows() -> None:
 def test_empty_response_parses_to_an_empty_typed_frame() -> None:
     out = frame(request(["date", "deviceCategory"], ["sessions", "totalRevenue"], start="today", end="today"))
     assert out.height == 0
-    assert out.schema == pl.Schema({"date": pl.Date, "deviceCategory": pl.Utf8, "sessions": pl.Int64,
-                                    "totalRevenue": pl.Float64})
+    assert out.schema == pl.Schema(
+        {"date": pl.Date, "deviceCategory": pl.Utf8, "sessions": pl.Int64, "totalRevenue": pl.Float64}
+    )

@@ -128,8 +128,19 @@ def test_reopen_discards_work_of_a_crashed_advance(tmp_path, world_file):
     stray = tmp_path / "w" / "tables" / "ads" / f"{w.today.isoformat()}_{w.today.isoformat()}.parquet"
     committed["ads"].head(5).write_parquet(stray)
     with open(tmp_path / "w" / "pushes.jsonl", "a") as f:
-        f.write(json.dumps({"seq": 0, "effective_date": w.today.isoformat(), "campaign_id": 101,
-                            "daily_budget": None, "bid": 9.0, "source": "crash"}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "seq": 0,
+                    "effective_date": w.today.isoformat(),
+                    "campaign_id": 101,
+                    "daily_budget": None,
+                    "bid": 9.0,
+                    "source": "crash",
+                }
+            )
+            + "\n"
+        )
     again = DemoWorld.open(tmp_path / "w", world_file, seed=1)
     assert not stray.exists()
     assert again.pushes() == []

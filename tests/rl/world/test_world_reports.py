@@ -28,9 +28,15 @@ def world(tmp_path_factory, reference_params) -> DemoWorld:
 
 
 def _ga4(world: DemoWorld, dims: list[str], metrics: list[str], start: str, end: str, **kw) -> RunReportResponse:
-    return world.run_report(RunReportRequest(
-        property=f"properties/{GA4_PROPERTY_ID}", dimensions=[Dimension(name=d) for d in dims],
-        metrics=[Metric(name=m) for m in metrics], date_ranges=[DateRange(start_date=start, end_date=end)], **kw))
+    return world.run_report(
+        RunReportRequest(
+            property=f"properties/{GA4_PROPERTY_ID}",
+            dimensions=[Dimension(name=d) for d in dims],
+            metrics=[Metric(name=m) for m in metrics],
+            date_ranges=[DateRange(start_date=start, end_date=end)],
+            **kw,
+        )
+    )
 
 
 def test_ga4_answer_round_trips_through_the_response_type_and_pages(world):
@@ -78,8 +84,12 @@ def test_conversions_mature_as_the_clock_moves(tmp_path, reference_params):
     query = ADS_QUERY.format(start=day, end=day)
 
     def conversions() -> float:
-        return sum(r.metrics.conversions for cid in PLATFORM_CUSTOMER_IDS.values()
-                   for b in w.search_stream(cid, query) for r in b.results)
+        return sum(
+            r.metrics.conversions
+            for cid in PLATFORM_CUSTOMER_IDS.values()
+            for b in w.search_stream(cid, query)
+            for r in b.results
+        )
 
     early = conversions()
     w.advance(25)
