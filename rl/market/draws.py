@@ -116,9 +116,11 @@ def draw_day(
     )
 
 
-_PER_OPP = (
+# Every per-opportunity random field of `DayDraws`, in drawing order (rival normals are drawn per campaign block).
+RANDOM_FIELDS = (
     "u_device",
     "u_segment",
+    "comp_z",
     "u_throttle",
     "u_click",
     "u_session",
@@ -127,3 +129,4 @@ _PER_OPP = (
     "u_conv_hour",
     "z_value",
 )
+_PER_OPP = tuple(f for f in RANDOM_FIELDS if f != "comp_z")

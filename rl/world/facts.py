@@ -67,6 +67,15 @@ SCHEMAS: dict[str, dict] = {
 }
 
 
+# What the GA4 and ads responders read (`report_tables`): the facts minus everything hidden.
+REPORT_SCHEMAS: dict[str, dict] = {
+    "sessions": SCHEMAS["sessions"],
+    "key_events": SCHEMAS["organic_key_events"],
+    "ads": {k: v for k, v in SCHEMAS["ads"].items() if k != "sessions"},
+    "ad_conversions": {k: v for k, v in SCHEMAS["conversions"].items() if k not in ("conv_hour", "segment")},
+}
+
+
 def _campaign_dims(cm: CompiledMarket) -> pl.DataFrame:
     plat = {p.name: p for p in cm.params.platforms}
     return pl.DataFrame(
@@ -226,8 +235,6 @@ def report_tables(cm: CompiledMarket, frames: dict[str, pl.DataFrame]) -> dict[s
     return {
         "sessions": frames["sessions"],
         "key_events": key_events,
-        "ads": frames["ads"].drop("sessions"),
-        "ad_conversions": frames["conversions"].select(
-            "click_date", "click_hour", "device", "platform", "campaign_id", "conv_date", "lag_days", "value"
-        ),
+        "ads": frames["ads"].select(list(REPORT_SCHEMAS["ads"])),
+        "ad_conversions": frames["conversions"].select(list(REPORT_SCHEMAS["ad_conversions"])),
     }

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rl.market.compiled import CompiledMarket
-from rl.market.draws import DayDraws, draw_day, market_rngs
+from rl.market.draws import RANDOM_FIELDS, DayDraws, draw_day, market_rngs
 from rl.market.engine import LAG_SKEW, DayResult, MarketState, resolve_day
 from rl.market.params import HOURS, MarketParams, parse_market_params
 from tests.conftest import scaled
@@ -168,23 +168,7 @@ def test_different_seed_different_draws(small_market: CompiledMarket) -> None:
 
 def _market_slice(draws: DayDraws, m: int) -> dict[str, np.ndarray]:
     sel = draws.market == m
-    out = {
-        name: getattr(draws, name)[sel]
-        for name in (
-            "campaign",
-            "hour",
-            "u_device",
-            "u_segment",
-            "comp_z",
-            "u_throttle",
-            "u_click",
-            "u_session",
-            "u_conv",
-            "u_lag",
-            "u_conv_hour",
-            "z_value",
-        )
-    }
+    out = {name: getattr(draws, name)[sel] for name in ("campaign", "hour", *RANDOM_FIELDS)}
     out["counts"] = draws.counts[m]
     out["z_drift"] = draws.z_drift[m]
     return out

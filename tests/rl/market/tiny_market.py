@@ -9,7 +9,7 @@ import datetime as dt
 import numpy as np
 
 from rl.market.compiled import CompiledMarket
-from rl.market.draws import DayDraws
+from rl.market.draws import RANDOM_FIELDS, DayDraws
 from rl.market.engine import MarketState, resolve_opportunities
 from rl.market.params import HOURS, parse_market_params
 
@@ -170,18 +170,7 @@ def make_draws(cm: CompiledMarket, campaign, hour=None, own_markets: bool = Fals
     )
 
 
-PER_OPP = (
-    "u_device",
-    "u_segment",
-    "comp_z",
-    "u_throttle",
-    "u_click",
-    "u_session",
-    "u_conv",
-    "u_lag",
-    "u_conv_hour",
-    "z_value",
-)
+PER_OPP = RANDOM_FIELDS
 
 
 def one_market_each(cm: CompiledMarket, draws: DayDraws, idx: np.ndarray, **overrides) -> DayDraws:

@@ -15,6 +15,7 @@ from google.ads.googleads.v26.enums import (
 from google.ads.googleads.v26.services.types.google_ads_service import GoogleAdsRow, SearchGoogleAdsStreamResponse
 
 from rl.world.ads_api import GaqlError, answer_gaql, answer_search_stream, parse_gaql
+from rl.world.facts import REPORT_SCHEMAS
 
 D = dt.date
 TODAY = D(2024, 3, 10)
@@ -27,35 +28,13 @@ def ads_frame(rows: list[tuple]) -> pl.DataFrame:
     """Delivery log rows: (date, hour, device, platform, campaign_id, impressions, clicks, cost_micros, eligible)."""
     names = {1: "Search | Brand", 2: "Search | Generic", 3: "Search | Hidden", 7: "Social | Prospecting"}
     records = [(d, h, dev, plat, cid, names[cid], *vals) for d, h, dev, plat, cid, *vals in rows]
-    schema = {
-        "date": pl.Date,
-        "hour": pl.Int8,
-        "device": pl.Utf8,
-        "platform": pl.Utf8,
-        "campaign_id": pl.Int64,
-        "campaign_name": pl.Utf8,
-        "impressions": pl.Int64,
-        "clicks": pl.Int64,
-        "cost_micros": pl.Int64,
-        "eligible_impressions": pl.Int64,
-    }
-    return pl.DataFrame(records, schema=schema, orient="row")
+    return pl.DataFrame(records, schema=REPORT_SCHEMAS["ads"], orient="row")
 
 
 def conversions_frame(rows: list[tuple]) -> pl.DataFrame:
     """Conversion log rows: (click_date, click_hour, device, platform, campaign_id, conv_date, value)."""
     records = [(cd, h, dev, plat, cid, conv, (conv - cd).days, v) for cd, h, dev, plat, cid, conv, v in rows]
-    schema = {
-        "click_date": pl.Date,
-        "click_hour": pl.Int8,
-        "device": pl.Utf8,
-        "platform": pl.Utf8,
-        "campaign_id": pl.Int64,
-        "conv_date": pl.Date,
-        "lag_days": pl.Int64,
-        "value": pl.Float64,
-    }
-    return pl.DataFrame(records, schema=schema, orient="row")
+    return pl.DataFrame(records, schema=REPORT_SCHEMAS["ad_conversions"], orient="row")
 
 
 def world() -> tuple[pl.DataFrame, pl.DataFrame]:

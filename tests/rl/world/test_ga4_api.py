@@ -22,6 +22,7 @@ from google.analytics.data_v1beta.types import (
 )
 from google.api_core.exceptions import InvalidArgument, PermissionDenied
 
+from rl.world.facts import REPORT_SCHEMAS
 from rl.world.ga4_api import answer_run_report, run_report_to_frame
 
 D = dt.date
@@ -36,16 +37,8 @@ DIRECT = ("Direct", "(direct) / (none)", "(direct)", None)
 def _frame(rows: list[tuple], value_columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """A world table from (date, hour, (channel, source/medium, campaign, id), device, *values) tuples."""
     records = [(d, h, *src, dev, *vals) for d, h, src, dev, *vals in rows]
-    schema = {
-        "date": pl.Date,
-        "hour": pl.Int8,
-        "channel_group": pl.Utf8,
-        "source_medium": pl.Utf8,
-        "campaign_name": pl.Utf8,
-        "campaign_id": pl.Int64,
-        "device": pl.Utf8,
-        **value_columns,
-    }
+    keys = {k: v for k, v in REPORT_SCHEMAS["sessions"].items() if k in KEYS}
+    schema = {**keys, **value_columns}
     return pl.DataFrame(records, schema=schema, orient="row")
 
 
