@@ -434,6 +434,21 @@ def _report(
     return out.head(q.limit) if q.limit is not None else out
 
 
+def _fill_row(row, rec: dict, fields: list[str]) -> None:
+    """Set the selected fields of one raw `GoogleAdsRow` message from a report record."""
+    row.campaign.resource_name = rec["campaign.resource_name"]
+    for name in fields:
+        value = rec[name]
+        if value is None:  # optional metric without a value (e.g. no impressions, not a search campaign)
+            continue
+        if name in ENUMS:
+            value = ENUMS[name][value].value
+        elif name == "segments.date":
+            value = value.isoformat()
+        group, attr = name.split(".")
+        setattr(getattr(row, group), attr, value)
+
+
 def answer_gaql(
     query: str,
     ads: pl.DataFrame,
@@ -446,25 +461,13 @@ def answer_gaql(
 ) -> list[GoogleAdsRow]:
     """Answer a GAQL ``campaign`` report over one platform's delivery and conversion logs, as
     ``GoogleAdsService.Search`` would. Raises ``GaqlError`` for queries the API would reject."""
-    q = parse_gaql(query)
-    table = _report(q, query, ads, ad_conversions, today, platform, campaigns, customer_id)
-    pb_row = GoogleAdsRow.pb()
-    rows: list[GoogleAdsRow] = []
-    for rec in table.iter_rows(named=True):
-        row = pb_row()
-        row.campaign.resource_name = rec["campaign.resource_name"]
-        for name in q.fields:
-            value = rec[name]
-            if value is None:  # optional metric without a value (e.g. no impressions, not a search campaign)
-                continue
-            if name in ENUMS:
-                value = ENUMS[name][value].value
-            elif name == "segments.date":
-                value = value.isoformat()
-            group, attr = name.split(".")
-            setattr(getattr(row, group), attr, value)
-        rows.append(GoogleAdsRow.wrap(row))
-    return rows
+    return [
+        row
+        for batch in answer_search_stream(
+            query, ads, ad_conversions, today, platform, campaigns, customer_id=customer_id
+        )
+        for row in batch.results
+    ]
 
 
 def answer_search_stream(
@@ -479,11 +482,18 @@ def answer_search_stream(
     batch_size: int = STREAM_BATCH,
 ) -> list[SearchGoogleAdsStreamResponse]:
     """The same report as ``GoogleAdsService.SearchStream`` delivers it: batches of up to 10,000 rows,
-    each naming the selected fields in its ``field_mask``."""
-    rows = answer_gaql(query, ads, ad_conversions, today, platform, campaigns, customer_id=customer_id)
-    mask = FieldMask(paths=parse_gaql(query).fields)
+    each naming the selected fields in its ``field_mask``. The query is validated and the report computed before
+    anything is returned (a bad query raises at once, like the API); each batch's rows are built inside its own
+    response message, which keeps a two-year hourly report to a few hundred bytes a row."""
+    q = parse_gaql(query)
+    table = _report(q, query, ads, ad_conversions, today, platform, campaigns, customer_id)
+    mask = FieldMask(paths=q.fields)
     request_id = "demo-" + hashlib.sha1(f"{query}|{today}|{platform}".encode()).hexdigest()[:16]
-    return [
-        SearchGoogleAdsStreamResponse(results=rows[i : i + batch_size], field_mask=mask, request_id=request_id)
-        for i in range(0, max(len(rows), 1), batch_size)
-    ]
+    batches = []
+    for start in range(0, max(table.height, 1), batch_size):
+        pb = SearchGoogleAdsStreamResponse.pb()(request_id=request_id)
+        pb.field_mask.CopyFrom(mask)
+        for rec in table.slice(start, batch_size).iter_rows(named=True):
+            _fill_row(pb.results.add(), rec, q.fields)
+        batches.append(SearchGoogleAdsStreamResponse.wrap(pb))
+    return batches
