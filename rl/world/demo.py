@@ -13,14 +13,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 from google.analytics.data_v1beta.types import DateRange, Dimension, Metric, RunReportRequest
 
 from rl.market.params import MarketParamsError
 from rl.policies.oracle import clairvoyant_oracle, day_score, lp_bound
+from rl.world.demo_plot import plot_demo
 from rl.world.ga4_api import run_report_to_frame
 from rl.world.paths import DEFAULT_WORLD_FILE
 from rl.world.world import GA4_PROPERTY_ID, PLATFORM_CUSTOMER_IDS, DemoWorld, WorldError
 
+DAILY_QUERY = (
+    "SELECT campaign.id, segments.date, metrics.cost_micros, metrics.conversions FROM campaign "
+    "WHERE segments.date BETWEEN '{start}' AND '{end}'"
+)
 CAMPAIGN_QUERY = (
     "SELECT campaign.id, campaign.name, metrics.impressions, metrics.clicks, metrics.cost_micros, "
     "metrics.conversions FROM campaign WHERE segments.date BETWEEN '{start}' AND '{end}'"
@@ -46,6 +52,24 @@ def campaign_rows(world: DemoWorld, start: dt.date, end: dt.date) -> list[dict]:
                     }
                 )
     return rows
+
+
+def daily_platform_frame(world: DemoWorld, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Spend and reported conversions per date and platform, from every platform's GAQL report."""
+    records = []
+    for platform, customer_id in PLATFORM_CUSTOMER_IDS.items():
+        for batch in world.search_stream(customer_id, DAILY_QUERY.format(start=start, end=end)):
+            for r in batch.results:
+                records.append(
+                    (
+                        dt.date.fromisoformat(r.segments.date),
+                        platform,
+                        r.metrics.cost_micros / 1e6,
+                        r.metrics.conversions,
+                    )
+                )
+    frame = pl.DataFrame(records, schema=["date", "platform", "spend", "conversions"], orient="row")
+    return frame.group_by("date", "platform").sum()
 
 
 def print_campaign_table(rows: list[dict], days: int, out=None) -> None:
@@ -117,12 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     print_campaign_table(campaign_rows(world, start, end), args.days)
     print("\nGA4 (by session date for sessions, conversion date for key events):")
     print(ga4_channel_report(world, start, end))
-    if not args.no_oracle:
-        print_oracle_comparison(world, start, end + dt.timedelta(days=1))
+    scores = None if args.no_oracle else oracle_comparison(world, start, end + dt.timedelta(days=1))
+    path = plot_demo(daily_platform_frame(world, start, end), scores, state_dir / "demo.png")
+    print(f"\nPlot of the days: {path}")
     return 0
 
 
-def print_oracle_comparison(world: DemoWorld, start: dt.date, until: dt.date) -> None:
+def oracle_comparison(world: DemoWorld, start: dt.date, until: dt.date) -> dict[str, list[tuple[float, float, float]]]:
     """Replay the days in memory and score the bids in force against the two hindsight yardsticks."""
     from tqdm import tqdm
 
@@ -153,6 +178,7 @@ def print_oracle_comparison(world: DemoWorld, start: dt.date, until: dt.date) ->
             f"  {name:<20} score {a[:, 0].mean():6.2f}   conversions {a[:, 1].mean():6.2f}   "
             f"spend {a[:, 2].mean():7.2f}   CPA {cpa:7.2f}"
         )
+    return scores
 
 
 if __name__ == "__main__":

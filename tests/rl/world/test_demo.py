@@ -22,6 +22,8 @@ def test_demo_prints_reports_and_is_idempotent(tmp_path, capsys, reference_param
         "LP bound",
     ):
         assert expected in first
+    plot = tmp_path / "state" / "demo.png"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert demo.main(args) == 0
     assert capsys.readouterr().out == first
 
