@@ -16,11 +16,13 @@ Layout of a state directory (everything a restart needs; `world.json` is written
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -100,9 +102,18 @@ class DemoWorld:
         realities."""
         state_dir = Path(state_dir)
         params = load_market_params(world_file)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with open(state_dir / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # two processes opening a new world must not both create it
+            try:
+                return cls._open_locked(state_dir, params, world_file, seed)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @classmethod
+    def _open_locked(cls, state_dir: Path, params: MarketParams, world_file, seed: int) -> DemoWorld:
         meta_path = state_dir / "world.json"
         if not meta_path.exists():
-            state_dir.mkdir(parents=True, exist_ok=True)
             settings = {c.id: (c.current_daily_budget, c.current_bid) for c in params.campaigns}
             world = cls(state_dir, params, seed, params.history_start, settings, 0, str(world_file))
             (state_dir / "params.yaml").write_text(params.to_yaml())
@@ -131,6 +142,23 @@ class DemoWorld:
         )
         world._discard_uncommitted()
         return world
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the state directory's lock and bring this object up to date with what another process may have
+        committed meanwhile (Dagster may run several assets that read the demo world at once)."""
+        with open(self.state_dir / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                meta = json.loads((self.state_dir / "world.json").read_text())
+                today = dt.date.fromisoformat(meta["today"])
+                if today != self.today or meta["n_pushes"] != self.n_pushes:
+                    self.today, self.n_pushes = today, meta["n_pushes"]
+                    self.settings = {int(k): (float(v[0]), float(v[1])) for k, v in meta["settings"].items()}
+                    self._frames = None
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _commit(self) -> None:
         meta = {
@@ -174,24 +202,27 @@ class DemoWorld:
         self, campaign_id: int, daily_budget: float | None = None, bid: float | None = None, source: str = ""
     ) -> Push:
         """Change a campaign's daily budget and/or bid from `today` (the next day to be simulated) on."""
-        if campaign_id not in self.settings:
-            raise WorldError(f"push for unknown campaign id {campaign_id} (known: {sorted(self.settings)})")
-        for name, value in (("daily_budget", daily_budget), ("bid", bid)):
-            if value is not None and (not math.isfinite(value) or value < 0):
-                raise WorldError(f"push for campaign {campaign_id}: {name} must be a finite number >= 0, got {value}")
-        if daily_budget is None and bid is None:
-            raise WorldError(f"push for campaign {campaign_id} changes nothing (no budget, no bid)")
-        old_budget, old_bid = self.settings[campaign_id]
-        p = Push(self.n_pushes, self.today, campaign_id, daily_budget, bid, source)
-        with open(self.state_dir / "pushes.jsonl", "a") as f:
-            f.write(p.to_json() + "\n")
-        self.settings[campaign_id] = (
-            old_budget if daily_budget is None else float(daily_budget),
-            old_bid if bid is None else float(bid),
-        )
-        self.n_pushes += 1
-        self._commit()
-        return p
+        with self._locked():
+            if campaign_id not in self.settings:
+                raise WorldError(f"push for unknown campaign id {campaign_id} (known: {sorted(self.settings)})")
+            for name, value in (("daily_budget", daily_budget), ("bid", bid)):
+                if value is not None and (not math.isfinite(value) or value < 0):
+                    raise WorldError(
+                        f"push for campaign {campaign_id}: {name} must be a finite number >= 0, got {value}"
+                    )
+            if daily_budget is None and bid is None:
+                raise WorldError(f"push for campaign {campaign_id} changes nothing (no budget, no bid)")
+            old_budget, old_bid = self.settings[campaign_id]
+            p = Push(self.n_pushes, self.today, campaign_id, daily_budget, bid, source)
+            with open(self.state_dir / "pushes.jsonl", "a") as f:
+                f.write(p.to_json() + "\n")
+            self.settings[campaign_id] = (
+                old_budget if daily_budget is None else float(daily_budget),
+                old_bid if bid is None else float(bid),
+            )
+            self.n_pushes += 1
+            self._commit()
+            return p
 
     def pushes(self) -> list[Push]:
         out = []
@@ -204,6 +235,10 @@ class DemoWorld:
     # -- time ---------------------------------------------------------------------------------------------------
     def advance(self, days: int = 1, on_day: DayHook | None = None, progress: bool = False) -> None:
         """Let `days` days happen under the settings in force, append their facts, move the clock."""
+        with self._locked():
+            self._advance(days, on_day, progress)
+
+    def _advance(self, days: int, on_day: DayHook | None, progress: bool) -> None:
         if days < 0:
             raise WorldError(f"cannot advance by {days} days")
         if days == 0:
@@ -267,9 +302,11 @@ class DemoWorld:
             state = new_state
             date += dt.timedelta(days=1)
 
-    def advance_to(self, date: dt.date, **kwargs) -> None:
-        """Simulate up to (not including) `date`; a date already past is a no-op."""
-        self.advance(max(0, (date - self.today).days), **kwargs)
+    def advance_to(self, date: dt.date, on_day: DayHook | None = None, progress: bool = False) -> None:
+        """Simulate up to (not including) `date`; a date already past is a no-op. In the demo, time passes as far
+        as someone asks about: a report on day D needs day D to have happened."""
+        with self._locked():
+            self._advance(max(0, (date - self.today).days), on_day, progress)
 
     # -- facts and reports --------------------------------------------------------------------------------------
     def frames(self) -> dict[str, pl.DataFrame]:

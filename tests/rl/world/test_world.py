@@ -158,3 +158,25 @@ def test_conversions_keep_their_true_dates_and_never_precede_the_click(tmp_path,
     same_day = conv.filter(pl.col("lag_days") == 0)
     assert (same_day["conv_hour"] >= same_day["click_hour"]).all()
     assert conv["conv_date"].max() >= w.today  # some of them have not happened yet
+
+
+def _advance_in_another_process(state_dir: str, world_file: str, until: str) -> str:
+    w = DemoWorld.open(state_dir, world_file, seed=6)
+    w.advance_to(dt.date.fromisoformat(until))
+    return w.today.isoformat()
+
+
+def test_concurrent_processes_share_one_clock(tmp_path, world_file):
+    """Several Dagster steps may read the demo world at once: they must not both simulate the same days."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = DemoWorld.open(tmp_path / "w", world_file, seed=6).params.history_start
+    until = (start + dt.timedelta(days=6)).isoformat()
+    with ProcessPoolExecutor(2) as pool:
+        results = list(
+            pool.map(_advance_in_another_process, [str(tmp_path / "w")] * 2, [str(world_file)] * 2, [until] * 2)
+        )
+    assert results == [until, until]
+    w = DemoWorld.open(tmp_path / "w", world_file, seed=6)
+    assert w.today.isoformat() == until
+    assert w.frames()["settings"].height == 6 * len(w.params.campaigns)  # every day simulated exactly once
