@@ -168,11 +168,13 @@ def _advance_in_another_process(state_dir: str, world_file: str, until: str) -> 
 
 def test_concurrent_processes_share_one_clock(tmp_path, world_file):
     """Several Dagster steps may read the demo world at once: they must not both simulate the same days."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     start = DemoWorld.open(tmp_path / "w", world_file, seed=6).params.history_start
     until = (start + dt.timedelta(days=6)).isoformat()
-    with ProcessPoolExecutor(2) as pool:
+    # spawn, not fork: forking after polars has started its thread pool can deadlock the child
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(
             pool.map(_advance_in_another_process, [str(tmp_path / "w")] * 2, [str(world_file)] * 2, [until] * 2)
         )
