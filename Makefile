@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast bench demo lint clean
+.PHONY: setup test test-fast bench demo ui world-demo lint clean
+
+DAGSTER_HOME_DIR := $(CURDIR)/data/dagster_home
 
 setup: $(STAMP)
 
@@ -28,9 +30,24 @@ test-fast: setup
 bench: setup
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.oracle
+	$(PY) -m benchmarks.backfill
 
-demo: setup
+$(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
+	mkdir -p $(DAGSTER_HOME_DIR)
+	cp $< $@
+
+# The Dagster loop on the demo market: backfill the recent history into DuckDB and summarise it.
+demo: setup $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(if $(WORLD),GAELP_WORLD_FILE=$(WORLD)) $(if $(SEED),GAELP_WORLD_SEED=$(SEED)) \
+		$(PY) -m orchestration.demo $(if $(DAYS),--days $(DAYS))
+
+# The demo market on its own: N days under the bids in force, reports and oracle comparison.
+world-demo: setup
 	$(PY) -m rl.world.demo $(if $(WORLD),--world $(WORLD)) $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS))
+
+# The Dagster UI on 127.0.0.1:3000 with a persistent instance under data/dagster_home.
+ui: setup $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(or $(PORT),3000) -w workspace.yaml
 
 lint: setup
 	$(VENV)/bin/ruff check .

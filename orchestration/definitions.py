@@ -1,13 +1,12 @@
 """The one `dg.Definitions` of the GAELP code location (loaded by workspace.yaml).
 
-The market engine and demo market (rl/) come first; ingestion, warehouse, discovery, calibration, learning and
-bidding assets are added here, one module per stage under assets/, as they are built.
+Assets come one module per stage from assets/; resources are chosen by environment in orchestration/resources.
 """
 
 import dagster as dg
 
-from orchestration.environment import current_environment
+from assets.ingestion import INGESTION_ASSETS
+from orchestration.jobs import ingestion_job
+from orchestration.resources import build_resources
 
-ENVIRONMENT = current_environment()
-
-defs = dg.Definitions()
+defs = dg.Definitions(assets=INGESTION_ASSETS, jobs=[ingestion_job], resources=build_resources())

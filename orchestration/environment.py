@@ -6,6 +6,7 @@ local DuckDB file. `prod`: the real GA4 property and ad accounts, credentials fr
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -32,3 +33,39 @@ def current_environment() -> Environment:
 def data_dir() -> Path:
     """Where the project keeps its local state (demo world, DuckDB file, raw responses): `GAELP_DATA_DIR` or ./data."""
     return Path(os.environ.get(DATA_DIR_VAR, "data")).resolve()
+
+
+WORLD_FILE_VAR = "GAELP_WORLD_FILE"
+WORLD_SEED_VAR = "GAELP_WORLD_SEED"
+HISTORY_START_VAR = "GAELP_HISTORY_START"
+
+
+def world_file() -> Path:
+    """The demo market's world file: `GAELP_WORLD_FILE` or the reference account."""
+    from rl.world.paths import DEFAULT_WORLD_FILE
+
+    return Path(os.environ.get(WORLD_FILE_VAR, str(DEFAULT_WORLD_FILE))).resolve()
+
+
+def world_seed() -> int:
+    raw = os.environ.get(WORLD_SEED_VAR, "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{WORLD_SEED_VAR}={raw!r} is not an integer seed") from None
+
+
+def history_start() -> dt.date:
+    """First day of the daily partitions: `GAELP_HISTORY_START` (YYYY-MM-DD); in demo, by default, the day the demo
+    account's history starts (the world file's `history_start`, which is account metadata, not hidden truth)."""
+    raw = os.environ.get(HISTORY_START_VAR)
+    if raw:
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(f"{HISTORY_START_VAR}={raw!r} is not a date (YYYY-MM-DD)") from None
+    if current_environment() is Environment.DEMO:
+        from rl.market.params import load_market_params
+
+        return load_market_params(world_file()).history_start
+    raise ValueError(f"{HISTORY_START_VAR} must be set in prod: the first day to ingest (YYYY-MM-DD)")

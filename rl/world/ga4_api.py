@@ -41,6 +41,8 @@ from google.analytics.data_v1beta.types import (
 )
 from google.api_core.exceptions import InvalidArgument, PermissionDenied
 
+from rl.reports.ga4 import run_report_to_frame  # noqa: F401
+
 SCHEMA_URL = "https://developers.google.com/analytics/devguides/reporting/data/v1/api-schema"
 DEFAULT_LIMIT, MAX_LIMIT = 10_000, 250_000
 EARLIEST_DATE = dt.date(2015, 8, 14)  # the API rejects dates before GA4 existed
@@ -360,28 +362,3 @@ def answer_run_report(
     if request.return_property_quota:
         pb.property_quota.CopyFrom(PropertyQuota.pb(_quota(report.height)))
     return response
-
-
-def run_report_to_frame(response: RunReportResponse) -> pl.DataFrame:
-    """A report (demo or live) as a typed table: ``date`` → Date, ``dateHour`` → Datetime, other
-    dimensions text; integer metrics → Int64, every other metric type (float, currency, ...) → Float64."""
-    pb = RunReportResponse.pb(response)
-    dims = [h.name for h in pb.dimension_headers]
-    metrics = [(h.name, h.type_) for h in pb.metric_headers]
-    data: dict[str, list[str]] = {name: [] for name in dims + [m for m, _ in metrics]}
-    names = list(data)
-    for row in pb.rows:
-        values = [v.value for v in row.dimension_values] + [v.value for v in row.metric_values]
-        for name, value in zip(names, values, strict=True):
-            data[name].append(value)
-    frame = pl.DataFrame(data, schema={n: pl.Utf8 for n in names})
-    casts: list[pl.Expr] = []
-    for d in dims:
-        if d == "date":
-            casts.append(pl.col(d).str.strptime(pl.Date, "%Y%m%d"))
-        elif d == "dateHour":
-            casts.append((pl.col(d) + "00").str.strptime(pl.Datetime("us"), "%Y%m%d%H%M"))
-    for name, mtype in metrics:
-        dtype = pl.Int64 if mtype == MetricType.TYPE_INTEGER else pl.Float64
-        casts.append(pl.col(name).cast(dtype))
-    return frame.with_columns(casts) if casts else frame

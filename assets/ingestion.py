@@ -1,0 +1,133 @@
+"""Ingestion: what GA4 and the ad platforms report, one day per partition, into DuckDB's `raw` schema.
+
+Every run re-pulls a 3-day lookback before its first partition (GA4 and the platforms keep revising recent days),
+keeps each response under the data directory before parsing it, checks the window (keys unique, no empty day,
+only registered campaigns) and then replaces the window in one transaction. A backfill of any length is one run.
+"""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets._io import keep_raw, markdown_preview, replace_window
+from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
+from orchestration.environment import data_dir
+from orchestration.resources.ads import AdsReport, AdsReportingResource
+from orchestration.resources.ga4 import GA4Resource
+from rl.registry import CampaignRegistry
+from rl.reports import ingest
+
+INGESTION = dict(
+    partitions_def=DAILY_PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="duckdb_writer",  # DuckDB has one writer: every asset that writes shares this pool (limit 1)
+    group_name="ingestion",
+)
+
+
+def _window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date, dt.date]:
+    """(window start incl. lookback, first partition day, last partition day)."""
+    keys = context.partition_key_range
+    first, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+    start = max(first - dt.timedelta(days=LOOKBACK_DAYS), DAILY_PARTITIONS.start.date())
+    return start, first, last
+
+
+def _write(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    table: str,
+    frame: pl.DataFrame,
+    window: tuple[dt.date, dt.date, dt.date],
+    raw_paths: list[Path],
+    registry: CampaignRegistry | None = None,
+    extra: dict | None = None,
+) -> dg.MaterializeResult:
+    start, first, last = window
+    # Every day of the window is replaced, lookback included: an empty re-pull must not wipe a day already loaded.
+    ingest.check(table, frame, ingest.days(start, last), registry)
+    with duckdb.get_connection() as conn:
+        rows = replace_window(conn, table, frame, start, last)
+    context.log.info(f"{table}: {rows} rows for {start}..{last}")
+    by_day = frame.group_by("date").len().sort("date")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(rows),
+            "window": f"{start}..{last} (partitions {first}..{last}, {LOOKBACK_DAYS}-day lookback)",
+            "days": dg.MetadataValue.int(by_day.height),
+            "min_rows_per_day": dg.MetadataValue.int(int(by_day["len"].min() or 0)),
+            "raw_responses": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in raw_paths)),
+            "preview": dg.MetadataValue.md(markdown_preview(frame.sort("date", descending=True))),
+            **(extra or {}),
+        }
+    )
+
+
+def _ga4_asset(table: str, dimensions: dict[str, str], metrics: dict[str, str], description: str):
+    @dg.asset(name=table, description=description, kinds={"ga4", "duckdb"}, **INGESTION)
+    def _asset(context: dg.AssetExecutionContext, ga4: GA4Resource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        window = _window(context)
+        report = ga4.fetch_report(list(dimensions), list(metrics), window[0], window[2], log=context.log)
+        raw = keep_raw(data_dir(), table, window[0], window[2], context.run_id, "ga4", report.to_json_lines())
+        frame = ingest.from_ga4(report.frame(list(dimensions), list(metrics)), dimensions, metrics, table)
+        quota = report.quota or {}
+        extra = {"api_calls": dg.MetadataValue.int(report.attempts)}
+        for name, figures in quota.items():
+            extra[f"quota_{name}_remaining"] = dg.MetadataValue.int(int(figures["remaining"]))
+        return _write(context, duckdb, table, frame, window, [raw], extra=extra)
+
+    return _asset
+
+
+ga4_sessions = _ga4_asset(
+    "ga4_sessions",
+    ingest.GA4_SESSIONS_DIMENSIONS,
+    ingest.GA4_SESSIONS_METRICS,
+    "GA4 sessions, users and new users by session date × hour × channel group × source/medium × campaign × device.",
+)
+ga4_conversions = _ga4_asset(
+    "ga4_conversions",
+    ingest.GA4_CONVERSIONS_DIMENSIONS,
+    ingest.GA4_CONVERSIONS_METRICS,
+    "GA4 key events and revenue by conversion date × channel group × source/medium × campaign × device "
+    "(last-click attribution, as GA4 reports it).",
+)
+
+
+def _ads_asset(table: str, fetch: str, description: str):
+    @dg.asset(name=table, description=description, kinds={"googleads", "duckdb"}, **INGESTION)
+    def _asset(
+        context: dg.AssetExecutionContext, ads: AdsReportingResource, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        window = _window(context)
+        frames, raws, request_ids = [], [], []
+        for platform in sorted(ads.accounts()):
+            report: AdsReport = getattr(ads, fetch)(platform, window[0], window[2])
+            raws.append(
+                keep_raw(data_dir(), table, window[0], window[2], context.run_id, platform, report.to_json_lines())
+            )
+            frames.append(ingest.from_ads(report.frame(), platform, table))
+            request_ids.extend(report.request_ids)
+        frame = pl.concat(frames)
+        extra = {"platforms": ", ".join(sorted(ads.accounts())), "request_ids": ", ".join(sorted(set(request_ids)))}
+        return _write(context, duckdb, table, frame, window, raws, CampaignRegistry.load(), extra)
+
+    return _asset
+
+
+ad_performance = _ads_asset(
+    "ad_performance",
+    "performance",
+    "Ad platform delivery per campaign × date × hour: impressions, clicks, cost, conversions by click date (still "
+    "maturing for recent days), impression share.",
+)
+ad_conversion_lag = _ads_asset(
+    "ad_conversion_lag",
+    "conversion_lag",
+    "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them.",
+)
+
+INGESTION_ASSETS = [ga4_sessions, ga4_conversions, ad_performance, ad_conversion_lag]

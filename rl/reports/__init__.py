@@ -1,0 +1,5 @@
+"""Pure-Python parsers of the ad and analytics platforms' SDK response types into typed tables.
+
+The same parser reads live API responses and the demo market's answers (which use the SDKs' own response types),
+so what the pipeline ingests cannot depend on where the data came from. Nothing here imports Dagster.
+"""

@@ -1,0 +1,144 @@
+"""From parsed reports to the raw warehouse tables, with the checks that must pass before anything is written.
+
+Each raw table has a fixed schema and a key; a report window is refused (nothing written) when it has duplicated
+keys, a required day without rows, or a campaign the registry does not know. The messages name what was wrong and
+where, because an operator reads them in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from rl.registry import DEFAULT_REGISTRY_FILE, CampaignRegistry
+
+# GA4 requests behind the two GA4 tables: API name → column name.
+GA4_SESSIONS_DIMENSIONS = {
+    "date": "date",
+    "hour": "hour",
+    "sessionDefaultChannelGroup": "channel_group",
+    "sessionSourceMedium": "source_medium",
+    "sessionCampaignName": "campaign_name",
+    "deviceCategory": "device",
+}
+GA4_SESSIONS_METRICS = {"sessions": "sessions", "totalUsers": "total_users", "newUsers": "new_users"}
+GA4_CONVERSIONS_DIMENSIONS = {
+    "date": "date",
+    "sessionDefaultChannelGroup": "channel_group",
+    "sessionSourceMedium": "source_medium",
+    "sessionCampaignName": "campaign_name",
+    "deviceCategory": "device",
+}
+GA4_CONVERSIONS_METRICS = {"keyEvents": "key_events", "totalRevenue": "revenue"}
+
+RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "ga4_sessions": {
+        "date": pl.Date(),
+        "hour": pl.Int8(),
+        "channel_group": pl.Utf8(),
+        "source_medium": pl.Utf8(),
+        "campaign_name": pl.Utf8(),
+        "device": pl.Utf8(),
+        "sessions": pl.Int64(),
+        "total_users": pl.Int64(),
+        "new_users": pl.Int64(),
+    },
+    "ga4_conversions": {
+        "date": pl.Date(),
+        "channel_group": pl.Utf8(),
+        "source_medium": pl.Utf8(),
+        "campaign_name": pl.Utf8(),
+        "device": pl.Utf8(),
+        "key_events": pl.Float64(),
+        "revenue": pl.Float64(),
+    },
+    "ad_performance": {
+        "platform": pl.Utf8(),
+        "campaign_id": pl.Int64(),
+        "campaign_name": pl.Utf8(),
+        "date": pl.Date(),
+        "hour": pl.Int8(),
+        "impressions": pl.Int64(),
+        "clicks": pl.Int64(),
+        "cost_micros": pl.Int64(),
+        "conversions": pl.Float64(),
+        "conversions_value": pl.Float64(),
+        "search_impression_share": pl.Float64(),
+    },
+    "ad_conversion_lag": {
+        "platform": pl.Utf8(),
+        "campaign_id": pl.Int64(),
+        "date": pl.Date(),
+        "conversion_lag_bucket": pl.Utf8(),
+        "conversions": pl.Float64(),
+        "conversions_value": pl.Float64(),
+    },
+}
+KEYS: dict[str, list[str]] = {
+    "ga4_sessions": ["date", "hour", "channel_group", "source_medium", "campaign_name", "device"],
+    "ga4_conversions": ["date", "channel_group", "source_medium", "campaign_name", "device"],
+    "ad_performance": ["platform", "campaign_id", "date", "hour"],
+    "ad_conversion_lag": ["platform", "campaign_id", "date", "conversion_lag_bucket"],
+}
+# Tables where a day without a single row means the report is broken (GA4 always has sessions; an account that
+# spends every day always has delivery). Conversions may legitimately be absent on a day.
+EVERY_DAY_REQUIRED = {"ga4_sessions", "ad_performance"}
+
+
+class IngestionError(ValueError):
+    """A report window failed the checks; nothing of it was written (the raw response is kept)."""
+
+
+def from_ga4(frame: pl.DataFrame, dimensions: dict[str, str], metrics: dict[str, str], table: str) -> pl.DataFrame:
+    """Rename a parsed GA4 report to the raw table's columns and types."""
+    renamed = frame.rename({**dimensions, **metrics})
+    if "hour" in renamed.columns:
+        renamed = renamed.with_columns(pl.col("hour").cast(pl.Int8))
+    return conform(renamed, table)
+
+
+def from_ads(frame: pl.DataFrame, platform: str, table: str) -> pl.DataFrame:
+    """Tag a parsed ads report with its platform and conform it to the raw table."""
+    return conform(frame.with_columns(pl.lit(platform).alias("platform")), table)
+
+
+def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    schema = RAW_SCHEMAS[table]
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise IngestionError(f"{table}: the report has no column(s) {missing} (got {frame.columns})")
+    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def check(
+    table: str,
+    frame: pl.DataFrame,
+    required_days: list[dt.date],
+    registry: CampaignRegistry | None = None,
+) -> None:
+    """Raise `IngestionError` listing every problem of a report window before it is written."""
+    problems = []
+    keys = KEYS[table]
+    dupes = frame.filter(frame.select(keys).is_duplicated())
+    if dupes.height:
+        example = dupes.head(1).select(keys).to_dicts()[0]
+        problems.append(f"{dupes.height} rows share a key ({', '.join(keys)}), e.g. {example}")
+    if table in EVERY_DAY_REQUIRED:
+        seen = set(frame["date"].unique().to_list())
+        empty = [d.isoformat() for d in required_days if d not in seen]
+        if empty:
+            shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            problems.append(f"no rows for day(s) {shown}")
+    if registry is not None and "campaign_id" in frame.columns:
+        for platform, ids in frame.group_by("platform").agg(pl.col("campaign_id").unique()).iter_rows():
+            unknown = sorted(set(ids) - registry.ids(platform))
+            if unknown:
+                where = DEFAULT_REGISTRY_FILE.name
+                problems.append(f"campaign id(s) {unknown} on {platform} are not in the campaign registry ({where})")
+    if problems:
+        raise IngestionError(f"{table}: " + "; ".join(problems))
+
+
+def days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]

@@ -1,0 +1,170 @@
+"""Ingestion assets materialized in process against the demo market and a real DuckDB file: what lands, that a
+re-run changes nothing, and that bad reports are refused with a clear message, nothing half-written, raw kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from dagster_duckdb import DuckDBResource
+from google.analytics.data_v1beta.types import RunReportRequest, RunReportResponse
+
+from assets.ingestion import INGESTION_ASSETS
+from orchestration.resources.ads import DemoAdsReportingResource
+from orchestration.resources.ga4 import DemoGA4Resource
+from rl.world.world import DemoWorld
+from tests.conftest import scaled
+
+DAY = "2024-12-10"  # window 12-07..12-10 with the 3-day lookback
+TABLES = ("ga4_sessions", "ga4_conversions", "ad_performance", "ad_conversion_lag")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, reference_params):
+    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
+    world_file = tmp_path / "world.yaml"
+    world_file.write_text(scaled(reference_params, 0.1).to_yaml())
+    world = {"world_dir": str(tmp_path / "world"), "world_file": str(world_file), "seed": 3}
+    return {
+        "tmp": tmp_path,
+        "world": world,
+        "resources": {
+            "ga4": DemoGA4Resource(**world),
+            "ads": DemoAdsReportingResource(**world),
+            "duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb")),
+        },
+    }
+
+
+def _materialize(resources, partition=DAY, raise_on_error=True):
+    return dg.materialize(INGESTION_ASSETS, partition_key=partition, resources=resources, raise_on_error=raise_on_error)
+
+
+def _table(path: Path, table: str) -> pl.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.sql(f"SELECT * FROM raw.{table} ORDER BY ALL").pl()
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert failures, "the run should have failed"
+    return "\n".join(e.step_failure_data.error.to_string() for e in failures)
+
+
+def test_one_partition_lands_what_the_world_reports_and_a_rerun_changes_nothing(env):
+    result = _materialize(env["resources"])
+    assert result.success
+    db = env["tmp"] / "warehouse.duckdb"
+    first = {t: _table(db, t) for t in TABLES}
+    window = (dt.date(2024, 12, 7), dt.date(2024, 12, 10))
+    for t in TABLES:
+        assert first[t].height > 0
+        assert window[0] <= first[t]["date"].min() <= first[t]["date"].max() <= window[1]
+    for t in ("ga4_sessions", "ad_performance"):  # every day has delivery
+        assert first[t]["date"].n_unique() == 4
+    facts = DemoWorld.open(env["world"]["world_dir"], env["world"]["world_file"], seed=3).frames()
+    in_window = pl.col("date").is_between(*window)
+    ads = facts["ads"].filter(in_window)
+    perf = first["ad_performance"]
+    assert perf["cost_micros"].sum() == ads["cost_micros"].sum()
+    assert perf["clicks"].sum() == ads["clicks"].sum()
+    assert first["ga4_sessions"]["sessions"].sum() == facts["sessions"].filter(in_window)["sessions"].sum()
+    assert set(perf["platform"]) == {"google_ads", "meta", "tiktok", "microsoft_ads"}
+    meta = result.asset_materializations_for_node("ad_performance")[0].metadata
+    assert meta["rows"].value == perf.height and "preview" in meta
+    raw = list((env["tmp"] / "data" / "raw" / "ga4_sessions").rglob("*.jsonl.gz"))
+    assert len(raw) == 1
+
+    assert _materialize(env["resources"]).success
+    for t in TABLES:
+        assert _table(db, t).equals(first[t]), f"{t} changed on re-materialization"
+
+
+def test_a_later_partition_replaces_only_its_window(env):
+    assert _materialize(env["resources"], "2024-12-10").success
+    before = _table(env["tmp"] / "warehouse.duckdb", "ad_performance")
+    assert _materialize(env["resources"], "2024-12-15").success
+    after = _table(env["tmp"] / "warehouse.duckdb", "ad_performance")
+    untouched = pl.col("date") < dt.date(2024, 12, 12)
+    assert after.filter(untouched).equals(before.filter(untouched))
+    assert after["date"].max() == dt.date(2024, 12, 15)
+
+
+class _TamperedGA4(DemoGA4Resource):
+    """The demo GA4 property with one fault injected into each response page."""
+
+    fault: str
+
+    def _run_report(self, request: RunReportRequest) -> RunReportResponse:
+        response = super()._run_report(request)
+        pb = RunReportResponse.pb(response)
+        if self.fault == "renamed_header":
+            pb.metric_headers[0].name = "sessionz"
+        elif self.fault == "bad_metric":
+            pb.rows[3].metric_values[0].value = "12,5"
+        elif self.fault == "duplicate_row":
+            pb.rows.append(pb.rows[0])
+            pb.row_count += 1
+        elif self.fault == "empty_day":
+            keep = [r for r in pb.rows if r.dimension_values[0].value != "20241209"]
+            del pb.rows[:]
+            pb.rows.extend(keep)
+            pb.row_count = len(keep)
+        return response
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("renamed_header", "sessionz"),
+        ("bad_metric", "12,5"),
+        ("duplicate_row", "share a key"),
+        ("empty_day", "no rows for day(s) 2024-12-09"),
+    ],
+)
+def test_bad_ga4_reports_are_refused_and_nothing_is_written(env, fault, message):
+    assert _materialize(env["resources"], "2024-12-05").success  # an earlier window already in the warehouse
+    db = env["tmp"] / "warehouse.duckdb"
+    before = _table(db, "ga4_sessions")
+    resources = {**env["resources"], "ga4": _TamperedGA4(**env["world"], fault=fault)}
+    result = dg.materialize(
+        [a for a in INGESTION_ASSETS if a.key.path[-1] == "ga4_sessions"],
+        partition_key=DAY,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert message in _failure(result)
+    assert _table(db, "ga4_sessions").equals(before)  # the failed window left the table as it was
+    kept = list((env["tmp"] / "data" / "raw" / "ga4_sessions" / "2024-12-07_2024-12-10").glob("*.jsonl.gz"))
+    assert len(kept) == 1  # ... and what was received is still on disk
+
+
+class _UnknownCampaignAds(DemoAdsReportingResource):
+    """The demo accounts, except that Meta reports a campaign the registry does not have."""
+
+    def _search_stream(self, customer_id, query, through):
+        batches = list(super()._search_stream(customer_id, query, through))
+        if customer_id == "3456789012" and batches and batches[0].results:
+            batches[0].results[0].campaign.id = 999
+        return batches
+
+
+def test_a_campaign_the_account_does_not_have_is_refused(env):
+    resources = {**env["resources"], "ads": _UnknownCampaignAds(**env["world"])}
+    perf = [a for a in INGESTION_ASSETS if a.key.path[-1] == "ad_performance"]
+    result = dg.materialize(perf, partition_key=DAY, resources=resources, raise_on_error=False)
+    assert not result.success
+    assert "campaign id(s) [999] on meta are not in the campaign registry" in _failure(result)
+    with duckdb.connect(str(env["tmp"] / "warehouse.duckdb")) as con:
+        tables = con.sql("SELECT table_name FROM information_schema.tables").pl()["table_name"].to_list()
+    assert "ad_performance" not in tables
+
+
+def test_a_partition_outside_the_partitions_is_refused(env):
+    with pytest.raises(Exception, match="Could not find a partition with key `1999-01-01`"):
+        _materialize(env["resources"], "1999-01-01")

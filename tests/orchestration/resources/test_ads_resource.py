@@ -1,0 +1,503 @@
+"""Ad-platform reporting through the real Google Ads SDK (network replaced at the gRPC channel) and the demo market.
+
+The real resource is tested with a real `GoogleAdsClient`: only the gRPC channel under the SDK's interceptors is
+fake. It records the serialized request and metadata and answers with serialized SDK response messages (or a
+gRPC error carrying a `GoogleAdsFailure`, as the API does), so the SDK's own request building, header, error and
+deserialization code all run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import grpc
+import polars as pl
+import pytest
+from google.ads.googleads.client import GoogleAdsClient
+from google.ads.googleads.v26.common.types.metrics import Metrics
+from google.ads.googleads.v26.common.types.segments import Segments
+from google.ads.googleads.v26.enums import ConversionLagBucketEnum
+from google.ads.googleads.v26.errors.types.errors import (
+    ErrorCode,
+    ErrorLocation,
+    GoogleAdsError,
+    GoogleAdsFailure,
+)
+from google.ads.googleads.v26.errors.types.query_error import QueryErrorEnum
+from google.ads.googleads.v26.errors.types.quota_error import QuotaErrorEnum
+from google.ads.googleads.v26.resources.types.campaign import Campaign
+from google.ads.googleads.v26.services.services.google_ads_service.transports.grpc import (
+    GoogleAdsServiceGrpcTransport,
+)
+from google.ads.googleads.v26.services.types.google_ads_service import (
+    GoogleAdsRow,
+    SearchGoogleAdsStreamRequest,
+    SearchGoogleAdsStreamResponse,
+)
+from google.auth.credentials import AnonymousCredentials
+from google.protobuf.field_mask_pb2 import FieldMask
+from polars.testing import assert_frame_equal
+
+from orchestration.resources.ads import (
+    LAG_FIELDS,
+    PERFORMANCE_FIELDS,
+    AdsReportingError,
+    AdsReportingResource,
+    DemoAdsReportingResource,
+    GoogleAdsReportingResource,
+    conversion_lag_query,
+    impression_share_query,
+    performance_query,
+)
+from rl.reports.google_ads import AdsReportFormatError, schema_for
+from rl.world.ads_api import parse_gaql
+from rl.world.world import PLATFORM_CUSTOMER_IDS, DemoWorld
+from tests.conftest import scaled
+
+DEV_TOKEN = "dev-token-DO-NOT-LOG"
+SEARCH_STREAM = "/google.ads.googleads.v26.services.GoogleAdsService/SearchStream"
+FAILURE_KEY = "google.ads.googleads.v26.errors.googleadsfailure-bin"
+START, END = dt.date(2025, 3, 1), dt.date(2025, 3, 2)
+
+
+# -- a fake gRPC channel under the SDK ---------------------------------------------------------------------------
+class FakeRpcError(grpc.RpcError, grpc.Call):
+    """What grpc raises for a failed call: an error that is also the call (code, details, trailing metadata)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing: tuple = ()):
+        self._code, self._details, self._trailing = code, details, trailing
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def trailing_metadata(self):
+        return self._trailing
+
+    def initial_metadata(self):
+        return ()
+
+    def is_active(self):
+        return False
+
+    def time_remaining(self):
+        return None
+
+    def cancel(self):
+        return False
+
+    def add_callback(self, callback):
+        return False
+
+
+class FakeStreamCall(grpc.Call, grpc.Future):
+    """A server-streaming call that yields pre-serialized responses, then finishes OK or with `error`."""
+
+    def __init__(self, responses: list, error: FakeRpcError | None):
+        self._responses, self._error, self._done, self._callbacks = iter(responses), error, False, []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._responses)
+        except StopIteration:
+            self._finish()
+            if self._error is not None:
+                raise self._error from None
+            raise
+
+    def _finish(self):
+        if not self._done:
+            self._done = True
+            for callback in self._callbacks:
+                callback(self)
+
+    def code(self):
+        return self._error.code() if self._error else grpc.StatusCode.OK
+
+    def details(self):
+        return self._error.details() if self._error else ""
+
+    def trailing_metadata(self):
+        return self._error.trailing_metadata() if self._error else (("request-id", "req-ok"),)
+
+    def initial_metadata(self):
+        return ()
+
+    def exception(self, timeout=None):
+        return self._error if self._done else None
+
+    def add_done_callback(self, fn):
+        self._callbacks.append(fn)
+
+    def is_active(self):
+        return not self._done
+
+    def time_remaining(self):
+        return None
+
+    def cancel(self):
+        return False
+
+    def cancelled(self):
+        return False
+
+    def running(self):
+        return not self._done
+
+    def done(self):
+        return self._done
+
+    def result(self, timeout=None):
+        return None
+
+    def traceback(self, timeout=None):
+        return None
+
+    def add_callback(self, callback):
+        return False
+
+
+@dataclass
+class Recorded:
+    method: str
+    customer_id: str
+    query: str
+    metadata: dict
+
+
+@dataclass
+class FakeChannel(grpc.Channel):
+    """Answers SearchStream with `answer(request) -> (responses, error)`; records every request off the wire."""
+
+    answer: object
+    requests: list[Recorded] = field(default_factory=list)
+
+    def unary_stream(self, method, request_serializer=None, response_deserializer=None, _registered_method=False):
+        def call(request, timeout=None, metadata=None, credentials=None, wait_for_ready=None, compression=None):
+            sent = SearchGoogleAdsStreamRequest.deserialize(request_serializer(request))  # what went on the wire
+            self.requests.append(Recorded(method, sent.customer_id, sent.query, dict(metadata or ())))
+            responses, error = self.answer(sent)
+            wire = [response_deserializer(SearchGoogleAdsStreamResponse.serialize(r)) for r in responses]
+            return FakeStreamCall(wire, error)
+
+        return call
+
+    def unary_unary(self, method, *args, **kwargs):
+        return lambda *a, **k: pytest.fail(f"unexpected unary call {method}")
+
+    def stream_unary(self, method, *args, **kwargs):
+        return lambda *a, **k: pytest.fail(f"unexpected stream call {method}")
+
+    def stream_stream(self, method, *args, **kwargs):
+        return lambda *a, **k: pytest.fail(f"unexpected stream call {method}")
+
+    def subscribe(self, callback, try_to_connect=False):
+        pass
+
+    def unsubscribe(self, callback):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def sdk_client() -> GoogleAdsClient:
+    return GoogleAdsClient(
+        credentials=AnonymousCredentials(),
+        developer_token=DEV_TOKEN,
+        login_customer_id="9998887777",
+        version="v26",
+        use_proto_plus=True,
+    )
+
+
+@pytest.fixture
+def google(monkeypatch):
+    """(resource, channel): the real resource with a real SDK client whose gRPC channel is `channel`."""
+    channel = FakeChannel(answer=lambda request: ([], None))
+    monkeypatch.setattr(GoogleAdsServiceGrpcTransport, "create_channel", classmethod(lambda cls, *a, **k: channel))
+    resource = GoogleAdsReportingResource(
+        developer_token="unused",
+        client_id="unused",
+        client_secret="client-secret-DO-NOT-LOG",
+        refresh_token="refresh-token-DO-NOT-LOG",
+        customer_id="123-456-7890",
+    ).with_client(sdk_client())
+    return resource, channel
+
+
+@pytest.fixture
+def sdk_log():
+    """What the Google Ads SDK logs, at INFO (full request and fault). Read from its own logger: google-api-core
+    stops "google" loggers from propagating to the root logger, so pytest's caplog would not see them."""
+    logger, lines = logging.getLogger("google.ads.googleads.client"), []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler, level = Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def performance_batches(request_id: str) -> list[SearchGoogleAdsStreamResponse]:
+    mask = FieldMask(paths=PERFORMANCE_FIELDS)
+
+    def row(cid, date, hour, impressions, clicks, cost, conv, share):
+        metrics = Metrics(
+            impressions=impressions, clicks=clicks, cost_micros=cost, conversions=conv, conversions_value=conv * 80
+        )
+        if share is not None:
+            metrics.search_impression_share = share
+        return GoogleAdsRow(
+            campaign=Campaign(resource_name=f"customers/1234567890/campaigns/{cid}", id=cid, name=f"Search | {cid}"),
+            segments=Segments(date=date, hour=hour),
+            metrics=metrics,
+        )
+
+    return [
+        SearchGoogleAdsStreamResponse(
+            results=[
+                row(101, "2025-03-01", 0, 40, 3, 4_500_000, 1.0, 0.61),
+                row(101, "2025-03-01", 1, 9, 0, 0, 0.0, None),
+            ],
+            field_mask=mask,
+            request_id=request_id,
+        ),
+        SearchGoogleAdsStreamResponse(
+            results=[row(102, "2025-03-02", 23, 120, 7, 9_100_000, 0.5, 0.0999)], field_mask=mask, request_id=request_id
+        ),
+    ]
+
+
+# -- the real resource, offline ------------------------------------------------------------------------------------
+def test_google_resource_sends_the_gaql_and_parses_the_stream(google):
+    resource, channel = google
+    channel.answer = lambda request: (performance_batches("req-7"), None)
+    report = resource.performance("google_ads", START, END)
+
+    (sent,) = channel.requests
+    assert sent.method == SEARCH_STREAM
+    assert sent.customer_id == "1234567890"  # dashes removed
+    assert sent.query == performance_query(START, END)
+    assert sent.metadata["developer-token"] == DEV_TOKEN and sent.metadata["login-customer-id"] == "9998887777"
+    assert parse_gaql(sent.query).fields == PERFORMANCE_FIELDS  # the demo understands the same query
+
+    assert report.request_ids == ["req-7"] and report.row_count == 3 and len(list(report.rows)) == 3
+    expected = pl.DataFrame(
+        {
+            "campaign_id": [101, 101, 102],
+            "campaign_name": ["Search | 101", "Search | 101", "Search | 102"],
+            "date": [dt.date(2025, 3, 1), dt.date(2025, 3, 1), dt.date(2025, 3, 2)],
+            "hour": [0, 1, 23],
+            "impressions": [40, 9, 120],
+            "clicks": [3, 0, 7],
+            "cost_micros": [4_500_000, 0, 9_100_000],
+            "conversions": [1.0, 0.0, 0.5],
+            "conversions_value": [80.0, 0.0, 40.0],
+            "search_impression_share": [0.61, None, 0.0999],
+        },
+        schema=schema_for(PERFORMANCE_FIELDS),
+    )
+    assert_frame_equal(report.frame(), expected)
+    lines = report.to_json_lines().splitlines()
+    assert len(lines) == 2
+    assert SearchGoogleAdsStreamResponse.from_json(lines[1]) == performance_batches("req-7")[1]
+
+
+def test_a_field_the_query_did_not_select_is_refused(google):
+    resource, channel = google
+    channel.answer = lambda request: (performance_batches("req-3"), None)
+    report = resource.fetch("google_ads", performance_query(START, END), [*PERFORMANCE_FIELDS, "metrics.ctr"], END)
+    with pytest.raises(AdsReportFormatError, match="metrics.ctr: not selected by the query"):
+        report.frame()
+
+
+def test_google_resource_conversion_lag_query(google):
+    resource, channel = google
+    bucket = ConversionLagBucketEnum.ConversionLagBucket.THREE_TO_FOUR_DAYS
+    rows = [
+        GoogleAdsRow(
+            campaign=Campaign(id=101),
+            segments=Segments(date="2025-03-01", conversion_lag_bucket=bucket),
+            metrics=Metrics(conversions=2.0, conversions_value=170.0),
+        )
+    ]
+    channel.answer = lambda request: ([SearchGoogleAdsStreamResponse(results=rows, request_id="req-8")], None)
+    frame = resource.conversion_lag("google_ads", START, END).frame()
+    assert channel.requests[0].query == conversion_lag_query(START, END)
+    parse_gaql(channel.requests[0].query)
+    assert frame.columns == ["campaign_id", "date", "conversion_lag_bucket", "conversions", "conversions_value"]
+    assert frame.row(0) == (101, dt.date(2025, 3, 1), "THREE_TO_FOUR_DAYS", 2.0, 170.0)
+
+
+def test_google_ads_failure_becomes_a_reporting_error_without_secrets(google, sdk_log):
+    resource, channel = google
+    failure = GoogleAdsFailure(
+        errors=[
+            GoogleAdsError(
+                error_code=ErrorCode(query_error=QueryErrorEnum.QueryError.PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE),
+                message="metrics.search_impression_share cannot be selected with segments.hour",
+                location=ErrorLocation(field_path_elements=[ErrorLocation.FieldPathElement(field_name="query")]),
+            ),
+            GoogleAdsError(
+                error_code=ErrorCode(query_error=QueryErrorEnum.QueryError.BAD_VALUE), message="second problem"
+            ),
+        ]
+    )
+    trailing = ((FAILURE_KEY, GoogleAdsFailure.serialize(failure)), ("request-id", "REQ-42"))
+    error = FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "Request contains an invalid argument.", trailing)
+    channel.answer = lambda request: ([], error)
+    with pytest.raises(AdsReportingError) as info:
+        resource.performance("google_ads", START, END)
+    message = str(info.value)
+    for part in (
+        "1234567890",
+        "REQ-42",
+        "INVALID_ARGUMENT",
+        "query_error.PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE",
+        "cannot be selected with segments.hour (field: query)",
+        "query_error.BAD_VALUE: second problem",
+    ):
+        assert part in message
+    logged = "\n".join(sdk_log)
+    assert "REQ-42" in logged and "developer-token" in logged  # the SDK logged the failed request, headers too
+    for secret in (DEV_TOKEN, "client-secret-DO-NOT-LOG", "refresh-token-DO-NOT-LOG"):
+        assert secret not in message and secret not in logged and secret not in repr(resource)
+
+
+def test_a_failure_after_the_first_batch_is_not_lost(google):
+    resource, channel = google
+    failure = GoogleAdsFailure(
+        errors=[GoogleAdsError(error_code=ErrorCode(quota_error=QuotaErrorEnum.QuotaError.RESOURCE_EXHAUSTED))]
+    )
+    trailing = ((FAILURE_KEY, GoogleAdsFailure.serialize(failure)), ("request-id", "REQ-9"))
+    error = FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "quota", trailing)
+    channel.answer = lambda request: (performance_batches("req-9"), error)  # two good batches, then the error
+    with pytest.raises(AdsReportingError, match="1234567890 .request id REQ-9.*quota_error.RESOURCE_EXHAUSTED"):
+        resource.performance("google_ads", START, END)
+
+
+def test_a_grpc_error_without_ads_details_becomes_a_reporting_error(google):
+    resource, channel = google
+    channel.answer = lambda request: ([], FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "caller lacks access"))
+    with pytest.raises(AdsReportingError, match="1234567890.*caller lacks access"):
+        resource.conversion_lag("google_ads", START, END)
+
+
+def test_unknown_platform_lists_the_accounts(google):
+    resource, channel = google
+    with pytest.raises(ValueError, match=r"'meta'.*google_ads: 1234567890"):
+        resource.performance("meta", START, END)
+    assert channel.requests == []
+
+
+def test_the_client_is_built_from_oauth_user_credentials_without_a_token_request():
+    from google.oauth2.credentials import Credentials
+
+    resource = GoogleAdsReportingResource(
+        developer_token="dev",
+        client_id="client.apps.googleusercontent.com",
+        client_secret="secret",
+        refresh_token="refresh",
+        login_customer_id="999-888-7777",
+        customer_id="1234567890",
+    )
+    client = resource._client()
+    assert isinstance(client, GoogleAdsClient) and client is resource._client()
+    assert client.version == "v26" and client.use_proto_plus and client.login_customer_id == "9998887777"
+    creds = client.credentials
+    assert isinstance(creds, Credentials) and creds.token is None and creds.refresh_token == "refresh"
+    assert creds.token_uri == "https://oauth2.googleapis.com/token"
+
+
+def test_the_base_resource_is_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        AdsReportingResource()
+
+    class Incomplete(AdsReportingResource):
+        def accounts(self) -> dict[str, str]:
+            return {}
+
+    with pytest.raises(TypeError, match="_search_stream"):
+        Incomplete()
+
+
+# -- the demo resource -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, reference_params) -> DemoAdsReportingResource:
+    world_file = tmp_path_factory.mktemp("world") / "small.yaml"
+    world_file.write_text(scaled(reference_params, 0.1).to_yaml())
+    return DemoAdsReportingResource(world_dir=str(tmp_path_factory.mktemp("state")), world_file=str(world_file), seed=5)
+
+
+def test_demo_reports_match_the_world_for_every_platform(demo):
+    world = demo.world()
+    start = world.params.history_start + dt.timedelta(days=2)
+    end = start + dt.timedelta(days=9)
+    buckets: set[str] = set()
+    total_conversions = 0
+    for platform, customer_id in PLATFORM_CUSTOMER_IDS.items():
+        perf = demo.performance(platform, start, end)
+        assert perf.customer_id == customer_id and perf.request_ids and perf.row_count > 0
+        frame = perf.frame()
+        assert frame.schema == pl.Schema(schema_for(PERFORMANCE_FIELDS))
+        assert frame["date"].min() >= start and frame["date"].max() == end
+        assert frame["hour"].is_between(0, 23).all()
+        facts = world.frames()["ads"].filter((pl.col("platform") == platform) & pl.col("date").is_between(start, end))
+        assert frame["clicks"].sum() == facts["clicks"].sum()
+        assert frame["cost_micros"].sum() == facts["cost_micros"].sum()
+        shares = frame["search_impression_share"]
+        assert shares.null_count() == (0 if platform in ("google_ads", "microsoft_ads") else frame.height)
+
+        lag = demo.conversion_lag(platform, start, end).frame()
+        assert lag.schema == pl.Schema(schema_for(LAG_FIELDS))
+        conversions = world.frames()["conversions"].filter(
+            (pl.col("platform") == platform)
+            & pl.col("click_date").is_between(start, end)
+            & (pl.col("conv_date") <= end)
+        )
+        assert lag["conversions"].sum() == conversions.height  # matured conversions only, by click date
+        total_conversions += conversions.height
+        assert lag["conversion_lag_bucket"].null_count() == 0
+        buckets |= set(lag["conversion_lag_bucket"])
+    assert (
+        total_conversions > 0
+        and len(buckets) >= 3
+        and buckets <= set(ConversionLagBucketEnum.ConversionLagBucket.__members__)
+    )
+    assert world.today == end + dt.timedelta(days=1)  # the world simulated through `end`, not further
+    daily = demo.impression_share("google_ads", start, end).frame()
+    assert daily.group_by("campaign_id", "date").len()["len"].max() == 1
+    parse_gaql(impression_share_query(start, end))
+
+
+def test_demo_asks_the_world_to_simulate_through_the_last_report_day(demo, tmp_path):
+    reopened = DemoWorld.open(demo.world_dir, demo.world_file, demo.seed)
+    end = reopened.today + dt.timedelta(days=2)
+    demo.performance("meta", end - dt.timedelta(days=1), end)
+    assert DemoWorld.open(demo.world_dir, demo.world_file, demo.seed).today == end + dt.timedelta(days=1)
+
+
+def test_demo_refusals_are_reporting_errors(demo):
+    with pytest.raises(AdsReportingError, match="EXPECTED_FILTERS_ON_DATE_RANGE"):
+        demo.fetch("tiktok", "SELECT campaign.id, segments.date FROM campaign", ["campaign.id"], START)
+    with pytest.raises(ValueError, match="no 'bing' ad account.*google_ads: 1234567890"):
+        demo.performance("bing", START, END)
