@@ -32,8 +32,11 @@ def partition_range(days: int) -> tuple[str, str]:
 def run_ingestion(first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
 
-    job = defs.get_job_def("ingestion_job")
-    return job.execute_in_process(instance=instance, tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False)
+    job = defs.resolve_job_def("ingestion_job")
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress, not every engine event
+    return job.execute_in_process(
+        run_config=quiet, instance=instance, tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False
+    )
 
 
 def summary(database: str, first: str, last: str) -> str:
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Done in {time.perf_counter() - started:.0f} s (run {result.run_id}).\n")
     print(summary(warehouse_path(), first, last))
-    print(f"\nDuckDB warehouse: {warehouse_path()}   (e.g. duckdb {warehouse_path()} -readonly)")
+    print(f"\nDuckDB warehouse: {warehouse_path()}")
     print(f"Raw responses:    {data_dir() / 'raw'}")
     print("Dagster UI:       make ui, then open http://127.0.0.1:3000 (the run and its materializations are there)")
     return 0

@@ -1,0 +1,174 @@
+"""A `dagster-webserver` in a subprocess for end-to-end tests, and a minimal GraphQL client for it.
+
+The server runs in its own process group (its code server, run workers and their log tailers inherit it), so one
+signal to the group stops everything it started; `stop` escalates from SIGTERM to SIGKILL and reports anything that
+outlived it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class WebserverError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def webserver_command() -> list[str]:
+    """`dagster-webserver` from the interpreter's own environment (the venv running the tests, wherever it lives)."""
+    script = Path(sys.executable).parent / "dagster-webserver"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "dagster_webserver"]
+
+
+def _tail(path: Path, chars: int = 6000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        return f"<cannot read {path}: {e}>"
+    return text[-chars:] if len(text) > chars else text
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group `pgid`, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name is in parentheses and may contain spaces: split after the last ')'
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+@dataclass
+class Webserver:
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+    timeout: float = 30.0
+    _stopped: bool = field(default=False, init=False)
+
+    def log(self) -> str:
+        return _tail(self.log_path)
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        """POST a query; return `data`, raising with the server's message on a GraphQL or HTTP error."""
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            raise WebserverError(f"GraphQL HTTP {e.code}: {e.read().decode(errors='replace')[:2000]}") from e
+        if payload.get("errors"):
+            raise WebserverError(f"GraphQL errors: {json.dumps(payload['errors'], indent=2)[:4000]}")
+        return payload["data"]
+
+    def wait_ready(self, deadline_s: float) -> None:
+        """Poll /server_info until it answers; fail early (with the server's output) if the process exits."""
+        deadline = time.monotonic() + deadline_s
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise WebserverError(
+                    f"dagster-webserver exited with {self.process.returncode} before answering; its output:\n"
+                    + self.log()
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/server_info", timeout=5) as response:
+                    if response.status == 200:
+                        json.loads(response.read())
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as e:
+                last_error = e
+            time.sleep(0.5)
+        raise WebserverError(
+            f"dagster-webserver did not answer {self.url}/server_info within {deadline_s:.0f} s "
+            f"(last error: {last_error!r}); its output:\n{self.log()}"
+        )
+
+    def stop(self, grace_s: float = 20.0) -> list[int]:
+        """Stop the server and everything in its process group; return the pids that needed SIGKILL."""
+        if self._stopped:
+            return []
+        self._stopped = True
+        pgid = self.process.pid  # start_new_session: the server leads its own group
+        # The server first, so it shuts its code server down in order; then whatever is left in the group.
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        if _group_members(pgid):
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + grace_s
+            while _group_members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        killed = _group_members(pgid)
+        if killed:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=grace_s)
+        deadline = time.monotonic() + 10
+        while _group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _group_members(pgid)
+        if left:
+            raise WebserverError(f"processes {left} of the webserver's group survived SIGKILL")
+        return killed
+
+
+def start_webserver(workspace: Path, env: dict[str, str], log_path: Path, cwd: Path) -> Webserver:
+    """Start `dagster-webserver` on a free local port in its own process group (not yet waited for)."""
+    port = free_port()
+    command = [*webserver_command(), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]
+    log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()  # the child holds its own descriptor
+    return Webserver(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
