@@ -64,6 +64,23 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def processes_with_env(name: str, value: str) -> list[int]:
+    """Live processes of this user whose environment has `name=value` (catches any that left the group)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
 @dataclass
 class Webserver:
     process: subprocess.Popen
