@@ -163,6 +163,13 @@ def test_a_campaign_the_account_does_not_have_is_refused(env):
     with duckdb.connect(str(env["tmp"] / "warehouse.duckdb")) as con:
         tables = con.sql("SELECT table_name FROM information_schema.tables").pl()["table_name"].to_list()
     assert "ad_performance" not in tables
+    kept = sorted(p.name for p in (env["tmp"] / "data" / "raw" / "ad_performance").rglob("*.jsonl.gz"))
+    assert [name.split("-", 1)[1] for name in kept] == [
+        "google_ads.jsonl.gz",
+        "meta.jsonl.gz",
+        "microsoft_ads.jsonl.gz",
+        "tiktok.jsonl.gz",
+    ]
 
 
 def test_a_partition_outside_the_partitions_is_refused(env):
