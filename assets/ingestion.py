@@ -36,6 +36,12 @@ INGESTION = dict(
 def _window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date, dt.date]:
     """(window start incl. lookback, first partition day, last partition day)."""
     keys = context.partition_key_range
+    for key in (keys.start, keys.end):
+        # A run launched with a hand-written partition tag is not checked by Dagster: refuse it here, by name.
+        if not DAILY_PARTITIONS.has_partition_key(key):
+            first_key = DAILY_PARTITIONS.get_first_partition_key()
+            last_key = DAILY_PARTITIONS.get_last_partition_key()
+            raise ValueError(f"partition {key!r} is not one of the daily partitions ({first_key} .. {last_key})")
     first, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
     start = max(first - dt.timedelta(days=LOOKBACK_DAYS), DAILY_PARTITIONS.start.date())
     return start, first, last

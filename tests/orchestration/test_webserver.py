@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from tests.conftest import scaled
-from tests.orchestration.webserver_helpers import Webserver, WebserverError, processes_with_env, start_webserver
+from tests.orchestration.webserver_helpers import Webserver, processes_with_env, start_webserver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -152,7 +152,8 @@ def _find_job(server: Webserver, deadline: float) -> tuple[str, str]:
         for entry in workspace["locationEntries"]:
             error = entry["locationOrLoadError"]
             if error and error["__typename"] == "PythonError":
-                pytest.fail(f"code location {entry['name']} failed to load:\n{error['message']}{''.join(error['stack'])}")
+                stack = "".join(error["stack"])
+                pytest.fail(f"code location {entry['name']} failed to load:\n{error['message']}{stack}")
         repositories = server.graphql(REPOSITORIES)["repositoriesOrError"]
         assert repositories["__typename"] == "RepositoryConnection", repositories
         for node in repositories["nodes"]:
@@ -242,8 +243,8 @@ def test_a_run_launched_over_graphql_materializes_its_partition_into_duckdb(stac
 
     # The run worker has exited (the run is terminal), so DuckDB's single-writer lock is free.
     with duckdb.connect(str(stack["data"] / "warehouse.duckdb"), read_only=True) as con:
-        per_day = dict(con.sql("SELECT date, count(*) FROM raw.ad_performance GROUP BY date").fetchall())
-        sessions = con.sql("SELECT count(*) FROM raw.ga4_sessions WHERE date = ?", params=[DAY]).fetchone()[0]
+        per_day = dict(con.execute("SELECT date, count(*) FROM raw.ad_performance GROUP BY date").fetchall())
+        sessions = con.execute("SELECT count(*) FROM raw.ga4_sessions WHERE date = ?", [DAY]).fetchone()[0]
     day = dt.date.fromisoformat(DAY)
     assert per_day.get(day, 0) > 0, f"raw.ad_performance has no rows for {DAY}: {per_day}"
     assert set(per_day) == {day - dt.timedelta(days=n) for n in range(4)}  # the partition and its 3-day lookback

@@ -171,6 +171,14 @@ class Webserver:
         return killed
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the server gets SIGTERM if the test process dies without its finalizers (e.g. killed by CI)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_webserver(workspace: Path, env: dict[str, str], log_path: Path, cwd: Path) -> Webserver:
     """Start `dagster-webserver` on a free local port in its own process group (not yet waited for)."""
     port = free_port()
@@ -185,6 +193,7 @@ def start_webserver(workspace: Path, env: dict[str, str], log_path: Path, cwd: P
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     finally:
         log.close()  # the child holds its own descriptor
