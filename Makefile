@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast bench demo ui world-demo lint clean
+.PHONY: setup test test-fast bench demo ui world-demo lint clean dbt-manifest
 
 DAGSTER_HOME_DIR := $(CURDIR)/data/dagster_home
 
@@ -21,13 +21,20 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 
-test: setup
+# dbt's manifest is prepared here, before anything imports the Dagster definitions (never at import time).
+MANIFEST := dbt_project/target/manifest.json
+$(MANIFEST): $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' -o -name '*.csv' 2>/dev/null | grep -v target/)
+	GAELP_DATA_DIR=$${GAELP_DATA_DIR:-$(CURDIR)/data} $(VENV)/bin/dbt parse --quiet \
+		--project-dir dbt_project --profiles-dir dbt_project --target demo
+dbt-manifest: $(MANIFEST)
+
+test: setup $(MANIFEST)
 	$(PY) -m pytest
 
-test-fast: setup
+test-fast: setup $(MANIFEST)
 	$(PY) -m pytest -m "not slow"
 
-bench: setup
+bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.oracle
 	$(PY) -m benchmarks.backfill
@@ -37,7 +44,7 @@ $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
 	cp $< $@
 
 # The Dagster loop on the demo market: backfill the recent history into DuckDB and summarise it.
-demo: setup $(DAGSTER_HOME_DIR)/dagster.yaml
+demo: setup $(MANIFEST) $(DAGSTER_HOME_DIR)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(if $(WORLD),GAELP_WORLD_FILE=$(WORLD)) $(if $(SEED),GAELP_WORLD_SEED=$(SEED)) \
 		$(PY) -m orchestration.demo $(if $(DAYS),--days $(DAYS))
 
@@ -46,7 +53,7 @@ world-demo: setup
 	$(PY) -m rl.world.demo $(if $(WORLD),--world $(WORLD)) $(if $(SEED),--seed $(SEED)) $(if $(DAYS),--days $(DAYS))
 
 # The Dagster UI on 127.0.0.1:3000 with a persistent instance under data/dagster_home.
-ui: setup $(DAGSTER_HOME_DIR)/dagster.yaml
+ui: setup $(MANIFEST) $(DAGSTER_HOME_DIR)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(or $(PORT),3000) -w workspace.yaml
 
 lint: setup

@@ -6,7 +6,12 @@ Assets come one module per stage from assets/; resources are chosen by environme
 import dagster as dg
 
 from assets.ingestion import INGESTION_ASSETS
-from orchestration.jobs import ingestion_job
+from assets.warehouse import WAREHOUSE_ASSETS
+from orchestration.jobs import daily_data_job, ingestion_job
 from orchestration.resources import build_resources
 
-defs = dg.Definitions(assets=INGESTION_ASSETS, jobs=[ingestion_job], resources=build_resources())
+defs = dg.Definitions(
+    assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
+    jobs=[ingestion_job, daily_data_job],
+    resources=build_resources(),
+)

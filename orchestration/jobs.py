@@ -10,3 +10,11 @@ ingestion_job = dg.define_asset_job(
     partitions_def=DAILY_PARTITIONS,
     description="Pull GA4 and ad-platform reports for the selected days (plus a 3-day lookback) into DuckDB.",
 )
+
+daily_data_job = dg.define_asset_job(
+    "daily_data_job",
+    selection=dg.AssetSelection.groups("ingestion", "warehouse"),
+    partitions_def=DAILY_PARTITIONS,
+    description="Ingest the selected days, build the dbt warehouse on them (tests as blocking checks), publish the "
+    "read-only copy.",
+)

@@ -1,0 +1,31 @@
+-- The lag report splits each click date's conversions into lag buckets, so summed over buckets it must give
+-- the click-date conversions of the delivery report for the same campaign and day. A difference means one of
+-- the two reports is stale or was cut short (e.g. one table re-ingested without the other). Returns the
+-- campaign-days that differ by more than a rounding error.
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_ads__conversion_lag'}}}) }}
+
+with lag as (
+
+    select platform, campaign_id, click_date as date, sum(conversions) as lag_conversions
+    from {{ ref('stg_ads__conversion_lag') }}
+    group by all
+
+),
+
+delivery as (
+
+    select platform, campaign_id, date, sum(conversions) as delivery_conversions
+    from {{ ref('stg_ads__performance') }}
+    group by all
+
+)
+
+select
+    platform,
+    campaign_id,
+    date,
+    coalesce(lag.lag_conversions, 0)            as lag_conversions,
+    coalesce(delivery.delivery_conversions, 0)  as delivery_conversions
+from lag
+full outer join delivery using (platform, campaign_id, date)
+where abs(coalesce(lag.lag_conversions, 0) - coalesce(delivery.delivery_conversions, 0)) > 0.01

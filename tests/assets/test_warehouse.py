@@ -1,0 +1,100 @@
+"""The dbt warehouse built in process over demo ingestion into a real DuckDB file: marts land, dbt tests are asset
+checks that block downstream assets, and the published copy stays readable while the warehouse is being written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from assets.ingestion import INGESTION_ASSETS
+from assets.warehouse import WAREHOUSE_ASSETS, publish_copy
+from orchestration.resources import dbt_resource
+from orchestration.resources.ads import DemoAdsReportingResource
+from orchestration.resources.ga4 import DemoGA4Resource
+from tests.conftest import scaled
+
+FIRST, LAST = "2024-12-01", "2024-12-20"
+RANGE = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, reference_params):
+    """20 ingested demo days and one warehouse build over them."""
+    tmp = tmp_path_factory.mktemp("warehouse")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAELP_DATA_DIR", str(tmp / "data"))
+    world_file = tmp / "world.yaml"
+    world_file.write_text(scaled(reference_params, 0.2).to_yaml())
+    world = {"world_dir": str(tmp / "world"), "world_file": str(world_file), "seed": 5}
+    resources = {
+        "ga4": DemoGA4Resource(**world),
+        "ads": DemoAdsReportingResource(**world),
+        "duckdb": DuckDBResource(database=str(tmp / "data" / "warehouse.duckdb")),
+        "dbt": dbt_resource(),
+    }
+    (tmp / "data").mkdir()
+    instance = dg.DagsterInstance.ephemeral()
+    ingest = dg.materialize(INGESTION_ASSETS, resources=resources, tags=RANGE, instance=instance)
+    assert ingest.success
+    result = dg.materialize(WAREHOUSE_ASSETS, resources=resources, tags=RANGE, instance=instance, raise_on_error=False)
+    yield {"tmp": tmp, "resources": resources, "result": result, "instance": instance}
+    mp.undo()
+
+
+def test_marts_are_built_and_every_dbt_test_passes(built):
+    result = built["result"]
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) >= 20 and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    with duckdb.connect(str(built["tmp"] / "data" / "published" / "warehouse.duckdb"), read_only=True) as con:
+        days = con.execute("SELECT count(DISTINCT date) FROM fct_campaign_daily").fetchone()[0]
+        spend = con.execute("SELECT sum(spend) FROM fct_campaign_daily").fetchone()[0]
+        raw = con.execute("SELECT sum(cost_micros) / 1e6 FROM raw.ad_performance").fetchone()[0]
+    assert days == (dt.date.fromisoformat(LAST) - dt.date.fromisoformat(FIRST)).days + 4  # with the lookback
+    assert spend == pytest.approx(raw)
+
+
+def test_a_negative_cost_fails_a_named_dbt_test_and_blocks_publishing(built, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "warehouse.duckdb").write_bytes((built["tmp"] / "data" / "warehouse.duckdb").read_bytes())
+    monkeypatch.setenv("GAELP_DATA_DIR", str(data))
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("UPDATE raw.ad_performance SET cost_micros = -5000000 WHERE campaign_id = 101 AND hour = 12")
+    resources = {**built["resources"], "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb"))}
+    result = dg.materialize(WAREHOUSE_ASSETS, resources=resources, tags=RANGE, raise_on_error=False)
+    assert not result.success
+    failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
+    assert any("spend" in name for name in failed), failed
+    published = [m.asset_key for m in result.get_asset_materialization_events()]
+    assert dg.AssetKey("published_warehouse") not in published
+    assert not (data / "published" / "warehouse.duckdb").exists()
+
+
+def test_the_published_copy_is_readable_while_the_warehouse_is_being_written(built, tmp_path):
+    main = tmp_path / "warehouse.duckdb"
+    main.write_bytes((built["tmp"] / "data" / "warehouse.duckdb").read_bytes())
+    published = publish_copy(main, tmp_path / "published" / "warehouse.duckdb")
+    writer = duckdb.connect(str(main))  # the pipeline's single writer, mid-transaction
+    writer.execute("BEGIN TRANSACTION")
+    writer.execute("DELETE FROM raw.ad_performance")
+    reader = duckdb.connect(str(published), read_only=True)
+    try:
+        before = reader.execute("SELECT count(*) FROM fct_campaign_daily").fetchone()[0]
+        assert before > 0
+        # A new copy lands while the reader is open: it keeps its snapshot, and a new reader sees the new file.
+        done = threading.Event()
+        threading.Thread(target=lambda: (publish_copy(main, published), done.set())).start()
+        assert done.wait(30)
+        assert reader.execute("SELECT count(*) FROM fct_campaign_daily").fetchone()[0] == before
+    finally:
+        reader.close()
+        writer.execute("ROLLBACK")
+        writer.close()
+    with duckdb.connect(str(published), read_only=True) as again:
+        assert again.execute("SELECT count(*) FROM raw.ad_performance").fetchone()[0] > 0
