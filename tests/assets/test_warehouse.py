@@ -59,18 +59,42 @@ def test_marts_are_built_and_every_dbt_test_passes(built):
     assert spend == pytest.approx(raw)
 
 
-def test_a_negative_cost_fails_a_named_dbt_test_and_blocks_publishing(built, tmp_path, monkeypatch):
+# Bad input of the ingestion issue that reaches the warehouse anyway (e.g. loaded by hand), and the dbt test that
+# must name it.
+FAULTS = {
+    "negative_cost": (
+        "UPDATE raw.ad_performance SET cost_micros = -5000000 WHERE campaign_id = 101 AND hour = 12",
+        "assert_no_negative_spend",
+    ),
+    "duplicated_row": (
+        "INSERT INTO raw.ad_performance SELECT * FROM raw.ad_performance WHERE campaign_id = 102 LIMIT 1",
+        "assert_no_duplicate_ad_performance_hour",
+    ),
+    "unknown_campaign": (
+        "UPDATE raw.ad_performance SET campaign_id = 999 WHERE campaign_id = 202 AND date = '2024-12-05'",
+        "assert_no_campaign_outside_dim_campaign",
+    ),
+    "missing_day": (
+        "DELETE FROM raw.ad_performance WHERE date = '2024-12-10'",
+        "assert_no_missing_ad_delivery_day",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_bad_raw_data_fails_a_named_dbt_test_and_blocks_publishing(built, tmp_path, monkeypatch, fault):
+    sql, test_name = FAULTS[fault]
     data = tmp_path / "data"
     data.mkdir()
     (data / "warehouse.duckdb").write_bytes((built["tmp"] / "data" / "warehouse.duckdb").read_bytes())
     monkeypatch.setenv("GAELP_DATA_DIR", str(data))
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
-        con.execute("UPDATE raw.ad_performance SET cost_micros = -5000000 WHERE campaign_id = 101 AND hour = 12")
+        con.execute(sql)
     resources = {**built["resources"], "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb"))}
     result = dg.materialize(WAREHOUSE_ASSETS, resources=resources, tags=RANGE, raise_on_error=False)
     assert not result.success
     failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
-    assert any("spend" in name for name in failed), failed
+    assert test_name in failed, failed
     published = [m.asset_key for m in result.get_asset_materialization_events()]
     assert dg.AssetKey("published_warehouse") not in published
     assert not (data / "published" / "warehouse.duckdb").exists()
