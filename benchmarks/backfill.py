@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> dict:
     import dagster as dg
     import duckdb
 
-    from orchestration.demo import partition_range, run_ingestion
+    from orchestration.demo import partition_range, run_job
     from orchestration.resources import warehouse_path
 
     first, last = partition_range(args.days)
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        result = run_ingestion(first, last, instance)
+        result = run_job("ingestion_job", first, last, instance)
     wall = time.perf_counter() - started
     if not result.success:
         raise SystemExit(f"backfill failed: see run {result.run_id} under {root}")

@@ -1,5 +1,6 @@
-"""`make demo`: run the ingestion job on the demo market for the most recent days (one run, one backfill), then
-say what landed in DuckDB and how to look at it.
+"""`make demo`: run the daily data job on the demo market for the most recent days (one run, one backfill):
+ingestion into DuckDB, the dbt warehouse with its tests, the published read-only copy; then say what landed and how
+to look at it.
 
     DAGSTER_HOME=data/dagster_home python -m orchestration.demo [--days 90]
 """
@@ -29,10 +30,10 @@ def partition_range(days: int) -> tuple[str, str]:
     return chosen[0], chosen[-1]
 
 
-def run_ingestion(first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def run_job(name: str, first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def("ingestion_job")
+    job = defs.resolve_job_def(name)
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress, not every engine event
     return job.execute_in_process(
         run_config=quiet, instance=instance, tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False
@@ -40,23 +41,25 @@ def run_ingestion(first: str, last: str, instance: dg.DagsterInstance) -> dg.Exe
 
 
 def summary(database: str, first: str, last: str) -> str:
-    """What the warehouse now holds for the window, read back from DuckDB."""
+    """What the warehouse now holds for the window, read back from the published copy."""
     con = duckdb.connect(database, read_only=True)
     try:
         lines = []
         for table in ("ga4_sessions", "ga4_conversions", "ad_performance", "ad_conversion_lag"):
             (n,) = con.execute(f"SELECT count(*) FROM raw.{table} WHERE date BETWEEN ? AND ?", [first, last]).fetchone()
             lines.append(f"  raw.{table:<18} {n:>9,} rows")
-        lines.append("\n  platform         spend/day   clicks/day   conversions (by click date, as reported)")
-        for platform, spend, clicks, conv in con.execute(
+        lines.append(
+            "\n  platform         spend/day   clicks/day   conversions   CPA  (conversions by click date, as reported)"
+        )
+        for platform, spend, clicks, conv, cpa in con.execute(
             """
-            SELECT platform, sum(cost_micros) / 1e6 / count(DISTINCT date), sum(clicks) / count(DISTINCT date),
-                   sum(conversions)
-            FROM raw.ad_performance WHERE date BETWEEN ? AND ? GROUP BY platform ORDER BY platform
+            SELECT platform, sum(spend) / count(DISTINCT date), sum(clicks) / count(DISTINCT date),
+                   sum(conversions), sum(spend) / nullif(sum(conversions), 0)
+            FROM fct_campaign_daily WHERE date BETWEEN ? AND ? GROUP BY platform ORDER BY platform
             """,
             [first, last],
         ).fetchall():
-            lines.append(f"  {platform:<15} {spend:10.2f} {clicks:12.1f} {conv:14.1f}")
+            lines.append(f"  {platform:<15} {spend:10.2f} {clicks:12.1f} {conv:13.1f} {cpa or 0:7.2f}")
         return "\n".join(lines)
     finally:
         con.close()
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Backfilling {first} .. {last} from the demo market in one run (the world simulates what it has not yet)")
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        result = run_ingestion(first, last, instance)
+        result = run_job("daily_data_job", first, last, instance)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -87,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.resources import warehouse_path
 
     print(f"Done in {time.perf_counter() - started:.0f} s (run {result.run_id}).\n")
-    print(summary(warehouse_path(), first, last))
-    print(f"\nDuckDB warehouse: {warehouse_path()}")
+    published = data_dir() / "published" / "warehouse.duckdb"
+    print(summary(str(published), first, last))
+    print(f"\nDuckDB warehouse: {warehouse_path()} (the pipeline's; one writer)")
+    print(f"Analysts' copy:   {published} (read-only; refreshed after each warehouse run)")
     print(f"Raw responses:    {data_dir() / 'raw'}")
     print("Dagster UI:       make ui, then open http://127.0.0.1:3000 (the run and its materializations are there)")
     return 0
