@@ -7,11 +7,11 @@ import dagster as dg
 
 from assets.ingestion import INGESTION_ASSETS
 from assets.warehouse import WAREHOUSE_ASSETS
-from orchestration.jobs import daily_data_job, ingestion_job
+from orchestration.jobs import daily_data_job, ingestion_job, warehouse_job
 from orchestration.resources import build_resources
 
 defs = dg.Definitions(
     assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
-    jobs=[ingestion_job, daily_data_job],
+    jobs=[ingestion_job, warehouse_job, daily_data_job],
     resources=build_resources(),
 )

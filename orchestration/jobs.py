@@ -18,3 +18,10 @@ daily_data_job = dg.define_asset_job(
     description="Ingest the selected days, build the dbt warehouse on them (tests as blocking checks), publish the "
     "read-only copy.",
 )
+
+warehouse_job = dg.define_asset_job(
+    "warehouse_job",
+    selection=dg.AssetSelection.groups("warehouse"),
+    partitions_def=DAILY_PARTITIONS,
+    description="Rebuild the dbt warehouse and the published copy from what is already ingested.",
+)
