@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
@@ -48,7 +49,38 @@ def warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     dbt_vars = {"min_date": keys.start, "max_date": keys.end, "lookback_days": LOOKBACK_DAYS}
     # profiles.yml reads the warehouse location from the environment: give the dbt subprocess the same one.
     os.environ.setdefault("GAELP_DATA_DIR", str(data_dir()))
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream().fetch_row_counts()
+    # dagster-dbt's fetch_row_counts() would query through dbt-duckdb inside this process and leave a read-write
+    # DuckDB instance open, which then refuses every other connection to the file in the same process; counting
+    # ourselves, read-only, once the dbt subprocess has exited, keeps the file free.
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    yield from with_row_counts(context, events, data_dir() / "warehouse.duckdb")
+    if not invocation.is_successful():  # after the events: failed tests show as failed checks, then the step fails
+        raise invocation.get_error()
+
+
+def with_row_counts(context: dg.AssetExecutionContext, events: list, database: Path) -> list:
+    """The dbt events, each model's output carrying its table's row count (`dagster/row_count`)."""
+
+    def table(e) -> str | None:
+        if isinstance(e, dg.Output):
+            return context.asset_key_for_output(e.output_name).path[-1]
+        if isinstance(e, dg.AssetMaterialization):
+            return e.asset_key.path[-1]
+        return None
+
+    names = {t for t in map(table, events) if t}
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(database), read_only=True) as con:
+        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        for name in sorted(names & existing):
+            counts[name] = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+    return [
+        e.with_metadata({**e.metadata, "dagster/row_count": dg.MetadataValue.int(counts[table(e)])})
+        if table(e) in counts
+        else e
+        for e in events
+    ]
 
 
 @dg.asset(

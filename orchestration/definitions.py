@@ -5,13 +5,14 @@ Assets come one module per stage from assets/; resources are chosen by environme
 
 import dagster as dg
 
+from assets.discovery import DISCOVERY_ASSETS
 from assets.ingestion import INGESTION_ASSETS
 from assets.warehouse import WAREHOUSE_ASSETS
 from orchestration.jobs import daily_data_job, ingestion_job, warehouse_job
 from orchestration.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
+    assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *DISCOVERY_ASSETS],
     jobs=[ingestion_job, warehouse_job, daily_data_job],
     resources=build_resources(),
 )

@@ -13,10 +13,10 @@ ingestion_job = dg.define_asset_job(
 
 daily_data_job = dg.define_asset_job(
     "daily_data_job",
-    selection=dg.AssetSelection.groups("ingestion", "warehouse"),
+    selection=dg.AssetSelection.groups("ingestion", "warehouse", "discovery"),
     partitions_def=DAILY_PARTITIONS,
     description="Ingest the selected days, build the dbt warehouse on them (tests as blocking checks), publish the "
-    "read-only copy.",
+    "read-only copy, rediscover the account's patterns.",
 )
 
 warehouse_job = dg.define_asset_job(
