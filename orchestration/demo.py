@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nDuckDB warehouse: {warehouse_path()} (the pipeline's; one writer)")
     print(f"Analysts' copy:   {published} (read-only; refreshed after each warehouse run)")
     print(f"Raw responses:    {data_dir() / 'raw'}")
+    print(f"Patterns found:   {data_dir() / 'discovery' / 'discovered_patterns.json'} (+ .png)")
     print("Dagster UI:       make ui, then open http://127.0.0.1:3000 (the run and its materializations are there)")
     return 0
 
