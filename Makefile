@@ -38,6 +38,7 @@ bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.oracle
 	$(PY) -m benchmarks.backfill
+	$(PY) -m benchmarks.warehouse
 
 $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
 	mkdir -p $(DAGSTER_HOME_DIR)
