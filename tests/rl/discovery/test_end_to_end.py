@@ -17,7 +17,6 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pytest
-from dagster_duckdb import DuckDBResource
 from scipy.stats import spearmanr
 
 from rl.discovery.drift import drift, exceeds
@@ -25,46 +24,24 @@ from rl.discovery.engine import discover
 from rl.discovery.plots import plot_patterns
 from rl.discovery.schema import DiscoveredPatterns
 from rl.market.params import DEVICES, MarketParams
-from tests.conftest import scaled
 
 pytestmark = pytest.mark.slow
 
 FIRST, DAYS = dt.date(2024, 11, 26), 365  # the default world's history starts on FIRST
 LAST = FIRST + dt.timedelta(days=DAYS - 1)
-RANGE = {
-    "dagster/asset_partition_range_start": FIRST.isoformat(),
-    "dagster/asset_partition_range_end": LAST.isoformat(),
-}
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory, reference_params):
     """A year of the default world (full volume, seed 0) through the ingestion and warehouse assets."""
-    from assets.ingestion import INGESTION_ASSETS
-    from assets.warehouse import WAREHOUSE_ASSETS
-    from orchestration.resources import dbt_resource
-    from orchestration.resources.ads import DemoAdsReportingResource
-    from orchestration.resources.ga4 import DemoGA4Resource
+    from tests.builders import build_warehouse, demo_resources
 
     tmp = tmp_path_factory.mktemp("discovery")
     mp = pytest.MonkeyPatch()
     mp.setenv("GAELP_DATA_DIR", str(tmp / "data"))
-    world_file = tmp / "world.yaml"
-    world_file.write_text(scaled(reference_params, 1.0).to_yaml())
-    world = {"world_dir": str(tmp / "world"), "world_file": str(world_file), "seed": 0}
-    resources = {
-        "ga4": DemoGA4Resource(**world),
-        "ads": DemoAdsReportingResource(**world),
-        "duckdb": DuckDBResource(database=str(tmp / "data" / "warehouse.duckdb")),
-        "dbt": dbt_resource(),
-    }
-    (tmp / "data").mkdir()
-    instance = dg.DagsterInstance.ephemeral()
-    assert dg.materialize(INGESTION_ASSETS, resources=resources, tags=RANGE, instance=instance).success
-    assert dg.materialize(WAREHOUSE_ASSETS, resources=resources, tags=RANGE, instance=instance).success
-    # The published copy is the warehouse file as dbt left it. (In this process dagster-dbt's row counting keeps a
-    # read-write DuckDB instance of warehouse.duckdb open, and DuckDB refuses a second, read-only one of the same
-    # file in one process; the Dagster discovery asset reads the published copy too.)
+    resources = demo_resources(tmp, reference_params, scale=1.0, seed=0)
+    assert build_warehouse(resources, FIRST.isoformat(), LAST.isoformat(), dg.DagsterInstance.ephemeral()).success
+    # Discovery reads the published copy, as the Dagster discovery asset does.
     yield tmp / "data" / "published" / "warehouse.duckdb"
     mp.undo()
 
