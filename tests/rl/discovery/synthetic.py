@@ -1,4 +1,4 @@
-"""Hand-made marts with planted structure, in the dbt marts' column names (the frames `rl.discovery.engine.Marts`
+"""Hand-made marts with planted structure, in the dbt marts' column names (the frames `rl.discovery.marts.Marts`
 holds), so each discovery section can be checked against a known answer without dbt or the demo world."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from rl.discovery.engine import Marts
+from rl.discovery.marts import Marts
 
 DEVICES = ("mobile", "desktop", "tablet")
 

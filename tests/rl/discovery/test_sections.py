@@ -9,19 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from rl.discovery.engine import (
-    Calendar,
-    channels_section,
-    conversion_lag_section,
-    day_of_week_section,
-    devices_section,
-    discover,
-    discover_marts,
-    hour_of_day_section,
-    hour_profile,
-    segment_units,
-    segments_section,
-)
+from rl.discovery.engine import discover, discover_marts
+from rl.discovery.marts import Calendar
+from rl.discovery.performance import channels_section, conversion_lag_section, devices_section
+from rl.discovery.profiles import day_of_week_section, hour_of_day_section, hour_profile
+from rl.discovery.segments import segment_units, segments_section
 from tests.rl.discovery.synthetic import Planted, synthetic_marts, to_duckdb
 
 FIRST = dt.date(2025, 1, 6)  # a Monday
