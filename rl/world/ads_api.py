@@ -230,6 +230,50 @@ def _report(
     return out.head(q.limit) if q.limit is not None else out
 
 
+def ad_group_id(campaign_id: int) -> int:
+    """The demo's one ad group per campaign."""
+    return campaign_id * 1000 + 1
+
+
+def _settings_report(
+    q: GaqlQuery, query: str, settings: pl.DataFrame, today: dt.date, platform: str, campaigns: dict[int, str], cid: str
+) -> pl.DataFrame:
+    """FROM ad_group: the daily budget and the ad group bid in force per campaign and date (max CPC for search,
+    CPM bid cap for social), one row per campaign and day of the range that has happened."""
+    lo, hi = _date_bounds(q, today)
+    if lo is None or hi is None:
+        raise GaqlError(
+            "EXPECTED_FILTERS_ON_DATE_RANGE",
+            "the demo serves settings by date: give a finite segments.date range",
+            "segments.date",
+            max(query.find("segments.date"), 0),
+        )
+    search = platform in SEARCH_PLATFORMS
+    out = (
+        settings.filter(
+            pl.col("campaign_id").is_in(list(campaigns))
+            & pl.col("date").is_between(lo, min(hi, today - dt.timedelta(days=1)))
+        )
+        .rename({"campaign_id": "campaign.id", "date": "segments.date"})
+        .with_columns(
+            (pl.col("daily_budget") * 1e6).round().cast(pl.Int64).alias("campaign_budget.amount_micros"),
+            (pl.col("campaign.id") * 1000 + 1).alias("ad_group.id"),
+            pl.when(pl.lit(search)).then((pl.col("bid") * 1e6).round().cast(pl.Int64)).alias("ad_group.cpc_bid_micros"),
+            pl.when(pl.lit(not search))
+            .then((pl.col("bid") * 1e6).round().cast(pl.Int64))
+            .alias("ad_group.cpm_bid_micros"),
+            pl.col("campaign.id").replace_strict(campaigns, return_dtype=pl.Utf8, default=None).alias("campaign.name"),
+            pl.format("customers/{}/campaigns/{}", pl.lit(cid), pl.col("campaign.id")).alias("campaign.resource_name"),
+        )
+    )
+    for cond in q.conditions:
+        if cond.field != "segments.date":
+            out = out.filter(_condition_expr(cond).fill_null(False))
+    order = [(f, d) for f, d in q.order_by] + [("campaign.id", False), ("segments.date", False)]
+    out = out.sort([f for f, _ in order], descending=[d for _, d in order], nulls_last=True)
+    return out.head(q.limit) if q.limit is not None else out
+
+
 def _fill_row(row, rec: dict, fields: list[str]) -> None:
     """Set the selected fields of one raw `GoogleAdsRow` message from a report record."""
     row.campaign.resource_name = rec["campaign.resource_name"]
@@ -276,13 +320,19 @@ def answer_search_stream(
     *,
     customer_id: str = "1234567890",
     batch_size: int = STREAM_BATCH,
+    settings: pl.DataFrame | None = None,
 ) -> list[SearchGoogleAdsStreamResponse]:
     """The same report as ``GoogleAdsService.SearchStream`` delivers it: batches of up to 10,000 rows,
     each naming the selected fields in its ``field_mask``. The query is validated and the report computed before
     anything is returned (a bad query raises at once, like the API); each batch's rows are built inside its own
     response message, which keeps a two-year hourly report to a few hundred bytes a row."""
     q = parse_gaql(query)
-    table = _report(q, query, ads, ad_conversions, today, platform, campaigns, customer_id)
+    if q.resource == "ad_group":
+        if settings is None:
+            raise ValueError("FROM ad_group needs the settings table")
+        table = _settings_report(q, query, settings, today, platform, campaigns, customer_id)
+    else:
+        table = _report(q, query, ads, ad_conversions, today, platform, campaigns, customer_id)
     mask = FieldMask(paths=q.fields)
     request_id = "demo-" + hashlib.sha1(f"{query}|{today}|{platform}".encode()).hexdigest()[:16]
     batches = []

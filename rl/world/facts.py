@@ -73,6 +73,7 @@ REPORT_SCHEMAS: dict[str, dict] = {
     "key_events": SCHEMAS["organic_key_events"],
     "ads": {k: v for k, v in SCHEMAS["ads"].items() if k != "sessions"},
     "ad_conversions": {k: v for k, v in SCHEMAS["conversions"].items() if k not in ("conv_hour", "segment")},
+    "settings": SCHEMAS["settings"],
 }
 
 
@@ -237,4 +238,5 @@ def report_tables(cm: CompiledMarket, frames: dict[str, pl.DataFrame]) -> dict[s
         "key_events": key_events,
         "ads": frames["ads"].select(list(REPORT_SCHEMAS["ads"])),
         "ad_conversions": frames["conversions"].select(list(REPORT_SCHEMAS["ad_conversions"])),
+        "settings": frames["settings"],
     }

@@ -1,5 +1,5 @@
 """A parser for the subset of the Google Ads Query Language (GAQL) the demo ad platforms answer: ``SELECT fields
-FROM campaign WHERE conditions [ORDER BY ...] [LIMIT n]``, with the field catalogue and the errors the real API
+FROM campaign|ad_group WHERE conditions [ORDER BY ...] [LIMIT n]``, with the field catalogue and the errors the real API
 names (`GaqlError` carries the real ``QueryError`` code, the offending token and its position)."""
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ DELIVERY_METRICS = (
     "metrics.search_impression_share",
 )
 METRICS = DELIVERY_METRICS + ("metrics.conversions", "metrics.conversions_value")
-FIELDS = ATTRIBUTES + SEGMENTS + METRICS
-NUMERIC = {"campaign.id", "segments.hour", *METRICS}
+# The settings in force (FROM ad_group; the budget also FROM campaign). One ad group per demo campaign.
+SETTINGS = ("campaign_budget.amount_micros", "ad_group.id", "ad_group.cpc_bid_micros", "ad_group.cpm_bid_micros")
+RESOURCES = ("campaign", "ad_group")
+FIELDS = ATTRIBUTES + SETTINGS + SEGMENTS + METRICS
+NUMERIC = {"campaign.id", "segments.hour", *METRICS, *SETTINGS}
 _KEYWORDS = {
     "SELECT",
     "FROM",
@@ -84,6 +87,7 @@ class Condition:
 @dataclass
 class GaqlQuery:
     fields: list[str]
+    resource: str = "campaign"
     conditions: list[Condition] = field(default_factory=list)
     order_by: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
     limit: int | None = None
@@ -193,7 +197,7 @@ def _parse_date(value: str, token: str, pos: int) -> dt.date:
 
 
 def parse_gaql(query: str) -> GaqlQuery:
-    """Read a ``SELECT ... FROM campaign [WHERE ...] [ORDER BY ...] [LIMIT n]`` query."""
+    """Read a ``SELECT ... FROM campaign|ad_group [WHERE ...] [ORDER BY ...] [LIMIT n]`` query."""
     p = _Parser(query)
     p.expect("SELECT", "EXPECTED_SELECT")
     fields = [p.field_name()[0]]
@@ -201,9 +205,24 @@ def parse_gaql(query: str) -> GaqlQuery:
         fields.append(p.field_name()[0])
     p.expect("FROM", "EXPECTED_FROM")
     kind, resource, pos = p.take()
-    if resource != "campaign":
-        raise GaqlError("BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", "the demo serves only FROM campaign", resource, pos)
-    q = GaqlQuery(fields=list(dict.fromkeys(fields)))
+    if resource not in RESOURCES:
+        raise GaqlError("BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", f"the demo serves only FROM {RESOURCES}", resource, pos)
+    q = GaqlQuery(fields=list(dict.fromkeys(fields)), resource=resource)
+    if resource == "campaign":
+        for name in q.fields:
+            if name in SETTINGS:  # the real API has the budget FROM campaign too; the demo keeps settings in one place
+                raise GaqlError(
+                    "PROHIBITED_FIELD_IN_SELECT_CLAUSE", f"the demo serves {name} FROM ad_group", name, query.find(name)
+                )
+    else:
+        for name in q.fields:
+            if name in METRICS or name not in ("campaign.id", "campaign.name", "segments.date", *SETTINGS):
+                raise GaqlError(
+                    "PROHIBITED_FIELD_IN_SELECT_CLAUSE",
+                    f"the demo serves FROM ad_group only the settings in force by date, not {name}",
+                    name,
+                    query.find(name),
+                )
     if p.keyword("WHERE"):
         q.conditions.append(p.condition())
         while p.keyword("AND"):

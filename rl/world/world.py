@@ -34,6 +34,7 @@ from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import DayResult, MarketState, resolve_day
 from rl.market.params import MarketParams, load_market_params
 from rl.world import facts
+from rl.world.history import OperatorChange, operator_changes
 from rl.world.paths import DEFAULT_WORLD_FILE
 
 FORMAT_VERSION = 1
@@ -92,6 +93,20 @@ class DemoWorld:
         self.world_file = world_file
         self.market = CompiledMarket.from_params(params)
         self._frames: dict[str, pl.DataFrame] | None = None
+        self._operator: dict[dt.date, list[OperatorChange]] = {}
+        for ch in operator_changes(params, seed, DEFAULT_HISTORY_DAYS):
+            self._operator.setdefault(ch.date, []).append(ch)
+
+    def operator_changes(self) -> list[OperatorChange]:
+        """The previous operator's scheduled changes (`rl.world.history`): part of the world's history."""
+        return [ch for day in sorted(self._operator) for ch in self._operator[day]]
+
+    def _apply_operator(self, settings: dict[int, tuple[float, float]], date: dt.date, pushed: set[int]) -> None:
+        """The previous operator's changes dated `date`, except for campaigns that have received a push by then:
+        the first push to a campaign hands it over from the previous operator for good."""
+        for ch in self._operator.get(date, ()):
+            if ch.campaign_id not in pushed:
+                settings[ch.campaign_id] = (ch.daily_budget, ch.bid)
 
     # -- opening and persistence ------------------------------------------------------------------------------
     @classmethod
@@ -245,8 +260,7 @@ class DemoWorld:
             return
         state = self._load_state()
         ids = self.market.campaign_ids.tolist()
-        budgets = np.array([[self.settings[i][0] for i in ids]])
-        bids = np.array([[self.settings[i][1] for i in ids]])
+        pushed = {p.campaign_id for p in self.pushes()}  # every push is effective by `today`
         chunks: dict[str, list[pl.DataFrame]] = {}
         first = self.today
         dates = [first + dt.timedelta(days=i) for i in range(days)]
@@ -256,6 +270,9 @@ class DemoWorld:
 
             iterator = tqdm(dates, desc="simulating days", unit="day")
         for date in iterator:
+            self._apply_operator(self.settings, date, pushed)
+            budgets = np.array([[self.settings[i][0] for i in ids]])
+            bids = np.array([[self.settings[i][1] for i in ids]])
             draws = draw_day(self.market, date, market_rngs(self.seed, 1, date))
             result, new_state = resolve_day(self.market, draws, state, budgets, bids)
             if on_day is not None:
@@ -285,7 +302,10 @@ class DemoWorld:
         pushes = self.pushes()
         state = MarketState.initial(self.market, 1)
         date = self.params.history_start
+        handed_over: set[int] = set()
         while date < until:
+            handed_over |= {p.campaign_id for p in pushes if p.effective_date <= date}
+            self._apply_operator(settings, date, handed_over)
             while pushes and pushes[0].effective_date <= date:
                 p = pushes.pop(0)
                 old_budget, old_bid = settings[p.campaign_id]
@@ -346,6 +366,7 @@ class DemoWorld:
             platform,
             campaigns,
             customer_id=str(customer_id).replace("-", ""),
+            settings=t["settings"],
         )
 
 

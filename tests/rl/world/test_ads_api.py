@@ -230,7 +230,7 @@ def test_order_by_and_limit() -> None:
     [
         ("SELECT campaign.idd FROM campaign", "UNRECOGNIZED_FIELD", "campaign.idd"),
         ("SELECT campaign.id, metrics.roas FROM campaign", "UNRECOGNIZED_FIELD", "metrics.roas"),
-        ("SELECT campaign.id FROM ad_group", "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", "ad_group"),
+        ("SELECT campaign.id FROM ad_group_ad", "BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", "ad_group_ad"),
         ("campaign.id FROM campaign", "EXPECTED_SELECT", "campaign.id"),
         ("SELECT campaign.id campaign", "EXPECTED_FROM", "campaign"),
         ("SELECT campaign.id FROM campaign WHERE campaign.id = 'x'", "BAD_VALUE", "'x'"),
