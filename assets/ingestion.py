@@ -108,12 +108,14 @@ ga4_conversions = _ga4_asset(
 )
 
 
-def _ads_asset(table: str, fetch: str, description: str):
+def _ads_asset(table: str, fetch: str, description: str, lookback: bool = True):
     @dg.asset(name=table, description=description, kinds={"googleads", "duckdb"}, **INGESTION)
     def _asset(
         context: dg.AssetExecutionContext, ads: AdsReportingResource, duckdb: DuckDBResource
     ) -> dg.MaterializeResult:
         window = _window(context)
+        if not lookback:
+            window = (window[1], window[1], window[2])
         frames, raws, request_ids = [], [], []
         for platform in sorted(ads.accounts()):
             report: AdsReport = getattr(ads, fetch)(platform, window[0], window[2])
@@ -141,4 +143,13 @@ ad_conversion_lag = _ads_asset(
     "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them.",
 )
 
-INGESTION_ASSETS = [ga4_sessions, ga4_conversions, ad_performance, ad_conversion_lag]
+ad_settings = _ads_asset(
+    "ad_settings",
+    "settings",
+    "The daily budget and bid (max CPC for search, CPM bid cap for social) in force per campaign × date: what the "
+    "simulator is calibrated and backtested under. Pulled for the partition days only (no lookback): the platforms "
+    "report a setting's current value.",
+    lookback=False,
+)
+
+INGESTION_ASSETS = [ga4_sessions, ga4_conversions, ad_performance, ad_conversion_lag, ad_settings]

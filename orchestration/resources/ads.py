@@ -51,15 +51,23 @@ LAG_FIELDS = [
     "metrics.conversions",
     "metrics.conversions_value",
 ]
+SETTINGS_FIELDS = [
+    "campaign.id",
+    "segments.date",
+    "ad_group.id",
+    "campaign_budget.amount_micros",
+    "ad_group.cpc_bid_micros",
+    "ad_group.cpm_bid_micros",
+]
 IMPRESSION_SHARE_FIELDS = ["campaign.id", "segments.date", "metrics.impressions", "metrics.search_impression_share"]
 
 
-def campaign_query(fields: list[str], start: dt.date, end: dt.date) -> str:
-    """A GAQL campaign report over the days start..end (both included), oldest day first."""
+def campaign_query(fields: list[str], start: dt.date, end: dt.date, resource: str = "campaign") -> str:
+    """A GAQL report on `resource` over the days start..end (both included), oldest day first."""
     if start > end:
         raise ValueError(f"report window starts {start}, after its end {end}")
     return (
-        f"SELECT {', '.join(fields)} FROM campaign "
+        f"SELECT {', '.join(fields)} FROM {resource} "
         f"WHERE segments.date BETWEEN '{start.isoformat()}' AND '{end.isoformat()}' "
         "ORDER BY segments.date"
     )
@@ -73,6 +81,15 @@ def performance_query(start: dt.date, end: dt.date) -> str:
 def conversion_lag_query(start: dt.date, end: dt.date) -> str:
     """Conversions per campaign and click date, split by how many days after the click they happened."""
     return campaign_query(LAG_FIELDS, start, end)
+
+
+def settings_query(start: dt.date, end: dt.date) -> str:
+    """The daily budget and ad group bid (max CPC or CPM bid cap) per campaign and day.
+
+    Google Ads reports an attribute's CURRENT value on every date row; run daily for yesterday, that is the value
+    that was in force (settings change in the morning push, before the day's delivery). Older days need the change
+    history (`change_event`, 30 days) — which is why this report is pulled per partition day, without lookback."""
+    return campaign_query(SETTINGS_FIELDS, start, end, resource="ad_group")
 
 
 def impression_share_query(start: dt.date, end: dt.date) -> str:
@@ -173,6 +190,10 @@ class AdsReportingResource(dg.ConfigurableResource):
     def conversion_lag(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
         """Conversions by click date and lag bucket per campaign for the clicks of days start..end."""
         return self.fetch(platform, conversion_lag_query(start, end), LAG_FIELDS, end)
+
+    def settings(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+        """Daily budget and ad group bid in force per campaign and day (`settings_query`)."""
+        return self.fetch(platform, settings_query(start, end), SETTINGS_FIELDS, end)
 
     def impression_share(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
         """Daily search impression share per campaign for the days start..end (null for non-search campaigns)."""

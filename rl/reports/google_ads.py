@@ -76,6 +76,10 @@ COLUMNS: dict[str, Column] = {
         Column("metrics.ctr", "ctr", pl.Float64()),
         Column("metrics.average_cpc", "average_cpc", pl.Float64()),
         Column("metrics.search_impression_share", "search_impression_share", pl.Float64()),
+        Column("ad_group.id", "ad_group_id", pl.Int64()),
+        Column("ad_group.cpc_bid_micros", "cpc_bid_micros", pl.Int64()),
+        Column("ad_group.cpm_bid_micros", "cpm_bid_micros", pl.Int64()),
+        Column("campaign_budget.amount_micros", "budget_micros", pl.Int64()),
     )
 }
 

@@ -66,6 +66,15 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "conversions_value": pl.Float64(),
         "search_impression_share": pl.Float64(),
     },
+    "ad_settings": {
+        "platform": pl.Utf8(),
+        "campaign_id": pl.Int64(),
+        "date": pl.Date(),
+        "ad_group_id": pl.Int64(),
+        "budget_micros": pl.Int64(),
+        "cpc_bid_micros": pl.Int64(),
+        "cpm_bid_micros": pl.Int64(),
+    },
     "ad_conversion_lag": {
         "platform": pl.Utf8(),
         "campaign_id": pl.Int64(),
@@ -80,10 +89,11 @@ KEYS: dict[str, list[str]] = {
     "ga4_conversions": ["date", "channel_group", "source_medium", "campaign_name", "device"],
     "ad_performance": ["platform", "campaign_id", "date", "hour"],
     "ad_conversion_lag": ["platform", "campaign_id", "date", "conversion_lag_bucket"],
+    "ad_settings": ["platform", "campaign_id", "date", "ad_group_id"],
 }
 # Tables where a day without a single row means the report is broken (GA4 always has sessions; an account that
 # spends every day always has delivery). Conversions may legitimately be absent on a day.
-EVERY_DAY_REQUIRED = {"ga4_sessions", "ad_performance"}
+EVERY_DAY_REQUIRED = {"ga4_sessions", "ad_performance", "ad_settings"}
 
 
 class IngestionError(ValueError):

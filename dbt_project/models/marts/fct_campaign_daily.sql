@@ -7,7 +7,9 @@
 --   * sessions/users are by SESSION date (same day as the click), while GA4 key_events/revenue are by
 --     CONVERSION date (the day they happened, credited to the last-click campaign): final the next day, but they
 --     belong to clicks bought on earlier days.
--- A row exists when either side reported something for the campaign that day; missing figures are 0.
+-- A row exists when either side reported something for the campaign that day (or settings were in force);
+-- missing figures are 0. daily_budget / bid / bid_kind are the settings in force that day (null before the
+-- settings report was first pulled).
 
 with ads as (
 
@@ -42,6 +44,12 @@ ga4_conversions as (
 
 ),
 
+settings as (
+
+    select date, platform, campaign_id, daily_budget, bid, bid_kind from {{ ref('stg_ads__settings') }}
+
+),
+
 campaigns as (
 
     select * from {{ ref('dim_campaign') }}
@@ -56,6 +64,8 @@ keys as (
     select date, platform, campaign_id from sessions
     union
     select date, platform, campaign_id from ga4_conversions
+    union
+    select date, platform, campaign_id from settings
 
 ),
 
@@ -75,11 +85,15 @@ joined as (
         coalesce(sessions.users, 0)               as users,
         coalesce(sessions.new_users, 0)           as new_users,
         coalesce(ga4_conversions.key_events, 0)   as key_events,
-        coalesce(ga4_conversions.revenue, 0)      as revenue
+        coalesce(ga4_conversions.revenue, 0)      as revenue,
+        settings.daily_budget,
+        settings.bid,
+        settings.bid_kind
     from keys
     left join ads             using (date, platform, campaign_id)
     left join sessions        using (date, platform, campaign_id)
     left join ga4_conversions using (date, platform, campaign_id)
+    left join settings        using (date, platform, campaign_id)
 
 )
 
@@ -105,6 +119,10 @@ select
     joined.spend / nullif(joined.clicks, 0)                    as cpc,
     joined.spend / nullif(joined.conversions, 0)               as cpa,
     joined.conversion_value / nullif(joined.spend, 0)          as roas,
-    joined.impression_share
+    joined.impression_share,
+    joined.daily_budget,
+    joined.bid,
+    joined.bid_kind,
+    joined.spend / nullif(joined.daily_budget, 0)              as budget_utilisation
 from joined
 left join campaigns using (platform, campaign_id)   -- unknown campaigns keep their spend (and fail tests)
