@@ -1,0 +1,99 @@
+"""`BidPlatform`: the one interface the bid push asset uses to apply a plan to an ad platform.
+
+`push(rows, live=False, audit=...)` validates (the platform's validate-only mode, or the closest real read call
+where the API has none) and `push(rows, live=True, audit=...)` applies. A live push is refused unless the resource
+itself was configured with `live_pushing_enabled=True`; that switch is per resource, i.e. per platform account.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import ClassVar
+
+import dagster as dg
+
+from rl.bidding.audit import PushAudit
+from rl.bidding.plan import Change, PlanError, PlanRow
+from rl.bidding.push import Batch, Outcome, PushResult, execute_push
+
+
+class LivePushRefused(PermissionError):
+    """A live push was asked of a resource whose live switch is off."""
+
+
+class BidPlatform(dg.ConfigurableResource):
+    """An ad platform account that budgets and bids are pushed to.
+
+    Abstract (Dagster resources are pydantic models, whose metaclass derives from `abc.ABCMeta`): a subclass that
+    misses a method cannot be instantiated."""
+
+    live_pushing_enabled: bool = False
+    retry_attempts: int = 5
+    retry_base_seconds: float = 2.0
+
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr_args__(self):  # the resource may end up in a log line: keep the secrets out of its repr
+        return [(k, "***" if k in self.SECRET_FIELDS else v) for k, v in super().__repr_args__()]
+
+    @abc.abstractmethod
+    def platforms(self) -> tuple[str, ...]:
+        """The plan platforms (rl.bidding.plan.PLATFORMS) this resource pushes to."""
+
+    @abc.abstractmethod
+    def account(self) -> str:
+        """The account pushed to, as recorded in the audit table (e.g. "google_ads:1234567890")."""
+
+    @abc.abstractmethod
+    def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
+        """Group changes into platform calls and build each call's SDK request objects."""
+
+    @abc.abstractmethod
+    def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
+        """Make one platform call; one outcome per change. Raise when the outcome is unknown."""
+
+    def _check_target(self, change: Change) -> None:
+        """Raise PlanError if `change.target` is not an id of the kind this platform wants (default: any)."""
+
+    def _secret_values(self) -> list[str]:
+        return [str(getattr(self, name)) for name in self.SECRET_FIELDS if getattr(self, name, None)]
+
+    def _mode(self, live: bool) -> str:
+        return "live" if live else "validate_only"
+
+    def check_rows(self, rows: Sequence[PlanRow]) -> None:
+        """Refuse rows this resource cannot push (another platform, hour-of-day modifiers), before any call."""
+        for row in rows:
+            if row.platform not in self.platforms():
+                raise PlanError(
+                    f"{type(self).__name__} pushes to {self.platforms()}, not {row.platform!r} "
+                    f"(plan row for campaign {row.campaign_id})"
+                )
+            if row.has_hour_modifiers:
+                raise PlanError(
+                    f"plan row {row.platform}/{row.campaign_id}: hour-of-day bid modifiers are not pushed by "
+                    f"{type(self).__name__}; set hour_modifiers to None (or all 1.0)"
+                )
+            for change in row.changes():
+                self._check_target(change)
+
+    def push(self, rows: Sequence[PlanRow], *, live: bool, audit: PushAudit) -> list[PushResult]:
+        """Push the plan rows: validate only (`live=False`) or apply (`live=True`, only when this resource's
+        `live_pushing_enabled` is on). Every change is written to `audit`; one `PushResult` per change."""
+        if live and not self.live_pushing_enabled:
+            raise LivePushRefused(
+                f"{type(self).__name__} ({self.account()}): live pushing is switched off for this account; "
+                "set live_pushing_enabled=True on this resource to apply bids (validate-only pushes need no switch)"
+            )
+        rows = list(rows)
+        self.check_rows(rows)
+        return execute_push(
+            audit,
+            rows,
+            mode=self._mode(live),
+            account=self.account(),
+            build=self._build,
+            send=self._send,
+            secrets=self._secret_values(),
+        )

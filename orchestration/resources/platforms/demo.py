@@ -1,0 +1,115 @@
+"""The demo market as a bid platform: a plan is applied with `DemoWorld.push` (effective from the world's `today`).
+
+All four platforms' campaigns live in the one demo world, so one resource pushes to all of them. Validate-only
+means "check, don't push": the campaign must exist in the world on the row's platform, its targets must be the
+demo ids (`rl.bidding.plan.demo_targets`), and the values must be acceptable to the world. Applying writes mode
+`demo` in the audit table, never `live`: nothing here can reach a real account.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import PrivateAttr
+
+from orchestration.resources.platforms.base import BidPlatform
+from rl.bidding.plan import PLATFORMS, Change, demo_targets
+from rl.bidding.push import Batch, Outcome
+
+
+class DemoBidPlatform(BidPlatform):
+    """Pushes to the demo market persisted in `world_dir` (same fields as `DemoAdsReportingResource`). Applying to
+    the demo world is what the demo is for, so its live switch is on by default."""
+
+    world_dir: str
+    world_file: str
+    seed: int = 0
+    live_pushing_enabled: bool = True
+
+    _world: Any = PrivateAttr(default=None)
+
+    def world(self):
+        """The demo world (opened once per resource instance)."""
+        if self._world is None:
+            from rl.world.world import DemoWorld
+
+            self._world = DemoWorld.open(self.world_dir, self.world_file, self.seed)
+        return self._world
+
+    def platforms(self) -> tuple[str, ...]:
+        return PLATFORMS
+
+    def account(self) -> str:
+        return f"demo-world:seed-{self.seed}"
+
+    def _mode(self, live: bool) -> str:
+        return "demo" if live else "validate_only"
+
+    def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
+        by_campaign: dict[tuple[str, int], list[Change]] = {}
+        for change in changes:
+            by_campaign.setdefault((change.row.platform, change.row.campaign_id), []).append(change)
+        batches = []
+        for (platform, campaign_id), group in by_campaign.items():
+            call: dict[str, Any] = {"call": "DemoWorld.push", "platform": platform, "campaign_id": campaign_id}
+            for change in group:
+                call["daily_budget" if change.field == "budget" else "bid"] = round(change.new_value, 2)
+            requests = [{**call, "target": c.target, "field": c.field} for c in group]
+            batches.append(Batch(group, requests, payload=call))
+        return batches
+
+    def _refusal(self, change: Change) -> str | None:
+        world = self.world()
+        row = change.row
+        campaign = next((c for c in world.params.campaigns if c.id == row.campaign_id), None)
+        if campaign is None:
+            return f"campaign {row.campaign_id} does not exist in the demo world"
+        if campaign.platform != row.platform:
+            return f"campaign {row.campaign_id} is on {campaign.platform!r} in the demo world, not {row.platform!r}"
+        budget_target, bid_targets = demo_targets(row.campaign_id)
+        expected = budget_target if change.field == "budget" else bid_targets[0]
+        if change.target != expected:
+            return (
+                f"{change.field} target {change.target!r} does not exist in the demo world; campaign "
+                f"{row.campaign_id}'s is {expected!r} (rl.bidding.plan.demo_targets)"
+            )
+        if change.field == "bid" and change.new_value > campaign.max_bid:
+            return f"bid {change.new_value:.2f} is above the campaign's max bid {campaign.max_bid:.2f}"
+        if not math.isfinite(change.new_value) or change.new_value < 0:
+            return f"{change.field} {change.new_value} is not a finite number >= 0"
+        return None
+
+    def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
+        from rl.world.world import WorldError
+
+        refusals = [self._refusal(c) for c in batch.changes]
+        if any(refusals):
+            first = next(r for r in refusals if r)
+            return [
+                Outcome(False, r or f"not applied: another change of the same call was refused ({first})")
+                for r in refusals
+            ]
+        world = self.world()
+        in_force = world.settings[batch.changes[0].row.campaign_id]
+        if validate_only:
+            return [
+                Outcome(True, f"valid; in force: budget {in_force[0]:.2f}, bid {in_force[1]:.2f}")
+                for _ in batch.changes
+            ]
+        call = batch.payload
+        row = batch.changes[0].row
+        try:
+            pushed = world.push(
+                row.campaign_id,
+                daily_budget=call.get("daily_budget"),
+                bid=call.get("bid"),
+                source=f"bid_push {row.data_partition} policy {row.policy_version}",
+            )
+        except WorldError as e:
+            return [Outcome(False, f"the demo world refused the push: {e}") for _ in batch.changes]
+        text = (
+            f"applied from {pushed.effective_date.isoformat()} (push #{pushed.seq}); "
+            f"was budget {in_force[0]:.2f}, bid {in_force[1]:.2f}"
+        )
+        return [Outcome(True, text, request_id=f"demo-push-{pushed.seq}", operation_index=0) for _ in batch.changes]
