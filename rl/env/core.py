@@ -1,0 +1,300 @@
+"""`MarketBatch`: M markets sharing one `MarketParams`, stepped together one day at a time.
+
+Both `BiddingEnv` (M = 1) and `BatchedBiddingVecEnv` run on it, so the single and the batched environment are the
+same simulation: market m of a batch started with (params, start date, market seed) sees exactly the days a
+single environment started with the same triple would see as its market 0 … M−1 (`market_rngs(seed, M, date)`
+gives market m the generator [seed, m, date]).
+
+An episode: `warmup_days` days at the settings in force (the params' current budgets and bids) fill the report
+history (so trailing windows are populated and the warm-up's conversions keep arriving), then `episode_days`
+decided days starting on `start_date`, then `settle_days` (default: the longest conversion lag) in which the
+campaigns are paused and the conversions of the episode's clicks keep happening — the last step's transition spans
+the last decided day and the settle period, so its reward counts the conversions reported by the end of that
+period and the episode return equals the evaluation score (see `rl.env.reward`). Every day of every market is
+resolved in one `draw_day` + `resolve_day`; settle days need no engine (nothing is served).
+
+Shapes: M markets, C campaigns (schema order), H = warmup + episode days, L = longest lag + 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rl.env.guardrails import DEFAULT_BID_RANGE, DEFAULT_MAX_STEP, GuardrailLimits, apply_guardrails, encode_settings
+from rl.env.observation import Reports, build_observation
+from rl.env.reward import default_reward_scale, score
+from rl.env.schema import ObservationSchema
+from rl.market.compiled import CompiledMarket
+from rl.market.draws import DayDraws, draw_day, market_rngs
+from rl.market.engine import MarketState, resolve_day
+from rl.market.params import MarketParams
+from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, OracleResult, clairvoyant_oracle
+
+ParamsSampler = Callable[[np.random.Generator], MarketParams]
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Episode and action settings. start_dates: inclusive range for the first decided day (default: from
+    `warmup_days` after the params' history start, for one year). volume_scale_range: optional per-market
+    log-uniform multiplier on opportunity volume, redrawn every episode (cheap domain randomisation)."""
+
+    episode_days: int = 28
+    warmup_days: int = 28
+    settle_days: int | None = None  # None: the longest conversion lag of the market (return = score exactly)
+    start_dates: tuple[dt.date, dt.date] | None = None
+    max_step: float | None = DEFAULT_MAX_STEP
+    bid_range: float = DEFAULT_BID_RANGE
+    reward_scale: float | None = None  # default target CPA / daily budget
+    volume_scale_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.episode_days < 1:
+            raise ValueError(f"episode_days must be >= 1, got {self.episode_days}")
+        if self.warmup_days < 0:
+            raise ValueError(f"warmup_days must be >= 0, got {self.warmup_days}")
+        if self.settle_days is not None and self.settle_days < 0:
+            raise ValueError(f"settle_days must be >= 0 or None, got {self.settle_days}")
+        if self.start_dates is not None and self.start_dates[1] < self.start_dates[0]:
+            raise ValueError(f"start_dates must be (earliest, latest), got {self.start_dates}")
+        if self.volume_scale_range is not None and not 0 < self.volume_scale_range[0] <= self.volume_scale_range[1]:
+            raise ValueError(f"volume_scale_range must be 0 < low <= high, got {self.volume_scale_range}")
+
+    def date_range(self, params: MarketParams) -> tuple[dt.date, dt.date]:
+        if self.start_dates is not None:
+            return self.start_dates
+        first = params.history_start + dt.timedelta(days=self.warmup_days)
+        return first, first + dt.timedelta(days=364)
+
+
+@dataclass(frozen=True)
+class EpisodeSetup:
+    """What one reset cycle draws: the market, the first decided day, the market seed and per-market volume."""
+
+    params: MarketParams
+    start_date: dt.date
+    market_seed: int
+    volume_scale: np.ndarray | None  # [M] or None
+
+    @classmethod
+    def sample(
+        cls,
+        rng: np.random.Generator,
+        base_params: MarketParams,
+        config: EnvConfig,
+        n_markets: int,
+        params_sampler: ParamsSampler | None = None,
+    ) -> EpisodeSetup:
+        params = base_params if params_sampler is None else params_sampler(rng)
+        lo, hi = config.date_range(params)
+        start = lo + dt.timedelta(days=int(rng.integers(0, (hi - lo).days + 1)))
+        seed = int(rng.integers(0, 2**31 - 1))
+        scale = None
+        if config.volume_scale_range is not None:
+            a, b = np.log(config.volume_scale_range)
+            scale = np.exp(rng.uniform(a, b, n_markets))
+        return cls(params, start, seed, scale)
+
+
+class MarketBatch:
+    """The simulation behind the environments. Call `start(setup)`, then `step(action)` `episode_days` times."""
+
+    def __init__(self, schema: ObservationSchema, config: EnvConfig, n_markets: int):
+        if n_markets < 1:
+            raise ValueError(f"n_markets must be >= 1, got {n_markets}")
+        self.schema = schema
+        self.config = config
+        self.n_markets = n_markets
+        self._compiled: tuple[MarketParams, CompiledMarket] | None = None
+        self.setup: EpisodeSetup | None = None
+
+    # -- episode lifecycle -------------------------------------------------------------------------------------
+    def start(self, setup: EpisodeSetup) -> np.ndarray:
+        """Set up the markets, run the warm-up, and return the first observation [M, D]."""
+        cfg, n_m = self.config, self.n_markets
+        params = self.schema.align(setup.params)
+        if self._compiled is None or self._compiled[0] is not params:
+            self._compiled = (params, CompiledMarket.from_params(params))
+        self.cm = self._compiled[1]
+        self.params = params
+        self.setup = setup
+        self.limits = GuardrailLimits.from_params(params, cfg.max_step, cfg.bid_range)
+        self.reward_scale = (
+            cfg.reward_scale
+            if cfg.reward_scale is not None
+            else default_reward_scale(params.daily_budget, params.target_cpa)
+        )
+        n_c = self.cm.n_campaigns
+        n_lags = int(self.cm.lag_max.max()) + 1
+        self.settle_days = n_lags - 1 if cfg.settle_days is None else cfg.settle_days
+        n_days = cfg.warmup_days + cfg.episode_days + self.settle_days
+        self.reports = Reports.empty(
+            n_m,
+            n_days,
+            n_c,
+            n_lags,
+            warmup_days=cfg.warmup_days,
+            episode_days=cfg.episode_days,
+            first_date=setup.start_date - dt.timedelta(days=cfg.warmup_days),
+            budgets_now=np.tile([c.current_daily_budget for c in params.campaigns], (n_m, 1)).astype(float),
+            bids_now=np.tile([c.current_bid for c in params.campaigns], (n_m, 1)).astype(float),
+            ref_bids=self.limits.ref_bids,
+            bid_range=cfg.bid_range,
+            daily_budget=float(params.daily_budget),
+            target_cpa=float(params.target_cpa),
+        )
+        # hidden truth, for evaluation only (never read by the observation or the reward)
+        self.true_conversions = np.zeros((n_m, n_days, n_c))  # eventual conversions by click day
+        self.true_revenue = np.zeros((n_m, n_days, n_c))
+        self.state = MarketState.initial(self.cm, n_m)
+        self.episode_return = np.zeros(n_m)
+        self._potential = np.zeros(n_m)
+        self._today_draws: DayDraws | None = None
+        for _ in range(cfg.warmup_days):
+            self._resolve(self.reports.budgets_now, self.reports.bids_now)
+        return self.observe()
+
+    @property
+    def day(self) -> int:
+        """Decided days so far in the episode (0 … episode_days)."""
+        return self.reports.today - self.config.warmup_days
+
+    @property
+    def done(self) -> bool:
+        return self.day >= self.config.episode_days
+
+    @property
+    def complete(self) -> bool:
+        """True when the settle period covers every lag: the episode's score is final (terminated, not
+        truncated); otherwise conversions are still in flight at the end (truncated: bootstrap the value)."""
+        return self.settle_days >= int(self.cm.lag_max.max())
+
+    @property
+    def date(self) -> dt.date:
+        """The day about to be decided."""
+        return self.reports.date
+
+    def observe(self) -> np.ndarray:
+        return build_observation(self.schema, self.reports)
+
+    def draws(self) -> DayDraws:
+        """Today's draws for all markets (drawn once per day; they do not depend on the action)."""
+        if self._today_draws is None or self._today_draws.date != self.date:
+            volume = self.setup.volume_scale
+            self._today_draws = draw_day(
+                self.cm, self.date, market_rngs(self.setup.market_seed, self.n_markets, self.date), volume
+            )
+        return self._today_draws
+
+    def _resolve(self, budgets: np.ndarray, bids: np.ndarray):
+        rep, i = self.reports, self.reports.today
+        result, self.state = resolve_day(self.cm, self.draws(), self.state, budgets, bids)
+        rep.spend[:, i] = result.per_campaign("cost")
+        rep.impressions[:, i] = result.per_campaign("impressions")
+        rep.clicks[:, i] = result.per_campaign("clicks")
+        rep.opportunities[:, i] = result.per_campaign("opportunities")
+        rep.budgets[:, i] = budgets
+        ev = result.events
+        np.add.at(rep.conv_by_lag, (ev.market, i, ev.campaign, ev.lag_days), 1.0)
+        self.true_conversions[:, i] = result.per_campaign("conversions")
+        self.true_revenue[:, i] = result.per_campaign("revenue")
+        rep.budgets_now, rep.bids_now = budgets, bids
+        rep.today = i + 1
+        return result
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, list[dict]]:
+        """Apply actions [M, 2C] through the guardrails, resolve the day. Returns (obs [M, D], rewards [M],
+        done, infos). At the last day the settle period follows within the same step, and infos carry
+        "episode_summary" (the true score)."""
+        if self.setup is None or self.done:
+            raise RuntimeError("step() on a finished or unstarted episode; call start() first")
+        action = np.asarray(action, dtype=float).reshape(self.n_markets, self.schema.action_size)
+        rep = self.reports
+        budgets, bids = apply_guardrails(action, rep.budgets_now, rep.bids_now, self.limits)
+        i = rep.today
+        self._resolve(budgets, bids)
+        happened = rep.happened_on(i, first_click_day=self.config.warmup_days)  # [M, C]
+        settled = np.zeros(self.n_markets)
+        if self.done and self.settle_days > 0:  # campaigns paused; late conversions of episode clicks arrive
+            for d in range(i + 1, i + 1 + self.settle_days):
+                settled += rep.happened_on(d, first_click_day=self.config.warmup_days).sum(axis=1)
+            rep.today += self.settle_days
+            rep.budgets_now = np.zeros_like(rep.budgets_now)
+        potential = score(rep.episode_reported(), rep.episode_spend(), self.params.target_cpa)
+        reward = self.reward_scale * (potential - self._potential)
+        self._potential = potential
+        self.episode_return += reward
+        infos = []
+        for m in range(self.n_markets):
+            infos.append(
+                {
+                    "date": (rep.first_date + dt.timedelta(days=i)).isoformat(),
+                    "budgets": budgets[m].copy(),
+                    "bids": bids[m].copy(),
+                    "spend": float(rep.spend[m, i].sum()),
+                    "conversions_reported": float(happened[m].sum()),  # happened on this day
+                    # evaluation-only truth about this day's clicks (eventual conversions); never in observations
+                    "truth": {
+                        "conversions": float(self.true_conversions[m, i].sum()),
+                        "revenue": float(self.true_revenue[m, i].sum()),
+                    },
+                }
+            )
+        if self.done:
+            for m, info in enumerate(infos):
+                info["conversions_settled"] = float(settled[m])  # happened during the settle period
+                info["episode_summary"] = self.summary(m)
+        return self.observe(), reward, self.done, infos
+
+    def summary(self, m: int) -> dict:
+        """The episode's evaluation numbers for market m: the true score uses the eventual conversions of the
+        episode's clicks (including any that happen after the settle period), as the oracles do."""
+        cfg, rep = self.config, self.reports
+        ep = slice(cfg.warmup_days, rep.today)
+        conv = float(self.true_conversions[m, ep].sum())
+        spend = float(rep.spend[m, ep].sum())
+        reported = float(rep.episode_reported()[m])
+        return {
+            "score": float(score(conv, spend, self.params.target_cpa)),
+            "conversions": conv,
+            "spend": spend,
+            "cpa": spend / conv if conv else float("inf"),
+            "revenue": float(self.true_revenue[m, ep].sum()),
+            "reported_conversions": reported,
+            "reported_score": float(score(reported, spend, self.params.target_cpa)),
+            "return": float(self.episode_return[m]),
+            "max_daily_spend": float(rep.spend[m, ep].sum(axis=1).max(initial=0.0)),
+            "days": min(self.day, cfg.episode_days),
+            "settle_days": self.settle_days,
+            "start_date": self.setup.start_date.isoformat(),
+            "market_seed": self.setup.market_seed,
+            "market": m,
+            "params_hash": self.params.params_hash(),
+        }
+
+    # -- oracles -----------------------------------------------------------------------------------------------
+    def market_view(self, m: int) -> tuple[DayDraws, MarketState]:
+        """Today's draws and state of market m alone (identical numbers to its slice of the batched day)."""
+        rng = [np.random.default_rng([self.setup.market_seed, m, self.date.toordinal()])]
+        volume = None if self.setup.volume_scale is None else self.setup.volume_scale[m : m + 1]
+        draws = draw_day(self.cm, self.date, rng, volume)
+        state = MarketState(self.state.exposure[m : m + 1].copy(), self.state.comp_shift[m : m + 1].copy())
+        return draws, state
+
+    def oracle_result(self, m: int, budget_step: float = 5.0, multipliers=DEFAULT_BID_MULTIPLIERS) -> OracleResult:
+        """The clairvoyant (hindsight) best budgets and bids for today in market m."""
+        draws, state = self.market_view(m)
+        return clairvoyant_oracle(self.cm, draws, state, budget_step=budget_step, multipliers=multipliers)
+
+    def oracle_actions(self, budget_step: float = 5.0, multipliers=DEFAULT_BID_MULTIPLIERS) -> np.ndarray:
+        """[M, 2C] actions whose targets are the oracle's budgets and bids (the guardrails still apply: with the
+        default step limit this is the step-limited oracle, with max_step=None the exact per-day oracle)."""
+        out = np.empty((self.n_markets, self.schema.action_size))
+        for m in range(self.n_markets):
+            o = self.oracle_result(m, budget_step, multipliers)
+            out[m] = encode_settings(o.budgets, o.bids, self.limits)
+        return out

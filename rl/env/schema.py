@@ -1,0 +1,195 @@
+"""The observation/action schema: a fixed, versioned layout tied to the campaign registry.
+
+The observation is one float32 vector: for each campaign in registry order, the per-campaign features (in
+`CAMPAIGN_FEATURES` order), then the global features (`GLOBAL_FEATURES`). The action is `2·C` floats in [-1, 1]:
+first the C budget shares, then the C bid multipliers (registry order). The schema is stored with every model
+(`to_json`) and compared on load (`check_compatible`); a market whose campaigns differ from the registry is an error
+that names the campaign — there is no hash bucket and no silent resizing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rl.market.params import MarketParams
+from rl.registry import CampaignRegistry
+
+SCHEMA_VERSION = 1
+
+# Per-campaign features, in order. "1d" is yesterday; "7d"/"28d" are trailing windows ending yesterday.
+# Everything is what an ad platform reports (spend, impressions, clicks, impression share, conversions by click
+# date as reported so far) or what we set ourselves (budget, bid). See `rl.env.observation` for units and scaling.
+CAMPAIGN_FEATURES: tuple[str, ...] = (
+    "spend_1d",
+    "spend_7d",
+    "spend_28d",
+    "budget_utilisation_1d",
+    "impressions_1d",
+    "impressions_7d",
+    "clicks_1d",
+    "clicks_7d",
+    "impression_share_1d",
+    "impression_share_7d",
+    "cpc_7d",
+    "conversions_7d",
+    "conversions_28d",
+    "maturity_7d",
+    "maturity_28d",
+    "target_over_cpa_28d",
+    "budget",
+    "bid",
+)
+
+GLOBAL_FEATURES: tuple[str, ...] = (
+    "dow_sin",
+    "dow_cos",
+    "budget_at_target_cpa",
+    "account_spend_7d",
+    "account_conversions_28d",
+    "account_target_over_cpa_7d",
+    "account_target_over_cpa_28d",
+    "episode_progress",
+    "episode_spend",
+    "episode_conversions",
+    "episode_target_over_cpa",
+)
+
+ACTION_FEATURES: tuple[str, ...] = ("budget_share", "bid_multiplier")
+
+
+@dataclass(frozen=True)
+class ObservationSchema:
+    """Layout of observations and actions. campaign_ids: registry order; platforms: the registry's platform for
+    each id (checked against the market); features: names in vector order."""
+
+    campaign_ids: tuple[int, ...]
+    platforms: tuple[str, ...]
+    campaign_features: tuple[str, ...] = CAMPAIGN_FEATURES
+    global_features: tuple[str, ...] = GLOBAL_FEATURES
+    action_features: tuple[str, ...] = ACTION_FEATURES
+    version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.campaign_ids) == 0:
+            raise ValueError("an observation schema needs at least one campaign")
+        if len(set(self.campaign_ids)) != len(self.campaign_ids):
+            raise ValueError(f"campaign ids must be unique in the schema, got {list(self.campaign_ids)}")
+        if len(self.platforms) != len(self.campaign_ids):
+            raise ValueError("platforms must give one platform per campaign id")
+
+    # -- construction ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_registry(cls, registry: CampaignRegistry | None = None) -> ObservationSchema:
+        """Campaign order = the registry file's order (reads the default registry file when none is given)."""
+        registry = CampaignRegistry.load() if registry is None else registry
+        ids = [c.campaign_id for c in registry.campaigns]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"campaign ids {dupes} appear on more than one platform; the schema needs unique ids")
+        return cls(tuple(ids), tuple(c.platform for c in registry.campaigns))
+
+    @classmethod
+    def from_params(cls, params: MarketParams) -> ObservationSchema:
+        """A schema in the market's own campaign order (for tests and ad-hoc markets without a registry)."""
+        return cls(tuple(c.id for c in params.campaigns), tuple(c.platform for c in params.campaigns))
+
+    # -- sizes and positions ---------------------------------------------------------------------------------
+    @property
+    def n_campaigns(self) -> int:
+        return len(self.campaign_ids)
+
+    @property
+    def obs_size(self) -> int:
+        return self.n_campaigns * len(self.campaign_features) + len(self.global_features)
+
+    @property
+    def action_size(self) -> int:
+        return self.n_campaigns * len(self.action_features)
+
+    def observation_names(self) -> list[str]:
+        """Full names in vector order: '<campaign id>.<feature>' then the global feature names."""
+        return [f"{cid}.{f}" for cid in self.campaign_ids for f in self.campaign_features] + list(self.global_features)
+
+    def action_names(self) -> list[str]:
+        return [f"{cid}.{a}" for a in self.action_features for cid in self.campaign_ids]
+
+    def campaign_index(self, feature: str) -> slice:
+        """Positions of one per-campaign feature for all campaigns (a strided slice into the vector)."""
+        j = self.campaign_features.index(feature)
+        n_f = len(self.campaign_features)
+        return slice(j, self.n_campaigns * n_f, n_f)
+
+    def global_index(self, feature: str) -> int:
+        return self.n_campaigns * len(self.campaign_features) + self.global_features.index(feature)
+
+    # -- market check ----------------------------------------------------------------------------------------
+    def align(self, params: MarketParams) -> MarketParams:
+        """The market with its campaigns reordered to the schema's order.
+
+        Raises ValueError naming every campaign the schema does not know, every schema campaign the market lacks,
+        and every campaign whose platform differs."""
+        known = dict(zip(self.campaign_ids, self.platforms, strict=True))
+        present = {c.id: c for c in params.campaigns}
+        problems = []
+        for c in params.campaigns:
+            if c.id not in known:
+                problems.append(f"unknown campaign {c.id} ({c.name!r} on {c.platform}) is not in the schema/registry")
+            elif known[c.id] != c.platform:
+                problems.append(
+                    f"campaign {c.id} ({c.name!r}) is on {c.platform} in the market but {known[c.id]} in the registry"
+                )
+        for cid in self.campaign_ids:
+            if cid not in present:
+                problems.append(f"registry campaign {cid} ({known[cid]}) is missing from the market {params.name!r}")
+        if problems:
+            raise ValueError("market does not match the observation schema: " + "; ".join(problems))
+        if [c.id for c in params.campaigns] == list(self.campaign_ids):
+            return params
+        data = params.model_dump()
+        order = {cid: i for i, cid in enumerate(self.campaign_ids)}
+        data["campaigns"] = sorted(data["campaigns"], key=lambda c: order[c["id"]])
+        return MarketParams.model_validate(data)
+
+    # -- persistence -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version,
+            "campaign_ids": list(self.campaign_ids),
+            "platforms": list(self.platforms),
+            "campaign_features": list(self.campaign_features),
+            "global_features": list(self.global_features),
+            "action_features": list(self.action_features),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ObservationSchema:
+        data = json.loads(text)
+        expected = {"version", "campaign_ids", "platforms", "campaign_features", "global_features", "action_features"}
+        if not isinstance(data, dict) or set(data) != expected:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not an observation schema: expected keys {sorted(expected)}, got {got}")
+        return cls(
+            campaign_ids=tuple(int(i) for i in data["campaign_ids"]),
+            platforms=tuple(data["platforms"]),
+            campaign_features=tuple(data["campaign_features"]),
+            global_features=tuple(data["global_features"]),
+            action_features=tuple(data["action_features"]),
+            version=int(data["version"]),
+        )
+
+    def check_compatible(self, other: ObservationSchema) -> None:
+        """Raise ValueError describing the first difference if a model built for `other` cannot read `self`."""
+        for name in ("version", "campaign_ids", "platforms", "campaign_features", "global_features", "action_features"):
+            a, b = getattr(self, name), getattr(other, name)
+            if a != b:
+                raise ValueError(f"observation schema mismatch in {name}: {_short(a)} != {_short(b)}")
+
+
+def _short(v: object) -> str:
+    text = repr(list(v) if isinstance(v, Sequence) and not isinstance(v, str) else v)
+    return text if len(text) < 200 else text[:197] + "..."
