@@ -143,6 +143,12 @@ ad_conversion_lag = _ads_asset(
     "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them.",
 )
 
+ad_impression_share = _ads_asset(
+    "ad_impression_share",
+    "impression_share",
+    "Search impression share per campaign × date, as the platforms compute it for the whole day (impression share "
+    "is not additive over hours, and hours without impressions are not reported at all); null for social.",
+)
 ad_settings = _ads_asset(
     "ad_settings",
     "settings",
@@ -152,4 +158,11 @@ ad_settings = _ads_asset(
     lookback=False,
 )
 
-INGESTION_ASSETS = [ga4_sessions, ga4_conversions, ad_performance, ad_conversion_lag, ad_settings]
+INGESTION_ASSETS = [
+    ga4_sessions,
+    ga4_conversions,
+    ad_performance,
+    ad_conversion_lag,
+    ad_impression_share,
+    ad_settings,
+]

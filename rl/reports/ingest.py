@@ -66,6 +66,13 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "conversions_value": pl.Float64(),
         "search_impression_share": pl.Float64(),
     },
+    "ad_impression_share": {
+        "platform": pl.Utf8(),
+        "campaign_id": pl.Int64(),
+        "date": pl.Date(),
+        "impressions": pl.Int64(),
+        "search_impression_share": pl.Float64(),
+    },
     "ad_settings": {
         "platform": pl.Utf8(),
         "campaign_id": pl.Int64(),
@@ -90,6 +97,7 @@ KEYS: dict[str, list[str]] = {
     "ad_performance": ["platform", "campaign_id", "date", "hour"],
     "ad_conversion_lag": ["platform", "campaign_id", "date", "conversion_lag_bucket"],
     "ad_settings": ["platform", "campaign_id", "date", "ad_group_id"],
+    "ad_impression_share": ["platform", "campaign_id", "date"],
 }
 # Tables where a day without a single row means the report is broken (GA4 always has sessions; an account that
 # spends every day always has delivery). Conversions may legitimately be absent on a day.

@@ -1,15 +1,23 @@
 -- Ad platform delivery rolled up from hours to days per campaign, conversions still by click date.
 --
--- Impression share is not averaged: a day's share is its impressions over its eligible impressions, as the
--- platforms compute it. Each hour's eligible impressions are impressions / share, so the day's share is the
--- impressions-weighted harmonic mean of the hourly shares. Hours without a share (social) are left out; a
--- campaign-day with none (social platforms) has a null share.
+-- Impression share is the platform's own daily figure (stg_ads__impression_share): a share is not additive, and
+-- rebuilding it from hours misses the hours the campaign was eligible for but not shown (they have no hourly
+-- row), which biases it upwards. Where the daily figure is missing, the impressions-weighted harmonic mean of
+-- the hourly shares stands in. Social platforms report no share (null).
 
 with hourly as (
 
     select * from {{ ref('stg_ads__performance') }}
 
-)
+),
+
+daily_share as (
+
+    select * from {{ ref('stg_ads__impression_share') }}
+
+),
+
+rolled as (
 
 select
     date,
@@ -28,3 +36,21 @@ select
     count(*)                 as active_hours
 from hourly
 group by all
+
+)
+
+select
+    rolled.date,
+    rolled.platform,
+    rolled.campaign_id,
+    rolled.impressions,
+    rolled.clicks,
+    rolled.spend,
+    rolled.conversions,
+    rolled.conversion_value,
+    rolled.impressions / nullif(coalesce(daily_share.search_impression_share, rolled.search_impression_share), 0)
+                                                                         as eligible_impressions,
+    coalesce(daily_share.search_impression_share, rolled.search_impression_share) as search_impression_share,
+    rolled.active_hours
+from rolled
+left join daily_share using (date, platform, campaign_id)
