@@ -10,7 +10,8 @@ force then), which also builds up creative fatigue.
 WAPE (weighted absolute percentage error) = Σ_days |observed − simulated mean| / Σ_days observed. A day of a small
 platform is noisy even for a perfect simulator (a handful of conversions), so the backtest also measures the
 noise floor: the WAPE of one simulated replicate against the mean of the others, i.e. what a simulator identical
-to reality would score. The check compares WAPE with max(threshold, 1.25 × floor) and reports both.
+to reality would score. The check compares WAPE with max(threshold, 1.25 × floor) and reports both; a platform
+with fewer than `MIN_JUDGED` observed units in the held-out days (a few conversions) is reported but not judged.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rl.market.params import MarketParams
 METRICS = ("spend", "clicks", "conversions")
 WARMUP_DAYS = 28
 FLOOR_MARGIN = 1.25
+MIN_JUDGED = 30.0  # a platform with fewer observed units over the held-out days is reported, not judged
 
 
 @dataclass
@@ -45,12 +47,17 @@ class BacktestResult:
     daily: pl.DataFrame
     wape: dict[str, dict[str, float]]
     floor: dict[str, dict[str, float]]
+    total_error: dict[str, dict[str, float]]  # |Σ observed − Σ simulated| / Σ observed over the held-out days
+    observed_total: dict[str, dict[str, float]]
 
     def failures(self, threshold: float) -> list[str]:
-        """Metric/platform pairs whose WAPE exceeds max(threshold, FLOOR_MARGIN × noise floor)."""
+        """Metric/platform pairs whose WAPE exceeds max(threshold, FLOOR_MARGIN × noise floor); pairs with fewer
+        than MIN_JUDGED observed units (e.g. a handful of conversions) are not judged."""
         out = []
         for metric, by in self.wape.items():
             for platform, value in by.items():
+                if self.observed_total[metric][platform] < MIN_JUDGED:
+                    continue
                 limit = max(threshold, FLOOR_MARGIN * self.floor[metric][platform])
                 if value > limit:
                     out.append(f"{metric} on {platform}: WAPE {value:.1%} > {limit:.1%}")
@@ -108,6 +115,7 @@ def backtest(
     seed: int = 0,
     daily_budget: float = 500.0,
     target_cpa: float = 100.0,
+    response=None,
 ) -> BacktestResult:
     """Fit on the window without its last `holdout_days` days, simulate those, compare (module docstring)."""
     last = data.last
@@ -117,7 +125,7 @@ def backtest(
             f"a {holdout_days}-day backtest needs at least 28 training days before {first}; "
             f"the window starts {data.first}"
         )
-    cal = calibrate(data.until(first - dt.timedelta(days=1)), daily_budget, target_cpa)
+    cal = calibrate(data.until(first - dt.timedelta(days=1)), daily_budget, target_cpa, response)
     settings = data.daily.select("date", "campaign_id", "daily_budget", "bid")
     sim_first = max(data.first, first - dt.timedelta(days=WARMUP_DAYS))
     sim = simulate_settings(cal.params, settings, sim_first, last, n_markets, seed).filter(pl.col("date") >= first)
@@ -136,7 +144,7 @@ def backtest(
         r = grid.join(sim.filter(pl.col("replicate") == m).drop("replicate"), on=["date", "platform"], how="left")
         reps.append(r.fill_null(0.0))
     o = grid.join(obs, on=["date", "platform"], how="left")
-    rows, wape, floor = [], {}, {}
+    rows, wape, floor, total, observed_total = [], {}, {}, {}, {}
     platforms = sorted(grid["platform"].unique().to_list())
     for metric in METRICS:
         stack = np.stack([r[metric].to_numpy() for r in reps])  # [M, rows]
@@ -151,10 +159,12 @@ def backtest(
                 pl.Series("simulated_p90", np.quantile(stack, 0.9, axis=0)),
             )
         )
-        wape[metric], floor[metric] = {}, {}
+        wape[metric], floor[metric], total[metric], observed_total[metric] = {}, {}, {}, {}
         for p in [*platforms, "all"]:
             sel = np.ones(len(observed), bool) if p == "all" else (grid["platform"] == p).to_numpy()
             wape[metric][p] = _wape(observed[sel], mean[sel])
+            observed_total[metric][p] = float(observed[sel].sum())
+            total[metric][p] = float(abs(observed[sel].sum() - mean[sel].sum()) / max(observed[sel].sum(), 1e-9))
             loo = [_wape(stack[m, sel], np.delete(stack, m, axis=0)[:, sel].mean(axis=0)) for m in range(n_markets)]
             floor[metric][p] = float(np.mean(loo))
-    return BacktestResult(first, last, cal, pl.concat(rows), wape, floor)
+    return BacktestResult(first, last, cal, pl.concat(rows), wape, floor, total, observed_total)

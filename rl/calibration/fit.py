@@ -15,7 +15,9 @@ Estimators (each per campaign unless said otherwise; "mature" click dates are at
     daily exposure decay (exposure = decayed sum of past impressions / 1000; the decay is shared by all campaigns);
   * session rate: GA4 sessions / ad clicks per platform;
   * conversion rate: ad-platform conversions (by click date, mature days) / GA4 sessions, i.e. the campaign's
-    frequency estimate; by device: GA4 key events / sessions by device, normalised to a session-weighted mean of 1;
+    frequency estimate; by device: the response model's conversion propensity by campaign × device
+    (`rl.calibration.response`, held-out-scored), session-weighted and normalised to a mean of 1 (without a
+    response model: GA4 key events / sessions by device);
   * conversion lag: the campaign's lag-bucket shares (`fct_conversion_lag`) as a non-negative least-squares mix
     of basis segments with lag ranges `priors.LAG_BASIS` (the engine's within-range lag law);
   * value per conversion: conversion value / conversions (mature), lognormal with spread `priors.VALUE_SIGMA`;
@@ -242,8 +244,11 @@ def _volume_fit(rows: pl.DataFrame, data: CalibrationData) -> tuple[dict, list[s
     return out, flags
 
 
-def calibrate(data: CalibrationData, daily_budget: float = 500.0, target_cpa: float = 100.0) -> Calibration:
-    """Fit the account's market from `data` (module docstring: the estimator of every parameter)."""
+def calibrate(
+    data: CalibrationData, daily_budget: float = 500.0, target_cpa: float = 100.0, response=None
+) -> Calibration:
+    """Fit the account's market from `data` (module docstring: the estimator of every parameter). `response`: the
+    fitted `rl.calibration.response.ResponseModels`, whose conversion propensity gives the device multipliers."""
     started = time.perf_counter()
     flags: list[str] = []
     camps = data.campaigns.filter(pl.col("status") == "enabled")
@@ -354,7 +359,7 @@ def calibrate(data: CalibrationData, daily_budget: float = 500.0, target_cpa: fl
                 fit.uncertainty["volume"] = vol["resid_sd"] / math.sqrt(max(series[cid].height, 1))
             fit.uncertainty["ctr"] = 1.0 / math.sqrt(max(series[cid]["clicks"].sum(), 1))
     _pool_priors(fits, flags)
-    params = _assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags)
+    params = _assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, response)
     return Calibration(params, data.first, data.last, fits, flags, vol["frame"], time.perf_counter() - started)
 
 
@@ -394,7 +399,9 @@ def _pool_priors(fits: dict[int, CampaignFit], flags: list[str]) -> None:
         flags.append(f"campaign {fit.campaign_id}: " + "; ".join(fit.flags))
 
 
-def _device_fit(data: CalibrationData) -> tuple[list[float], list[float]]:
+def _device_fit(data: CalibrationData, response=None) -> tuple[list[float], list[float]]:
+    """Device shares of paid sessions, and conversion multipliers by device: from the response model's conversion
+    propensity by campaign × device (session-weighted over campaigns) when given, else GA4 frequencies."""
     by = data.devices.group_by("device").agg(pl.col("sessions").sum(), pl.col("key_events").sum())
     sess = {r["device"]: float(r["sessions"]) for r in by.iter_rows(named=True)}
     keys = {r["device"]: float(r["key_events"]) for r in by.iter_rows(named=True)}
@@ -404,14 +411,23 @@ def _device_fit(data: CalibrationData) -> tuple[list[float], list[float]]:
     shares = np.array([max(sess.get(d, 0.0), 1e-3 * total) for d in DEVICES])
     shares = shares / shares.sum()
     overall = sum(keys.values()) / total
+    if response is not None:
+        prop = (
+            response.conversion_propensity()
+            .group_by("device")
+            .agg(((pl.col("probability") * pl.col("trials")).sum() / pl.col("trials").sum()).alias("rate"))
+        )
+        keys = {r["device"]: r["rate"] for r in prop.iter_rows(named=True)}
+        rates = np.array([keys.get(d, overall) for d in DEVICES])
+        return shares.tolist(), np.maximum(rates / max(float((shares * rates).sum()), 1e-12), 0.05).tolist()
     rates = np.array([keys.get(d, 0.0) / sess[d] if sess.get(d, 0.0) >= 200 else overall for d in DEVICES])
     mult = rates / max(float((shares * rates).sum()), 1e-12)
     return shares.tolist(), np.maximum(mult, 0.05).tolist()
 
 
-def _assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags) -> MarketParams:
+def _assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, response) -> MarketParams:
     dim = {r["campaign_id"]: r for r in data.campaigns.iter_rows(named=True)}
-    shares, dev_cvr = _device_fit(data)
+    shares, dev_cvr = _device_fit(data, response)
     flags.append("device click-through multipliers: not reported by the platforms, 1 (prior)")
     flags.append(f"order value spread: lognormal sigma {priors.VALUE_SIGMA} (prior)")
     flags.append("competitors: no adaptation or drift fitted (0)")

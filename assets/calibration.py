@@ -1,0 +1,143 @@
+"""Calibration: the market simulator fitted to the account's own reports (`rl.calibration.fit`), checked by a
+backtest on held-out days (`rl.calibration.backtest`) before anything learns in it.
+
+Reads the published read-only warehouse copy (never the demo world's truth). Writes the fitted `MarketParams`
+as JSON with its params hash and data window under data/calibration/ and records it in the warehouse.
+"""
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb as duckdb_client
+from dagster_duckdb import DuckDBResource
+
+from assets.discovery import discovered_patterns
+from orchestration.environment import data_dir
+from rl.calibration import data as calibration_data
+from rl.calibration.backtest import backtest
+from rl.calibration.fit import calibrate
+from rl.calibration.plots import plot_backtest, plot_fit
+from rl.calibration.response import fit_response_models
+
+BACKTEST = "calibration_backtest"
+
+
+class CalibrationConfig(dg.Config):
+    """Window of history to fit on, the account's budget and target, and the backtest's pass bar."""
+
+    window_days: int = 365
+    daily_budget: float = 500.0
+    target_cpa: float = 100.0
+    holdout_days: int = 14
+    backtest_markets: int = 8
+    wape_threshold: float = 0.15
+
+
+def _png(path: Path, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
+
+
+def calibration_dir() -> Path:
+    folder = data_dir() / "calibration"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dg.asset(
+    deps=[discovered_patterns],
+    group_name="calibration",
+    kinds={"python", "duckdb"},
+    pool="duckdb_writer",  # it records the fit in the warehouse
+    check_specs=[dg.AssetCheckSpec(BACKTEST, asset="market_calibration", blocking=True)],
+)
+def market_calibration(
+    context: dg.AssetExecutionContext, config: CalibrationConfig, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """The simulator the bidding policy learns in: a `MarketParams` fitted to the account's marts, with the
+    parameters that are priors rather than fits flagged, and a backtest on the most recent days."""
+    published = data_dir() / "published" / "warehouse.duckdb"
+    with duckdb_client.connect(str(published), read_only=True) as con:
+        data = calibration_data.load(con, days=config.window_days)
+        response = fit_response_models(con, holdout_days=config.holdout_days)
+    context.log.info(f"calibrating on {data.first} .. {data.last} ({data.n_days} days)")
+    cal = calibrate(data, config.daily_budget, config.target_cpa, response)
+    context.log.info(f"fitted in {cal.fit_wall_s:.1f} s; backtesting the last {config.holdout_days} days")
+    # the backtest's fit must not see the held-out days, so no response model there (it is refitted on the window)
+    bt = backtest(
+        data,
+        config.holdout_days,
+        config.backtest_markets,
+        daily_budget=config.daily_budget,
+        target_cpa=config.target_cpa,
+    )
+    folder = calibration_dir()
+    summary = cal.summary() | {
+        "params": cal.params.model_dump(mode="json"),
+        "backtest": {
+            "first": bt.first.isoformat(),
+            "last": bt.last.isoformat(),
+            "wape": bt.wape,
+            "noise_floor": bt.floor,
+        },
+    }
+    text = json.dumps(summary, indent=2, default=str)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    (folder / f"market_calibration-{stamp}.json").write_text(text)
+    latest = folder / "market_calibration.json"
+    latest.write_text(text)
+    with duckdb.get_connection() as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS main.market_calibrations (materialized_at TIMESTAMP, params_hash VARCHAR, "
+            "first_date DATE, last_date DATE, backtest_passed BOOLEAN, calibration JSON)"
+        )
+        failures = bt.failures(config.wape_threshold)
+        conn.execute(
+            "INSERT INTO main.market_calibrations VALUES (now(), ?, ?, ?, ?, ?)",
+            [cal.params.params_hash(), data.first, data.last, not failures, text],
+        )
+    for line in failures:
+        context.log.warning(f"backtest: {line}")
+    fit_png = plot_fit(cal, folder / "market_calibration.png")
+    bt_png = plot_backtest(bt.daily, bt.wape, folder / "calibration_backtest.png")
+    wape_rows = "\n".join(
+        f"| {m} | " + " | ".join(f"{bt.wape[m][p]:.1%} (floor {bt.floor[m][p]:.1%})" for p in sorted(bt.wape[m])) + " |"
+        for m in bt.wape
+    )
+    header = "| metric | " + " | ".join(sorted(bt.wape["spend"])) + " |\n|" + "---|" * (len(bt.wape["spend"]) + 1)
+    return dg.MaterializeResult(
+        metadata={
+            "artifact": dg.MetadataValue.path(str(latest)),
+            "params_hash": cal.params.params_hash(),
+            "window": f"{data.first} .. {data.last}",
+            "fit_wall_s": round(cal.fit_wall_s, 1),
+            "priors_and_flags": dg.MetadataValue.md("\n".join(f"- {f}" for f in cal.flags) or "none"),
+            "fit": _png(fit_png, "fitted vs observed"),
+            "response_model": dg.MetadataValue.md(
+                "| model | held-out AUC | held-out log loss | per-campaign frequency log loss |\n|---|---|---|---|\n"
+                + "\n".join(
+                    f"| {name} | {m['holdout_auc']:.4f} | {m['holdout_logloss']:.5f} | {m['baseline_logloss']:.5f} |"
+                    for name, m in response.metrics.items()
+                )
+            ),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=BACKTEST,
+                passed=not failures,
+                metadata={
+                    "held_out": f"{bt.first} .. {bt.last}",
+                    "threshold": config.wape_threshold,
+                    "wape": dg.MetadataValue.md(header + "\n" + wape_rows),
+                    "total_error_14d": dg.MetadataValue.json(bt.total_error),
+                    "failures": ", ".join(failures) or "none",
+                    "plot": _png(bt_png, "backtest"),
+                },
+            )
+        ],
+    )
+
+
+CALIBRATION_ASSETS = [market_calibration]
