@@ -37,7 +37,7 @@ from rl.world import facts
 from rl.world.history import OperatorChange, operator_changes
 from rl.world.paths import DEFAULT_WORLD_FILE
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the previous operator's history (rl.world.history)
 GA4_PROPERTY_ID = "123456789"
 PLATFORM_CUSTOMER_IDS = {
     "google_ads": "1234567890",
