@@ -1,8 +1,14 @@
 """Jobs: named selections of assets that run together."""
 
+import warnings
+
 import dagster as dg
 
 from assets.partitions import DAILY_PARTITIONS
+
+# The data assets backfill in one run, the bidding assets one day per run (each plan builds on the day before):
+# jobs that hold both are told so by Dagster at every load; the minimum (one partition per run) is what we want.
+warnings.filterwarnings("ignore", message="Asset job .* materializes assets with varying BackfillPolicies")
 
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
@@ -24,4 +30,50 @@ warehouse_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("warehouse"),
     partitions_def=DAILY_PARTITIONS,
     description="Rebuild the dbt warehouse and the published copy from what is already ingested.",
+)
+
+# The day's bidding: the data job's assets, then the plan (with its blocking guardrail checks) and the push.
+daily_bidding_job = dg.define_asset_job(
+    "daily_bidding_job",
+    selection=dg.AssetSelection.groups("ingestion", "warehouse", "discovery", "bidding"),
+    partitions_def=DAILY_PARTITIONS,
+    description="Every morning for yesterday's partition: ingest, build the warehouse, rediscover patterns, plan "
+    "tomorrow's budgets and bids (guardrail checks block a bad plan), push them (validate-only unless live).",
+)
+
+# What a plan needs and nothing more: the reports behind fct_campaign_daily, the dbt models up to it (and their
+# tests), the plan and the push. The demo's closed loop runs this once per simulated day.
+bidding_loop_job = dg.define_asset_job(
+    "bidding_loop_job",
+    selection=dg.AssetSelection.assets("fct_campaign_daily", "dim_campaign").upstream()
+    | dg.AssetSelection.groups("bidding"),
+    partitions_def=DAILY_PARTITIONS,
+    description="The lean daily loop: ingest the reports the marts need, rebuild fct_campaign_daily and its "
+    "upstream models only, plan, push.",
+)
+
+# The safe plan: the static reference settings (the settings in force when GAELP took over), planned and pushed.
+# The kill-switch sensor requests it; the run is tagged gaelp/kill_switch.
+safe_push_job = dg.define_asset_job(
+    "safe_push_job",
+    selection=dg.AssetSelection.groups("bidding"),
+    partitions_def=DAILY_PARTITIONS,
+    config={"ops": {"daily_bid_plan": {"config": {"policy": "static_reference"}}}},
+    description="Plan and push the static reference settings (the kill switch's safe plan).",
+)
+
+
+def _learning_assets_exist() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("assets.learning") is not None
+
+
+# Weekly: recalibrate the simulator, retrain, evaluate (the policy assets come from assets/learning.py).
+RETRAIN_KEYS = ("market_calibration", "bidding_policy", "policy_evaluation")
+retrain_job = dg.define_asset_job(
+    "retrain_job",
+    selection=dg.AssetSelection.assets(*(RETRAIN_KEYS if _learning_assets_exist() else RETRAIN_KEYS[:1])),
+    description="Recalibrate the market simulator on the latest marts, retrain the bidding policy in it and "
+    "evaluate it against the baselines (the gate for promotion).",
 )

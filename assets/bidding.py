@@ -1,0 +1,438 @@
+"""Bidding: the day's plan from the promoted policy (`daily_bid_plan`, with blocking guardrail checks) and its push
+to the ad platforms (`bid_push`, audited).
+
+Partition D is the data day: the plan is computed from the marts up to D (yesterday, on the morning it runs) and
+is for day D + 1. The planning and the checks are `rl.bidding.planner` and `rl.bidding.checks`; the push is the
+`BidPlatform` resources'. Both write the warehouse (pool `duckdb_writer`).
+"""
+
+import csv
+import datetime as dt
+import json
+import math
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.partitions import DAILY_PARTITIONS
+from orchestration.environment import Environment, current_environment, data_dir
+from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
+from rl.bidding import planner
+from rl.bidding.checks import CHECKS, CheckFailure, PlanLimits, run_checks
+from rl.bidding.plan import PLATFORMS
+from rl.env.guardrails import ActionCodec
+from rl.env.schema import ObservationSchema
+
+PLAN_TABLE = "bid_plan"
+REFERENCE_TABLE = "bid_reference"
+KILL_SWITCH_TAG = "gaelp/kill_switch"
+POLICY_EVALUATION = dg.AssetKey("policy_evaluation")
+ONE_PLAN_PER_RUN = dg.BackfillPolicy.multi_run(1)  # each day's plan reads the push of the day before
+PLATFORM_RESOURCES = {p: f"bid_{p}" for p in PLATFORMS}  # plan platform -> resource key
+
+PLAN_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PLAN_TABLE} (
+    data_partition VARCHAR NOT NULL,
+    plan_date DATE NOT NULL,
+    platform VARCHAR NOT NULL,
+    campaign_id BIGINT NOT NULL,
+    campaign_name VARCHAR,
+    bid_kind VARCHAR,
+    daily_budget DOUBLE,
+    bid DOUBLE,
+    current_budget DOUBLE,
+    current_bid DOUBLE,
+    reference_budget DOUBLE,
+    reference_bid DOUBLE,
+    max_bid DOUBLE,
+    hour_modifiers VARCHAR,
+    budget_target VARCHAR,
+    bid_targets VARCHAR,
+    policy_version VARCHAR NOT NULL,
+    policy_source VARCHAR NOT NULL,
+    fallback_reason VARCHAR,
+    account_daily_budget DOUBLE NOT NULL,
+    max_step DOUBLE NOT NULL,
+    budget_floor DOUBLE NOT NULL,
+    created_at_utc TIMESTAMP NOT NULL
+)
+"""
+REFERENCE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
+    platform VARCHAR NOT NULL, campaign_id BIGINT NOT NULL, daily_budget DOUBLE NOT NULL, bid DOUBLE NOT NULL,
+    source VARCHAR NOT NULL, recorded_at_utc TIMESTAMP NOT NULL
+)
+"""
+
+
+class BidPlanConfig(dg.Config):
+    """The account's planning limits and which policy to use."""
+
+    daily_budget: float = 500.0
+    target_cpa: float = 100.0
+    max_step: float = 0.20
+    max_bid_multiple: float = 2.0
+    history_days: int = 56
+    policy: str | None = None  # a baseline name (e.g. "static_reference") instead of the promoted model
+    fallback_baseline: str | None = None  # when there is no promoted model: default the registry's best, else static
+    kill_switch: bool = True
+    targets_csv: str | None = None  # prod: platform, campaign_id, budget_target, bid_targets ("id1;id2")
+
+    def account(self) -> planner.AccountSettings:
+        return planner.AccountSettings(
+            daily_budget=self.daily_budget,
+            target_cpa=self.target_cpa,
+            max_step=self.max_step,
+            max_bid_multiple=self.max_bid_multiple,
+            history_days=self.history_days,
+            kill_switch=self.kill_switch,
+        )
+
+
+class BidPushConfig(dg.Config):
+    """Live switches per platform. None: the environment's default — demo pushes to the demo market (mode
+    "demo"), prod validates only. A live push also needs the platform resource's own `live_pushing_enabled`."""
+
+    live_google_ads: bool | None = None
+    live_meta: bool | None = None
+    live_tiktok: bool | None = None
+    live_microsoft_ads: bool | None = None
+
+    def live(self, platform: str, environment: Environment) -> bool:
+        value = getattr(self, f"live_{platform}")
+        return environment is Environment.DEMO if value is None else bool(value)
+
+
+def _frame(conn, sql: str, params: list | None = None) -> pl.DataFrame:
+    cursor = conn.execute(sql, params or [])
+    columns = [d[0] for d in cursor.description]
+    return pl.DataFrame(cursor.fetchall(), schema=columns, orient="row", infer_schema_length=None)
+
+
+def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    cols = ", ".join(planner.MART_COLUMNS)
+    marts = _frame(
+        conn, f"SELECT {cols} FROM fct_campaign_daily WHERE date BETWEEN ? AND ? ORDER BY date", [first, last]
+    )
+    dim = _frame(conn, "SELECT platform, campaign_id, campaign_name, status FROM dim_campaign")
+    return marts, dim
+
+
+def _reference(conn, history: planner.MartHistory) -> planner.Reference:
+    """The reference settings: recorded once, from the settings in force on the first day GAELP planned."""
+    conn.execute(REFERENCE_DDL)
+    rows = conn.execute(f"SELECT platform, campaign_id, daily_budget, bid, source FROM {REFERENCE_TABLE}").fetchall()
+    known = {(p, int(c)): (b, q, s) for p, c, b, q, s in rows}
+    missing = [c for c in history.campaigns if (c.platform, c.campaign_id) not in known]
+    if missing:
+        source = f"settings in force on {history.last_date} (recorded by the first plan)"
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        index = {(c.platform, c.campaign_id): j for j, c in enumerate(history.campaigns)}
+        for c in missing:
+            j = index[(c.platform, c.campaign_id)]
+            b, q = float(history.current_budgets[j]), float(history.current_bids[j])
+            values = [c.platform, c.campaign_id, b, q, source, now]
+            conn.execute(f"INSERT INTO {REFERENCE_TABLE} VALUES (?, ?, ?, ?, ?, ?)", values)
+            known[(c.platform, c.campaign_id)] = (b, q, source)
+    values = [known[(c.platform, c.campaign_id)] for c in history.campaigns]
+    return planner.Reference(
+        budgets=pl.Series([v[0] for v in values]).to_numpy().astype(float),
+        bids=pl.Series([v[1] for v in values]).to_numpy().astype(float),
+        source="; ".join(sorted({v[2] for v in values})),
+    )
+
+
+def _gate_failure(context: dg.AssetExecutionContext) -> str | None:
+    """Why the promoted policy may not be used: a failed check of the latest `policy_evaluation` (None if passed or
+    there is no such asset yet)."""
+    try:
+        keys = [k for k in context.repository_def.asset_graph.asset_check_keys if k.asset_key == POLICY_EVALUATION]
+        if not keys:
+            return None
+        latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    except Exception:  # no repository (direct invocation) or a storage without checks: no gate to consult
+        return None
+    failed = sorted(k.name for k, rec in latest.items() if rec is not None and rec.status.value == "FAILED")
+    return f"the policy gate failed ({', '.join(failed)} on policy_evaluation)" if failed else None
+
+
+def _targets(config: BidPlanConfig):
+    if current_environment() is Environment.DEMO and not config.targets_csv:
+        return planner.demo_targets_for
+    if not config.targets_csv:
+        raise ValueError(
+            "daily_bid_plan: set targets_csv in prod (platform, campaign_id, budget_target, bid_targets): the ids of "
+            "the platform objects that hold each campaign's budget and bids"
+        )
+    with open(config.targets_csv, newline="") as f:
+        return planner.targets_from_rows(list(csv.DictReader(f)))
+
+
+def _write_plan(conn, partition: str, plan: planner.Plan) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    conn.execute(PLAN_DDL)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {PLAN_TABLE} WHERE data_partition = ?", [partition])
+        for e in plan.entries:
+            conn.execute(
+                f"INSERT INTO {PLAN_TABLE} VALUES ({', '.join('?' * 23)})",
+                [
+                    e.data_partition,
+                    e.plan_date,
+                    e.platform,
+                    e.campaign_id,
+                    e.campaign_name,
+                    e.bid_kind,
+                    e.daily_budget,
+                    e.bid,
+                    e.current_budget,
+                    e.current_bid,
+                    e.reference_budget,
+                    e.reference_bid,
+                    e.max_bid,
+                    json.dumps(list(e.hour_modifiers)) if e.hour_modifiers else None,
+                    e.budget_target,
+                    ";".join(e.bid_targets),
+                    e.policy_version,
+                    e.policy_source,
+                    e.fallback_reason,
+                    plan.limits.daily_budget,
+                    plan.limits.max_step,
+                    plan.limits.budget_floor,
+                    now,
+                ],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def read_plan(conn, partition: str) -> tuple[list[planner.PlanEntry], PlanLimits | None]:
+    """The stored plan of a partition and the limits it was made under (None if there is no plan)."""
+    conn.execute(PLAN_DDL)
+    frame = _frame(
+        conn, f"SELECT * FROM {PLAN_TABLE} WHERE data_partition = ? ORDER BY platform, campaign_id", [partition]
+    )
+    if frame.is_empty():
+        return [], None
+    entries = []
+    for r in frame.to_dicts():
+        entries.append(
+            planner.PlanEntry(
+                data_partition=r["data_partition"],
+                plan_date=r["plan_date"].isoformat(),
+                platform=r["platform"],
+                campaign_id=int(r["campaign_id"]),
+                campaign_name=r["campaign_name"],
+                bid_kind=r["bid_kind"],
+                daily_budget=r["daily_budget"],
+                bid=r["bid"],
+                current_budget=r["current_budget"],
+                current_bid=r["current_bid"],
+                reference_budget=r["reference_budget"],
+                reference_bid=r["reference_bid"],
+                max_bid=r["max_bid"],
+                policy_version=r["policy_version"],
+                policy_source=r["policy_source"],
+                fallback_reason=r["fallback_reason"],
+                budget_target=r["budget_target"],
+                bid_targets=tuple(t for t in (r["bid_targets"] or "").split(";") if t),
+                hour_modifiers=tuple(json.loads(r["hour_modifiers"])) if r["hour_modifiers"] else None,
+            )
+        )
+    first = frame.row(0, named=True)
+    limits = PlanLimits(
+        daily_budget=first["account_daily_budget"],
+        max_bids={(e.platform, e.campaign_id): e.max_bid for e in entries},
+        max_step=first["max_step"],
+        budget_floor=first["budget_floor"],
+    )
+    return entries, limits
+
+
+def _campaign_status(conn) -> dict[tuple[str, int], str]:
+    rows = conn.execute("SELECT platform, campaign_id, status FROM dim_campaign").fetchall()
+    return {(p, int(c)): s for p, c, s in rows}
+
+
+def _failures_md(failures: list[CheckFailure]) -> str:
+    return "\n".join(f"- {f.message}" for f in failures) or "none"
+
+
+def _learning_deps() -> list[dg.AssetKey]:
+    """The policy assets, once assets/learning.py exists (another module's; the plan reads their registry)."""
+    import importlib.util
+
+    return [dg.AssetKey("bidding_policy")] if importlib.util.find_spec("assets.learning") else []
+
+
+@dg.asset(
+    partitions_def=DAILY_PARTITIONS,
+    deps=[dg.AssetKey("fct_campaign_daily"), dg.AssetKey("dim_campaign"), *_learning_deps()],
+    group_name="bidding",
+    kinds={"python", "duckdb"},
+    pool="duckdb_writer",
+    backfill_policy=ONE_PLAN_PER_RUN,
+    check_specs=[dg.AssetCheckSpec(name, asset="daily_bid_plan", blocking=True) for name in CHECKS],
+)
+def daily_bid_plan(
+    context: dg.AssetExecutionContext, config: BidPlanConfig, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Tomorrow's daily budget and bid (max CPC / CPM bid cap) per campaign: the promoted policy (or the fallback
+    baseline, said so) applied to the marts up to the partition day, through the guardrails; stored in `bid_plan`
+    (the partition's rows replaced) with the policy version, and checked by blocking guardrail checks."""
+    partition = context.partition_key
+    last = dt.date.fromisoformat(partition)
+    settings = config.account()
+    schema = ObservationSchema.from_registry()
+    first = last - dt.timedelta(days=settings.history_days - 1)
+    kill_tag = context.run.tags.get(KILL_SWITCH_TAG) if context.run else None
+    with duckdb.get_connection() as conn:
+        marts, dim = _marts(conn, first, last)
+        campaigns = planner.campaigns_in_schema_order(schema, dim)
+        history = planner.history_from_marts(marts, campaigns, last, settings.history_days)
+        reference = _reference(conn, history)
+        promoted = (None, None, "a baseline was asked for", None)
+        if not config.policy:
+            promoted = planner.promoted_policy(conn, str(data_dir() / "models"))
+        codec = ActionCodec(schema.n_campaigns, settings.bid_range)
+        choice = planner.choose_policy(
+            schema,
+            codec,
+            reference,
+            settings.daily_budget,
+            promoted,
+            gate_failed=None if config.policy else _gate_failure(context),
+            override=config.policy,
+            fallback=config.fallback_baseline,
+        )
+        if kill_tag:
+            choice.source, choice.reason = "kill_switch", f"kill switch sensor: {kill_tag}"
+        plan = planner.make_plan(history, reference, settings, schema, choice, partition, _targets(config))
+        _write_plan(conn, partition, plan)
+        stored, limits = read_plan(conn, partition)  # the checks judge what was stored, not what was computed
+        results = run_checks(stored, limits, _campaign_status(conn))
+    if plan.fallback_reason:
+        context.log.warning(f"plan from {plan.choice_version} ({plan.choice_source}): {plan.fallback_reason}")
+    total = sum(e.daily_budget for e in stored)
+    metadata = {
+        "plan": dg.MetadataValue.md(planner.diff_table(stored)),
+        "plan_date": (last + dt.timedelta(days=1)).isoformat(),
+        "policy_version": plan.choice_version,
+        "policy_source": plan.choice_source,
+        "fallback": plan.fallback_reason or "none (the promoted model)",
+        "reference": reference.source,
+        "total_budget": dg.MetadataValue.float(round(total, 2)),
+        "kill_switch": dg.MetadataValue.md(
+            (("**FIRED** — " if plan.kill_switch.fire else "not fired — ") + plan.kill_switch.reason)
+            + "\n\n"
+            + plan.kill_switch.table()
+            if plan.kill_switch
+            else "off"
+        ),
+        "dagster/row_count": dg.MetadataValue.int(len(stored)),
+    }
+    checks = [
+        dg.AssetCheckResult(
+            check_name=name,
+            passed=not results[name],
+            metadata={"failures": dg.MetadataValue.md(_failures_md(results[name])), "count": len(results[name])},
+        )
+        for name in CHECKS
+    ]
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+
+
+def _push_table(results) -> str:
+    lines = ["| platform | campaign | field | target | old | new | mode | status | response |", "|---" * 9 + "|"]
+    for r in results:
+        old = "" if r.old_value is None or (isinstance(r.old_value, float) and math.isnan(r.old_value)) else r.old_value
+        response = (r.response or "").replace("|", "/").replace("\n", " ")[:120]
+        lines.append(
+            f"| {r.platform} | {r.campaign_id} | {r.field} | {r.target} | {old} | {r.new_value:.2f} | {r.mode} | "
+            f"{r.status} | {response} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=DAILY_PARTITIONS,
+    deps=[daily_bid_plan],
+    group_name="bidding",
+    kinds={"python", "duckdb"},
+    pool="duckdb_writer",
+    backfill_policy=ONE_PLAN_PER_RUN,
+)
+def bid_push(
+    context: dg.AssetExecutionContext,
+    config: BidPushConfig,
+    duckdb: DuckDBResource,
+    bid_google_ads: BidPlatform,
+    bid_meta: BidPlatform,
+    bid_tiktok: BidPlatform,
+    bid_microsoft_ads: BidPlatform,
+) -> dg.MaterializeResult:
+    """Push the partition's plan to each platform: validate-only unless live is switched on (demo: the demo market,
+    audit mode "demo"). Every intended and applied change goes to `bid_push_audit`; pushing the same partition
+    again sends nothing that was already applied."""
+    from rl.bidding.audit import PushAudit
+
+    partition = context.partition_key
+    environment = current_environment()
+    platforms = {
+        "google_ads": bid_google_ads,
+        "meta": bid_meta,
+        "tiktok": bid_tiktok,
+        "microsoft_ads": bid_microsoft_ads,
+    }
+    if environment is Environment.DEMO:
+        for name, resource in platforms.items():
+            if not isinstance(resource, DemoBidPlatform):
+                raise LivePushRefused(
+                    f"bid_push: the demo environment pushes to the demo market only, but resource "
+                    f"{PLATFORM_RESOURCES[name]} is a {type(resource).__name__}; set GAELP_ENV=prod to push to real "
+                    "accounts"
+                )
+    results = []
+    with duckdb.get_connection() as conn:
+        entries, limits = read_plan(conn, partition)
+        if not entries:
+            raise dg.Failure(f"bid_push: no plan in {PLAN_TABLE} for partition {partition}; materialize daily_bid_plan")
+        failed = {k: v for k, v in run_checks(entries, limits, _campaign_status(conn)).items() if v}
+        if failed:  # the blocking checks stop a run; this stops a push launched on its own
+            raise dg.Failure(
+                f"bid_push: the plan for {partition} fails the guardrail checks {sorted(failed)}; nothing was pushed",
+                metadata={k: dg.MetadataValue.md(_failures_md(v)) for k, v in failed.items()},
+            )
+        audit = PushAudit(conn)
+        modes = {}
+        for platform, resource in platforms.items():
+            rows = [e.to_plan_row() for e in entries if e.platform == platform]
+            if not rows:
+                continue
+            live = config.live(platform, environment)
+            modes[platform] = resource._mode(live)
+            context.log.info(f"{platform}: pushing {len(rows)} campaign(s), {modes[platform]}")
+            results.extend(resource.push(rows, live=live, audit=audit))
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    metadata = {
+        "audit": dg.MetadataValue.md(_push_table(results)),
+        "modes": ", ".join(f"{p}: {m}" for p, m in modes.items()),
+        "policy_version": entries[0].policy_version,
+        **{f"changes_{status}": dg.MetadataValue.int(n) for status, n in sorted(counts.items())},
+    }
+    refused = [r for r in results if r.status == "failed"]
+    if refused:
+        raise dg.Failure(
+            f"bid_push: {len(refused)} change(s) were refused by the platform (see the audit table bid_push_audit)",
+            metadata=metadata,
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+BIDDING_ASSETS = [daily_bid_plan, bid_push]

@@ -1,0 +1,226 @@
+"""Guardrail checks on a day's bid plan: pure functions returning named failures (no Dagster here).
+
+The checks are the last line before a push, so they do not trust the planner: each takes the plan rows as they
+are stored and re-derives the bounds from the account's limits.
+
+Money is compared in whole cents, because every push rounds to the cent (`rl.bidding.plan.to_cents`):
+  * `total_within_account_budget`  Σ daily budgets ≤ the account's daily budget;
+  * `bids_within_max_bid`          every bid ≤ its campaign's max bid;
+  * `changes_within_daily_step`    every budget within ±step × max(current budget, budget floor) of the current
+                                    budget (the floor lets a zero budget restart), every bid within ±step × the
+                                    current bid — each band widened outwards to whole cents; a bid may also sit
+                                    at the max bid when the current bid is above it (the hard cap wins);
+  * `campaigns_known_and_enabled`  every row is a campaign of the registry (platform and id) with status enabled,
+                                    and no campaign appears twice;
+  * `no_nan`                       budgets and bids (new and current) are finite numbers ≥ 0 (bids > 0).
+A plan that passes all of them satisfies every bound (see tests/rl/bidding/test_checks.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rl.bidding.plan import to_cents
+
+CHECKS = (
+    "total_within_account_budget",
+    "bids_within_max_bid",
+    "changes_within_daily_step",
+    "campaigns_known_and_enabled",
+    "no_nan",
+)
+
+
+class CheckedRow(Protocol):
+    platform: str
+    campaign_id: int
+    daily_budget: float | None
+    bid: float | None
+    current_budget: float | None
+    current_bid: float | None
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """The account's limits: total daily budget, max bid per (platform, campaign id), daily step (0.2 = ±20%)
+    and the budget floor the step of a zero budget is measured from."""
+
+    daily_budget: float
+    max_bids: Mapping[tuple[str, int], float]
+    max_step: float = 0.20
+    budget_floor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.daily_budget) and self.daily_budget > 0):
+            raise ValueError(f"PlanLimits.daily_budget must be a finite number > 0, got {self.daily_budget!r}")
+        if not (math.isfinite(self.max_step) and self.max_step >= 0):
+            raise ValueError(f"PlanLimits.max_step must be a finite number >= 0, got {self.max_step!r}")
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """One named failure: which check, which campaign (None for plan-wide ones), and why."""
+
+    check: str
+    message: str
+    platform: str | None = None
+    campaign_id: int | None = None
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _cents_floor(x: float) -> int:
+    return math.floor(x * 100 + 1e-6)
+
+
+def _cents_ceil(x: float) -> int:
+    return math.ceil(x * 100 - 1e-6)
+
+
+def check_no_nan(rows: Sequence[CheckedRow]) -> list[CheckFailure]:
+    out = []
+    for r in rows:
+        for name in ("daily_budget", "bid", "current_budget", "current_bid"):
+            v = getattr(r, name)
+            if not _finite(v) or v < 0 or (name in ("bid", "current_bid") and v <= 0):
+                out.append(
+                    CheckFailure(
+                        "no_nan",
+                        f"{r.platform}/{r.campaign_id}: {name} is {v!r}, not a finite number "
+                        f"{'> 0' if 'bid' in name else '>= 0'}",
+                        r.platform,
+                        r.campaign_id,
+                    )
+                )
+    return out
+
+
+def check_total(rows: Sequence[CheckedRow], limits: PlanLimits) -> list[CheckFailure]:
+    budgets = [r.daily_budget for r in rows]
+    if not all(_finite(b) for b in budgets):
+        return [CheckFailure("total_within_account_budget", "the total is undefined: a budget is missing or NaN")]
+    total = sum(to_cents(b) for b in budgets)
+    if total > to_cents(limits.daily_budget):
+        return [
+            CheckFailure(
+                "total_within_account_budget",
+                f"the plan's daily budgets add up to {total / 100:.2f}, above the account's daily budget "
+                f"{limits.daily_budget:.2f}",
+            )
+        ]
+    return []
+
+
+def check_max_bid(rows: Sequence[CheckedRow], limits: PlanLimits) -> list[CheckFailure]:
+    out = []
+    for r in rows:
+        cap = limits.max_bids.get((r.platform, r.campaign_id))
+        if cap is None:
+            out.append(
+                CheckFailure(
+                    "bids_within_max_bid",
+                    f"{r.platform}/{r.campaign_id}: no max bid is configured for this campaign",
+                    r.platform,
+                    r.campaign_id,
+                )
+            )
+        elif not _finite(r.bid) or to_cents(r.bid) > _cents_floor(cap):
+            out.append(
+                CheckFailure(
+                    "bids_within_max_bid",
+                    f"{r.platform}/{r.campaign_id}: bid {r.bid!r} is above the max bid {cap:.2f}",
+                    r.platform,
+                    r.campaign_id,
+                )
+            )
+    return out
+
+
+def check_step(rows: Sequence[CheckedRow], limits: PlanLimits) -> list[CheckFailure]:
+    out = []
+    s = limits.max_step
+    for r in rows:
+        where = f"{r.platform}/{r.campaign_id}"
+        if not all(_finite(v) for v in (r.daily_budget, r.bid, r.current_budget, r.current_bid)):
+            out.append(CheckFailure("changes_within_daily_step", f"{where}: a value is missing or NaN", *_key(r)))
+            continue
+        width = s * max(r.current_budget, limits.budget_floor)
+        lo, hi = _cents_floor(max(r.current_budget - width, 0.0)), _cents_ceil(r.current_budget + width)
+        if not lo <= to_cents(r.daily_budget) <= hi:
+            out.append(
+                CheckFailure(
+                    "changes_within_daily_step",
+                    f"{where}: budget {r.current_budget:.2f} -> {r.daily_budget:.2f} moves more than "
+                    f"{s:.0%} (allowed {lo / 100:.2f} .. {hi / 100:.2f})",
+                    *_key(r),
+                )
+            )
+        lo, hi = _cents_floor(r.current_bid * (1 - s)), _cents_ceil(r.current_bid * (1 + s))
+        cap = limits.max_bids.get((r.platform, r.campaign_id))
+        if cap is not None and r.current_bid > cap:  # the hard cap wins over the band
+            lo = min(lo, _cents_floor(cap))
+        if not lo <= to_cents(r.bid) <= hi:
+            out.append(
+                CheckFailure(
+                    "changes_within_daily_step",
+                    f"{where}: bid {r.current_bid:.2f} -> {r.bid:.2f} moves more than {s:.0%} "
+                    f"(allowed {lo / 100:.2f} .. {hi / 100:.2f})",
+                    *_key(r),
+                )
+            )
+    return out
+
+
+def check_campaigns(rows: Sequence[CheckedRow], campaigns: Mapping[tuple[str, int], str]) -> list[CheckFailure]:
+    """`campaigns`: (platform, campaign id) -> status ("enabled" / "paused") from the registry (dim_campaign)."""
+    out = []
+    seen: set[tuple[str, int]] = set()
+    for r in rows:
+        key = (r.platform, r.campaign_id)
+        status = campaigns.get(key)
+        if status is None:
+            out.append(
+                CheckFailure(
+                    "campaigns_known_and_enabled",
+                    f"{r.platform}/{r.campaign_id} is not a campaign of the registry",
+                    *key,
+                )
+            )
+        elif status != "enabled":
+            out.append(
+                CheckFailure(
+                    "campaigns_known_and_enabled",
+                    f"{r.platform}/{r.campaign_id} is {status} in the registry: a plan must not touch it",
+                    *key,
+                )
+            )
+        if key in seen:
+            out.append(CheckFailure("campaigns_known_and_enabled", f"{r.platform}/{r.campaign_id} appears twice", *key))
+        seen.add(key)
+    return out
+
+
+def _key(r: CheckedRow) -> tuple[str, int]:
+    return r.platform, r.campaign_id
+
+
+def run_checks(
+    rows: Sequence[CheckedRow], limits: PlanLimits, campaigns: Mapping[tuple[str, int], str]
+) -> dict[str, list[CheckFailure]]:
+    """Every check by name (CHECKS order) with its failures (an empty list: passed)."""
+    return {
+        "total_within_account_budget": check_total(rows, limits),
+        "bids_within_max_bid": check_max_bid(rows, limits),
+        "changes_within_daily_step": check_step(rows, limits),
+        "campaigns_known_and_enabled": check_campaigns(rows, campaigns),
+        "no_nan": check_no_nan(rows),
+    }
+
+
+def passes(results: Mapping[str, list[CheckFailure]]) -> bool:
+    return not any(results.values())

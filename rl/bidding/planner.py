@@ -1,0 +1,575 @@
+"""The daily bid planner: yesterday's marts → the policy's observation → its action → guardrails → a plan.
+
+Pure Python (no Dagster, no DuckDB): the asset reads the marts and hands them over as a polars frame.
+
+Observation. The policy reads the same features it was trained on (`rl.env.observation`), built from
+`fct_campaign_daily` over the last `history_days` days ending on the data day D (the partition):
+  * spend, impressions, clicks as the platforms report them;
+  * opportunities = impressions / impression_share on the search platforms; the social platforms report no
+    eligible impressions, so theirs are 0 (their impression-share features are 0);
+  * conversions by CLICK date, as reported so far (recent days still maturing) — put in the report history at lag
+    0, so every trailing window reads exactly the reported count;
+  * the budgets in force each day, and as "now" the latest day's daily_budget / bid (what is in force on D);
+  * reference bids (the action's bid multiplier 1.0) and the reference budgets: the settings in force when GAELP
+    took over (see `Reference`), the static, safe settings.
+Episode features: the policy was trained on episodes of `episode_days`; in production the days are cut into
+consecutive cycles of that length (by date ordinal), so the episode features run over the range seen in training.
+Stateful baselines (PI pacer, response-curve history) are replayed over the cycle's days so far, as in training.
+
+Decoding. The action goes through `rl.env.guardrails.apply_guardrails` (total ≤ account budget, ±step per day
+from the settings in force, bids ≤ max bid = `max_bid_multiple` × reference bid), then is rounded to cents so that
+the rounded plan still satisfies every bound: budgets down, bids to the nearest cent inside the band.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from rl.bidding.checks import PlanLimits
+from rl.bidding.kill_switch import DayFigures, KillSwitchDecision, evaluate
+from rl.bidding.plan import SEARCH_PLATFORMS, PlanError, PlanRow, demo_targets
+from rl.env.guardrails import BUDGET_FLOOR_SHARE, ActionCodec, GuardrailLimits, apply_guardrails
+from rl.env.observation import Reports, build_observation
+from rl.env.schema import ObservationSchema
+
+SAFE_BASELINE = "static_reference"  # the static policy holding the reference settings
+MART_COLUMNS = (
+    "date",
+    "platform",
+    "campaign_id",
+    "spend",
+    "impressions",
+    "clicks",
+    "conversions",
+    "key_events",
+    "impression_share",
+    "daily_budget",
+    "bid",
+    "bid_kind",
+)
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """The account's planning settings (account configuration, not fitted)."""
+
+    daily_budget: float = 500.0
+    target_cpa: float = 100.0
+    max_step: float = 0.20
+    bid_range: float = 4.0
+    max_bid_multiple: float = 2.0  # max bid = this × the reference bid
+    history_days: int = 56
+    episode_days: int = 28
+    kill_switch: bool = True
+    kill_switch_factor: float = 1.5
+    kill_switch_days: int = 3
+
+    def __post_init__(self) -> None:
+        if self.history_days < self.episode_days + 28:
+            raise ValueError(
+                f"history_days ({self.history_days}) must cover an episode cycle ({self.episode_days}) plus the "
+                "28-day trailing windows"
+            )
+        for name in ("daily_budget", "target_cpa", "bid_range", "max_bid_multiple"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"AccountSettings.{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    platform: str
+    campaign_id: int
+    campaign_name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class MartHistory:
+    """[H, C] daily figures per campaign (schema order) for first_date .. last_date, and each campaign's bid kind."""
+
+    campaigns: tuple[CampaignInfo, ...]
+    first_date: dt.date
+    spend: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    opportunities: np.ndarray
+    conversions: np.ndarray
+    key_events: np.ndarray
+    budgets: np.ndarray
+    bids: np.ndarray
+    bid_kinds: tuple[str | None, ...]
+
+    @property
+    def n_days(self) -> int:
+        return self.spend.shape[0]
+
+    @property
+    def last_date(self) -> dt.date:
+        return self.first_date + dt.timedelta(days=self.n_days - 1)
+
+    @property
+    def current_budgets(self) -> np.ndarray:
+        return self.budgets[-1]
+
+    @property
+    def current_bids(self) -> np.ndarray:
+        return self.bids[-1]
+
+    def account_days(self) -> list[DayFigures]:
+        """The account's daily spend and GA4 key events (by conversion date), for the kill switch."""
+        return [
+            DayFigures(self.first_date + dt.timedelta(days=i), float(s.sum()), float(k.sum()))
+            for i, (s, k) in enumerate(zip(self.spend, self.key_events, strict=True))
+        ]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference settings per campaign (schema order): the policy's bid multiplier 1.0 and the static, safe
+    plan. `source` says where they came from."""
+
+    budgets: np.ndarray
+    bids: np.ndarray
+    source: str
+
+    def __post_init__(self) -> None:
+        if np.any(~np.isfinite(self.bids)) or np.any(self.bids <= 0):
+            raise PlanError(f"reference bids must be finite and > 0, got {self.bids.tolist()} ({self.source})")
+        if np.any(~np.isfinite(self.budgets)) or np.any(self.budgets < 0):
+            raise PlanError(f"reference budgets must be finite and >= 0, got {self.budgets.tolist()} ({self.source})")
+
+
+def campaigns_in_schema_order(schema: ObservationSchema, dim_campaign: pl.DataFrame) -> tuple[CampaignInfo, ...]:
+    """dim_campaign rows (platform, campaign_id, campaign_name, status) in the schema's order; a mismatch between
+    the registry the policy knows and the warehouse's is an error naming the campaigns."""
+    rows = {
+        (r["platform"], int(r["campaign_id"])): r
+        for r in dim_campaign.select("platform", "campaign_id", "campaign_name", "status").to_dicts()
+    }
+    expected = set(zip(schema.platforms, schema.campaign_ids, strict=True))
+    missing, unknown = sorted(expected - set(rows)), sorted(set(rows) - expected)
+    if missing or unknown:
+        raise PlanError(
+            f"dim_campaign and the observation schema disagree: missing from dim_campaign {missing}, "
+            f"unknown to the schema {unknown}"
+        )
+    return tuple(
+        CampaignInfo(p, c, str(rows[(p, c)]["campaign_name"]), str(rows[(p, c)]["status"]))
+        for p, c in zip(schema.platforms, schema.campaign_ids, strict=True)
+    )
+
+
+def history_from_marts(
+    marts: pl.DataFrame, campaigns: Sequence[CampaignInfo], last_date: dt.date, days: int
+) -> MartHistory:
+    """Arrange `fct_campaign_daily` rows (MART_COLUMNS) into [days, C] arrays ending on `last_date`.
+
+    Missing campaign-days are days without delivery (0). Settings are carried forward over days without a
+    settings row; the settings on `last_date` must be known for every campaign (what is in force now)."""
+    missing_cols = [c for c in MART_COLUMNS if c not in marts.columns]
+    if missing_cols:
+        raise PlanError(f"fct_campaign_daily rows lack columns {missing_cols}")
+    first = last_date - dt.timedelta(days=days - 1)
+    index = {(c.platform, c.campaign_id): j for j, c in enumerate(campaigns)}
+    shape = (days, len(campaigns))
+    names = ("spend", "impressions", "clicks", "opportunities", "conversions", "key_events")
+    arrays = {k: np.zeros(shape) for k in names}
+    budgets, bids = np.full(shape, np.nan), np.full(shape, np.nan)
+    kinds: list[str | None] = [None] * len(campaigns)
+    frame = marts.filter((pl.col("date") >= first) & (pl.col("date") <= last_date))
+    for r in frame.iter_rows(named=True):
+        key = (r["platform"], int(r["campaign_id"]))
+        if key not in index:
+            raise PlanError(
+                f"fct_campaign_daily has campaign {key[0]}/{key[1]} on {r['date']}, unknown to the registry"
+            )
+        i, j = (r["date"] - first).days, index[key]
+        for name in ("spend", "impressions", "clicks", "conversions", "key_events"):
+            v = r[name]
+            if v is not None:
+                if not math.isfinite(float(v)) or float(v) < 0:
+                    raise PlanError(f"fct_campaign_daily {key[0]}/{key[1]} on {r['date']}: {name} is {v!r}")
+                arrays[name][i, j] += float(v)
+        share = r["impression_share"]
+        if key[0] in SEARCH_PLATFORMS and share is not None and share > 0:
+            arrays["opportunities"][i, j] += float(r["impressions"] or 0) / float(share)
+        if r["daily_budget"] is not None:
+            budgets[i, j] = float(r["daily_budget"])
+        if r["bid"] is not None:
+            bids[i, j] = float(r["bid"])
+        if r["bid_kind"] is not None:
+            kinds[j] = r["bid_kind"]
+    for j, c in enumerate(campaigns):
+        if not (np.isfinite(budgets[-1, j]) and np.isfinite(bids[-1, j])):
+            raise PlanError(
+                f"fct_campaign_daily has no daily_budget/bid for {c.platform}/{c.campaign_id} on {last_date}: the "
+                "settings in force must be known before planning (ingest ad_settings for that day)"
+            )
+    budgets, bids = _fill(budgets), _fill(bids)
+    return MartHistory(tuple(campaigns), first, budgets=budgets, bids=bids, bid_kinds=tuple(kinds), **arrays)
+
+
+def _fill(values: np.ndarray) -> np.ndarray:
+    """Carry each column's last known value forward, then its first known value backward."""
+    out = values.copy()
+    for j in range(out.shape[1]):
+        col = out[:, j]
+        known = np.flatnonzero(np.isfinite(col))
+        idx = np.maximum.accumulate(np.where(np.isfinite(col), np.arange(len(col)), -1))
+        col[:] = np.where(idx >= 0, col[np.maximum(idx, 0)], col[known[0]])
+    return out
+
+
+# -- policies -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PolicyChoice:
+    """The policy a plan comes from: `source` is promoted | fallback | override | kill_switch; `version` is what the
+    audit records (a registry version, or "baseline:<name>"); `reason` says why it is not the promoted model."""
+
+    policy: Any
+    version: str
+    source: str
+    reason: str | None = None
+    baseline: str | None = None
+
+
+def make_baseline(name: str, schema: ObservationSchema, codec: ActionCodec, reference_shares: np.ndarray):
+    """A baseline policy by name: `static_reference` (and `static`) hold the reference settings; the others are
+    `rl.policies.baselines.BASELINES` with their default hyperparameters."""
+    from rl.policies.baselines import BASELINES, StaticPolicy
+
+    if name in (SAFE_BASELINE, "static"):
+        shares = np.asarray(reference_shares, dtype=float)
+        if shares.sum() > 1:
+            shares = shares / shares.sum()
+        return StaticPolicy(schema, codec, shares=shares)
+    if name not in BASELINES:
+        raise PlanError(f"unknown baseline {name!r} (known: {sorted({SAFE_BASELINE, *BASELINES})})")
+    return BASELINES[name](schema, codec)
+
+
+def promoted_policy(con: Any, model_dir: str) -> tuple[Any | None, str | None, str | None, str | None]:
+    """(policy, version, why-not, best baseline name) from the policy registry, imported lazily: a missing
+    module, table or promoted model gives (None, None, reason, best baseline or None)."""
+    try:
+        from rl.training.registry import ModelRegistry
+    except ImportError as e:
+        return None, None, f"no policy registry yet (rl.training.registry cannot be imported: {e})", None
+    try:
+        registry = ModelRegistry(con, model_dir)
+    except Exception as e:  # no table, unreadable directory: fall back and say so
+        return None, None, f"policy registry unreadable ({type(e).__name__}: {e})", None
+    best = None
+    try:
+        best = registry.best_baseline()
+    except Exception:  # the best baseline is advisory; static is the default
+        best = None
+    try:
+        entry = registry.promoted()
+    except Exception as e:
+        return None, None, f"policy registry unreadable ({type(e).__name__}: {e})", best
+    if entry is None:
+        return None, None, "no promoted model in the policy registry", best
+    try:
+        return registry.load_policy(entry), str(entry.version), None, best
+    except Exception as e:
+        return None, None, f"promoted model {getattr(entry, 'version', '?')} cannot be loaded ({e})", best
+
+
+def choose_policy(
+    schema: ObservationSchema,
+    codec: ActionCodec,
+    reference: Reference,
+    daily_budget: float,
+    promoted: tuple[Any | None, str | None, str | None, str | None],
+    gate_failed: str | None = None,
+    override: str | None = None,
+    fallback: str | None = None,
+) -> PolicyChoice:
+    """The promoted policy unless the gate failed or there is none; then `fallback`, else the registry's best
+    baseline, else the static reference settings. `override` (a baseline name) wins over everything."""
+    shares = reference.budgets / daily_budget
+    if override:
+        return PolicyChoice(
+            make_baseline(override, schema, codec, shares), f"baseline:{override}", "override", "asked for", override
+        )
+    policy, version, reason, best = promoted
+    if policy is not None and gate_failed is None:
+        return PolicyChoice(policy, version, "promoted")
+    why = gate_failed or reason or "no promoted model"
+    name = fallback or best or SAFE_BASELINE
+    return PolicyChoice(make_baseline(name, schema, codec, shares), f"baseline:{name}", "fallback", why, name)
+
+
+# -- the plan -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One campaign's line of the plan, as stored in `bid_plan` (one row per campaign and data partition)."""
+
+    data_partition: str
+    plan_date: str
+    platform: str
+    campaign_id: int
+    campaign_name: str
+    bid_kind: str | None
+    daily_budget: float
+    bid: float
+    current_budget: float
+    current_bid: float
+    reference_budget: float
+    reference_bid: float
+    max_bid: float
+    policy_version: str
+    policy_source: str
+    fallback_reason: str | None
+    budget_target: str | None = None
+    bid_targets: tuple[str, ...] = field(default_factory=tuple)
+    hour_modifiers: tuple[float, ...] | None = None
+
+    def to_plan_row(self) -> PlanRow:
+        return PlanRow(
+            platform=self.platform,
+            campaign_id=self.campaign_id,
+            daily_budget=self.daily_budget,
+            bid=self.bid,
+            current_budget=self.current_budget,
+            current_bid=self.current_bid,
+            policy_version=self.policy_version,
+            data_partition=self.data_partition,
+            budget_target=self.budget_target,
+            bid_targets=self.bid_targets,
+            hour_modifiers=self.hour_modifiers,
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    entries: tuple[PlanEntry, ...]
+    choice_version: str
+    choice_source: str
+    fallback_reason: str | None
+    kill_switch: KillSwitchDecision | None
+    limits: PlanLimits
+
+    @property
+    def total_budget(self) -> float:
+        return sum(e.daily_budget for e in self.entries)
+
+
+def guardrail_limits(reference: Reference, settings: AccountSettings) -> GuardrailLimits:
+    return GuardrailLimits(
+        daily_budget=settings.daily_budget,
+        ref_bids=reference.bids.astype(float),
+        max_bids=settings.max_bid_multiple * reference.bids.astype(float),
+        max_step=settings.max_step,
+        bid_range=settings.bid_range,
+    )
+
+
+def plan_limits(campaigns: Sequence[CampaignInfo], reference: Reference, settings: AccountSettings) -> PlanLimits:
+    g = guardrail_limits(reference, settings)
+    return PlanLimits(
+        daily_budget=settings.daily_budget,
+        max_bids={(c.platform, c.campaign_id): float(m) for c, m in zip(campaigns, g.max_bids, strict=True)},
+        max_step=settings.max_step,
+        budget_floor=BUDGET_FLOOR_SHARE * settings.daily_budget / len(campaigns),
+    )
+
+
+def reports_for(
+    history: MartHistory, reference: Reference, settings: AccountSettings, today: int | None = None
+) -> Reports:
+    """The `Reports` of the morning after history index `today - 1` (default: after the last day)."""
+    h, c = history.spend.shape
+    today = h if today is None else today
+    plan_date = history.first_date + dt.timedelta(days=h)
+    cycle_day = plan_date.toordinal() % settings.episode_days  # days of the current cycle already decided
+    extra = {}
+    if "share_reported" in Reports.__dataclass_fields__:  # search platforms report impression share, social do not
+        extra["share_reported"] = np.array([c.platform in SEARCH_PLATFORMS for c in history.campaigns], dtype=bool)
+    return Reports(
+        spend=history.spend[None].copy(),
+        impressions=history.impressions[None].copy(),
+        clicks=history.clicks[None].copy(),
+        opportunities=history.opportunities[None].copy(),
+        budgets=history.budgets[None].copy(),
+        conv_by_lag=history.conversions[None, :, :, None].copy(),
+        today=today,
+        warmup_days=h - cycle_day,
+        episode_days=settings.episode_days,
+        first_date=history.first_date,
+        budgets_now=history.budgets[today - 1][None].copy(),
+        bids_now=history.bids[today - 1][None].copy(),
+        ref_bids=reference.bids.astype(float),
+        bid_range=settings.bid_range,
+        daily_budget=settings.daily_budget,
+        target_cpa=settings.target_cpa,
+        **extra,
+    )
+
+
+def policy_action(
+    policy: Any, schema: ObservationSchema, history: MartHistory, reference: Reference, settings: AccountSettings
+) -> np.ndarray:
+    """[2C] action for the plan day; the policy is reset at the start of the current cycle and replayed over the
+    cycle's days so far (stateful baselines then hold the state they would have in training)."""
+    rep = reports_for(history, reference, settings)
+    policy.reset(1)
+    action = None
+    for t in range(rep.warmup_days, history.n_days + 1):
+        action = np.asarray(policy.act(build_observation(schema, reports_for(history, reference, settings, t))))
+    action = np.asarray(action, dtype=float).reshape(-1)
+    if action.shape != (schema.action_size,):
+        raise PlanError(f"policy returned an action of shape {action.shape}, the schema expects {schema.action_size}")
+    return action
+
+
+def _cents_down(x: np.ndarray) -> np.ndarray:
+    return np.floor(np.asarray(x) * 100 + 1e-6) / 100
+
+
+def _cents_up(x: np.ndarray) -> np.ndarray:
+    return np.ceil(np.asarray(x) * 100 - 1e-6) / 100
+
+
+def round_settings(
+    budgets: np.ndarray, bids: np.ndarray, current_bids: np.ndarray, limits: GuardrailLimits
+) -> tuple[np.ndarray, np.ndarray]:
+    """Round guard-railed settings to cents without leaving the bounds: budgets down; bids to the nearest cent,
+    then into [ceil(lower band edge), floor(min(upper band edge, max bid))] (the max bid wins), never below 0.01."""
+    new_b = _cents_down(np.maximum(budgets, 0.0))
+    step = limits.max_step if limits.max_step is not None else math.inf
+    lo = _cents_up(current_bids * (1 - step)) if math.isfinite(step) else np.zeros_like(bids)
+    hi = _cents_down(np.minimum(current_bids * (1 + step) if math.isfinite(step) else bids, limits.max_bids))
+    new_p = np.round(np.asarray(bids, dtype=float), 2)
+    new_p = np.minimum(np.maximum(new_p, lo), hi)
+    new_p = np.minimum(new_p, _cents_down(limits.max_bids))
+    return new_b, np.maximum(new_p, 0.01)
+
+
+def make_plan(
+    history: MartHistory,
+    reference: Reference,
+    settings: AccountSettings,
+    schema: ObservationSchema,
+    choice: PolicyChoice,
+    data_partition: str,
+    targets: Callable[[str, int], tuple[str, tuple[str, ...]]] | None = None,
+) -> Plan:
+    """The plan for the day after `history.last_date` (= `data_partition`). `targets(platform, campaign_id)` gives
+    the platform objects holding each campaign's budget and bid (default: the demo market's ids)."""
+    targets = targets or demo_targets_for
+    if history.last_date.isoformat() != data_partition:
+        raise PlanError(f"history ends on {history.last_date}, not on the data partition {data_partition}")
+    if [c.campaign_id for c in history.campaigns] != list(schema.campaign_ids):
+        raise PlanError("history campaigns are not in the schema's order")
+    codec = ActionCodec(schema.n_campaigns, settings.bid_range)
+    decision = None
+    if settings.kill_switch:
+        decision = evaluate(
+            history.account_days(), settings.target_cpa, settings.kill_switch_factor, settings.kill_switch_days
+        )
+        if decision.fire and choice.baseline != SAFE_BASELINE:
+            choice = PolicyChoice(
+                make_baseline(SAFE_BASELINE, schema, codec, reference.budgets / settings.daily_budget),
+                f"baseline:{SAFE_BASELINE}",
+                "kill_switch",
+                f"kill switch: {decision.reason}",
+                SAFE_BASELINE,
+            )
+    limits = guardrail_limits(reference, settings)
+    action = policy_action(choice.policy, schema, history, reference, settings)
+    budgets, bids = apply_guardrails(action, history.current_budgets, history.current_bids, limits)
+    budgets, bids = round_settings(budgets, bids, history.current_bids, limits)
+    plan_date = (history.last_date + dt.timedelta(days=1)).isoformat()
+    entries = []
+    for j, c in enumerate(history.campaigns):
+        if c.status != "enabled":
+            continue  # paused campaigns are not planned (their budget is not pushed)
+        budget_target, bid_targets = targets(c.platform, c.campaign_id)
+        entries.append(
+            PlanEntry(
+                data_partition=data_partition,
+                plan_date=plan_date,
+                platform=c.platform,
+                campaign_id=c.campaign_id,
+                campaign_name=c.campaign_name,
+                bid_kind=history.bid_kinds[j],
+                daily_budget=float(budgets[j]),
+                bid=float(bids[j]),
+                current_budget=float(history.current_budgets[j]),
+                current_bid=float(history.current_bids[j]),
+                reference_budget=float(reference.budgets[j]),
+                reference_bid=float(reference.bids[j]),
+                max_bid=float(limits.max_bids[j]),
+                policy_version=choice.version,
+                policy_source=choice.source,
+                fallback_reason=choice.reason,
+                budget_target=budget_target,
+                bid_targets=tuple(bid_targets),
+            )
+        )
+    return Plan(
+        tuple(entries),
+        choice.version,
+        choice.source,
+        choice.reason,
+        decision,
+        plan_limits(history.campaigns, reference, settings),
+    )
+
+
+def demo_targets_for(platform: str, campaign_id: int) -> tuple[str, tuple[str, ...]]:
+    """The demo market's platform object ids (`rl.bidding.plan.demo_targets`), whatever the platform."""
+    return demo_targets(campaign_id)
+
+
+def targets_from_rows(rows: Sequence[dict]) -> Callable[[str, int], tuple[str, tuple[str, ...]]]:
+    """A target lookup from rows with platform, campaign_id, budget_target and bid_targets ("id1;id2")."""
+    table = {
+        (str(r["platform"]), int(r["campaign_id"])): (
+            str(r["budget_target"]),
+            tuple(t.strip() for t in str(r["bid_targets"]).split(";") if t.strip()),
+        )
+        for r in rows
+    }
+
+    def lookup(platform: str, campaign_id: int) -> tuple[str, tuple[str, ...]]:
+        if (platform, campaign_id) not in table:
+            raise PlanError(f"no platform object ids (budget/bid targets) are configured for {platform}/{campaign_id}")
+        return table[(platform, campaign_id)]
+
+    return lookup
+
+
+def diff_table(entries: Sequence[PlanEntry]) -> str:
+    """The plan against the settings in force, as a markdown table."""
+
+    def pct(new: float, old: float) -> str:
+        return f"{(new / old - 1):+.1%}" if old else "new"
+
+    lines = [
+        "| campaign | platform | budget now | budget plan | Δ | bid now | bid plan | Δ | max bid |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in entries:
+        lines.append(
+            f"| {e.campaign_id} {e.campaign_name} | {e.platform} | {e.current_budget:.2f} | {e.daily_budget:.2f} | "
+            f"{pct(e.daily_budget, e.current_budget)} | {e.current_bid:.2f} | {e.bid:.2f} | "
+            f"{pct(e.bid, e.current_bid)} | {e.max_bid:.2f} |"
+        )
+    total_now = sum(e.current_budget for e in entries)
+    total = sum(e.daily_budget for e in entries)
+    lines.append(f"| **total** | | {total_now:.2f} | {total:.2f} | {pct(total, total_now)} | | | | |")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""daily_bid_plan and bid_push on a copy of the session's demo warehouse and world (tests/assets/conftest.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from assets.bidding import BIDDING_ASSETS, PLAN_TABLE
+from orchestration.resources import demo_bid_platforms
+from orchestration.resources.platforms import GoogleAdsBidPlatform, LivePushRefused
+from rl.bidding.audit import TABLE as AUDIT_TABLE
+from tests.assets.conftest import LAST
+
+
+@pytest.fixture
+def copy(built, tmp_path, monkeypatch):
+    """A private copy of the built warehouse and demo world (pushes change the world)."""
+    assert built["result"].success
+    src = built["tmp"]
+    shutil.copytree(src / "world", tmp_path / "world")
+    (tmp_path / "data").mkdir()
+    shutil.copyfile(src / "data" / "warehouse.duckdb", tmp_path / "data" / "warehouse.duckdb")
+    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
+    world = {"world_dir": str(tmp_path / "world"), "world_file": str(src / "world.yaml"), "seed": 5}
+    resources = {
+        "duckdb": DuckDBResource(database=str(tmp_path / "data" / "warehouse.duckdb")),
+        **demo_bid_platforms(**world),
+    }
+    return {"tmp": tmp_path, "resources": resources, "world": world}
+
+
+def _pushes(copy) -> str:
+    return (copy["tmp"] / "world" / "pushes.jsonl").read_text()
+
+
+def _query(copy, sql: str):
+    # through the resource (same connection configuration as the assets': a step that failed may hold one open)
+    with copy["resources"]["duckdb"].get_connection() as con:
+        return con.execute(sql).fetchall()
+
+
+def _materialize(copy, run_config=None, resources=None, selection=None):
+    return dg.materialize(
+        BIDDING_ASSETS,
+        selection=selection,
+        partition_key=LAST,
+        resources=resources or copy["resources"],
+        run_config=run_config or {},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_plan_passes_checks_pushes_to_the_demo_world_and_a_second_push_changes_nothing(copy):
+    result = _materialize(copy, {"ops": {"daily_bid_plan": {"config": {"policy": "proportional"}}}})
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 5 and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
+    rows = _query(copy, f"SELECT campaign_id, daily_budget, bid, policy_version, data_partition FROM {PLAN_TABLE}")
+    assert len(rows) == 8 and {r[3] for r in rows} == {"baseline:proportional"} and {r[4] for r in rows} == {LAST}
+    assert sum(r[1] for r in rows) <= 500.0
+    meta = result.asset_materializations_for_node("daily_bid_plan")[0].metadata
+    assert "budget plan" in meta["plan"].value and meta["policy_source"].value == "override"
+    pushed = _pushes(copy)
+    assert pushed.count("\n") > 0
+    statuses = _query(copy, f"SELECT DISTINCT mode FROM {AUDIT_TABLE}")
+    assert statuses == [("demo",)]  # the demo market: never "live"
+
+    again = _materialize(copy, selection=["bid_push"])
+    assert again.success
+    assert _pushes(copy) == pushed  # idempotent: nothing sent twice
+    last_push = _query(
+        copy,
+        f"SELECT DISTINCT status FROM {AUDIT_TABLE} WHERE push_id = "
+        f"(SELECT push_id FROM {AUDIT_TABLE} ORDER BY audit_id DESC LIMIT 1)",
+    )
+    assert last_push == [("skipped_unchanged",)]
+
+    # re-planning the same partition replaces its rows (idempotent per partition)
+    assert _materialize(
+        copy, {"ops": {"daily_bid_plan": {"config": {"policy": "proportional"}}}}, selection=["daily_bid_plan"]
+    ).success
+    assert _query(copy, f"SELECT count(*) FROM {PLAN_TABLE}") == [(8,)]
+
+
+def test_fallback_without_a_promoted_model_is_said(copy):
+    result = _materialize(copy, selection=["daily_bid_plan"])
+    assert result.success
+    meta = result.asset_materializations_for_node("daily_bid_plan")[0].metadata
+    assert meta["policy_source"].value in ("fallback", "kill_switch")
+    assert meta["fallback"].value != "none (the promoted model)"
+    reasons = _query(copy, f"SELECT DISTINCT policy_source, fallback_reason FROM {PLAN_TABLE}")
+    assert len(reasons) == 1 and reasons[0][1]
+
+
+def test_a_failing_plan_check_blocks_the_push(copy):
+    # an account budget far below the budgets in force: the total wins over the daily step, the step check fails
+    before = _pushes(copy)
+    result = _materialize(copy, {"ops": {"daily_bid_plan": {"config": {"daily_budget": 100.0}}}})
+    assert not result.success
+    failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
+    assert "changes_within_daily_step" in failed
+    assert not result.asset_materializations_for_node("bid_push")
+    assert _pushes(copy) == before
+    assert _query(copy, f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{AUDIT_TABLE}'") == [(0,)]
+    # and a push run on its own refuses the stored failing plan too
+    alone = _materialize(copy, selection=["bid_push"])
+    assert not alone.success and _pushes(copy) == before
+
+
+def test_live_push_is_impossible_in_demo_mode(copy):
+    assert _materialize(copy, selection=["daily_bid_plan"]).success
+    before = _pushes(copy)
+    real = GoogleAdsBidPlatform(
+        developer_token="dev-token-xyz",
+        client_id="cid",
+        client_secret="cs",
+        refresh_token="rt",
+        customer_id="1234567890",
+        live_pushing_enabled=True,
+    )
+    resources = {**copy["resources"], "bid_google_ads": real}
+    result = _materialize(copy, {"ops": {"bid_push": {"config": {"live_google_ads": True}}}}, resources, ["bid_push"])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    assert LivePushRefused.__name__ in (error.cls_name, error.cause.cls_name if error.cause else None)
+    assert "demo environment pushes to the demo market only" in (error.cause or error).message
+    assert "dev-token-xyz" not in str(error)
+    assert _pushes(copy) == before
+
+
+def test_a_crash_mid_push_leaves_intended_rows_and_a_rerun_completes(copy, monkeypatch):
+    from orchestration.resources.platforms.demo import DemoBidPlatform
+
+    assert _materialize(
+        copy, {"ops": {"daily_bid_plan": {"config": {"policy": "proportional"}}}}, selection=["daily_bid_plan"]
+    ).success
+    original = DemoBidPlatform._send
+    calls = {"n": 0}
+
+    def flaky(self, batch, validate_only):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("connection reset")
+        return original(self, batch, validate_only)
+
+    monkeypatch.setattr(DemoBidPlatform, "_send", flaky)
+    assert not _materialize(copy, selection=["bid_push"]).success
+    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'intended'")[0][0] >= 1
+    monkeypatch.setattr(DemoBidPlatform, "_send", original)
+    assert _materialize(copy, selection=["bid_push"]).success
+    applied = _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'applied'")[0][0]
+    n_lines = _pushes(copy).count("\n")
+    assert applied >= 1 and n_lines >= 1
+    assert _materialize(copy, selection=["bid_push"]).success
+    assert _pushes(copy).count("\n") == n_lines

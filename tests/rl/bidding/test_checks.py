@@ -1,0 +1,107 @@
+"""The guardrail checks: each names its failures, and every plan that passes them satisfies the bounds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rl.bidding.checks import CHECKS, PlanLimits, passes, run_checks
+
+CAMPAIGNS = {("google_ads", 101): "enabled", ("meta", 201): "enabled", ("tiktok", 301): "paused"}
+LIMITS = PlanLimits(500.0, {k: 10.0 for k in CAMPAIGNS}, max_step=0.2, budget_floor=6.25)
+
+
+@dataclass
+class Row:
+    platform: str
+    campaign_id: int
+    daily_budget: float | None
+    bid: float | None
+    current_budget: float | None
+    current_bid: float | None
+
+
+def ok_rows() -> list[Row]:
+    return [Row("google_ads", 101, 200.0, 3.0, 190.0, 2.9), Row("meta", 201, 250.0, 9.0, 260.0, 8.5)]
+
+
+def failed(rows, limits=LIMITS) -> set[str]:
+    return {name for name, fails in run_checks(rows, limits, CAMPAIGNS).items() if fails}
+
+
+def test_a_sound_plan_passes_every_check():
+    results = run_checks(ok_rows(), LIMITS, CAMPAIGNS)
+    assert list(results) == list(CHECKS) and passes(results)
+
+
+def test_each_bound_has_its_named_failure():
+    rows = ok_rows()
+    rows[0].daily_budget = 228.0  # +20% of 190 is 228: fine
+    assert not failed(rows)
+    rows[1].daily_budget = 272.01  # total 500.01
+    assert "total_within_account_budget" in failed(rows)
+    rows = ok_rows()
+    rows[1].bid, rows[1].current_bid = 10.01, 9.5
+    assert failed(rows) == {"bids_within_max_bid"}
+    rows = ok_rows()
+    rows[0].bid = 3.49  # 2.9 * 1.2 = 3.48
+    assert failed(rows) == {"changes_within_daily_step"}
+    rows = ok_rows()
+    rows[0].daily_budget = 151.99  # 190 * 0.8 = 152
+    assert failed(rows) == {"changes_within_daily_step"}
+    rows = ok_rows() + [Row("tiktok", 301, 10.0, 5.0, 10.0, 5.0)]
+    assert failed(rows) == {"campaigns_known_and_enabled"}
+    rows = ok_rows() + [Row("tiktok", 999, 10.0, 5.0, 10.0, 5.0)]
+    assert "campaigns_known_and_enabled" in failed(rows)
+    rows = ok_rows()
+    rows[0].bid = float("nan")
+    assert "no_nan" in failed(rows)
+    results = run_checks(rows, LIMITS, CAMPAIGNS)
+    assert "google_ads/101" in results["no_nan"][0].message
+
+
+def test_a_zero_budget_may_restart_by_the_floor_and_an_over_cap_bid_may_drop_to_the_cap():
+    rows = [Row("google_ads", 101, 7.5, 10.0, 0.0, 14.0)]  # floor 6.25 * 0.2 = 1.25 → 1.25 allowed; 7.5 is not
+    assert failed(rows) == {"changes_within_daily_step"}
+    rows = [Row("google_ads", 101, 1.25, 10.0, 0.0, 14.0)]  # bid 14 → the cap 10 (the hard cap wins over the band)
+    assert not failed(rows)
+
+
+values = st.one_of(
+    st.none(), st.floats(min_value=-10, max_value=1000), st.sampled_from([float("nan"), float("inf"), 0.0, 500.0])
+)
+rows_strategy = st.lists(
+    st.builds(
+        Row,
+        st.sampled_from(["google_ads", "meta", "tiktok", "microsoft_ads"]),
+        st.sampled_from([101, 201, 301, 401]),
+        values,
+        values,
+        values,
+        values,
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rows=rows_strategy, step=st.sampled_from([0.0, 0.1, 0.2, 0.5]))
+def test_no_plan_that_passes_the_checks_exceeds_the_budget_the_max_bid_or_the_step(rows, step):
+    limits = PlanLimits(500.0, {k: 10.0 for k in CAMPAIGNS}, max_step=step, budget_floor=6.25)
+    if not passes(run_checks(rows, limits, CAMPAIGNS)):
+        return
+    cent = 0.01 + 1e-9  # pushes round to the cent: bands are widened outwards to whole cents
+    assert sum(r.daily_budget for r in rows) <= 500.0 + 0.005 * len(rows)
+    for r in rows:
+        assert CAMPAIGNS[(r.platform, r.campaign_id)] == "enabled"
+        assert all(math.isfinite(v) for v in (r.daily_budget, r.bid, r.current_budget, r.current_bid))
+        assert r.bid <= 10.0 + 0.005
+        assert abs(r.daily_budget - r.current_budget) <= step * max(r.current_budget, 6.25) + cent
+        if r.current_bid <= 10.0:
+            assert abs(r.bid - r.current_bid) <= step * r.current_bid + cent
+        else:
+            assert r.bid <= r.current_bid

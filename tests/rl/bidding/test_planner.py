@@ -1,0 +1,182 @@
+"""The planner: marts → observation → policy → guardrails → a plan that passes the checks, whatever the policy says."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from rl.bidding import planner
+from rl.bidding.checks import passes, run_checks
+from rl.bidding.plan import PlanError
+from rl.env.guardrails import ActionCodec
+from rl.env.schema import ObservationSchema
+from rl.registry import CampaignRegistry
+
+LAST = dt.date(2025, 3, 1)
+SCHEMA = ObservationSchema.from_registry()
+REGISTRY = CampaignRegistry.load()
+DIM = pl.DataFrame(
+    [
+        {"platform": c.platform, "campaign_id": c.campaign_id, "campaign_name": c.campaign_name, "status": c.status}
+        for c in REGISTRY.campaigns
+    ]
+)
+REF_BUDGETS = np.array([60.0, 110.0, 80.0, 40.0, 80.0, 30.0, 50.0, 50.0])
+REF_BIDS = np.array([2.0, 4.0, 5.0, 3.0, 18.0, 25.0, 12.0, 2.5])
+ACCOUNT = planner.AccountSettings()
+
+
+def marts(days=60, budgets=REF_BUDGETS, bids=REF_BIDS, key_events=1.0, seed=0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(days):
+        date = LAST - dt.timedelta(days=days - 1 - i)
+        for j, c in enumerate(REGISTRY.campaigns):
+            search = c.platform in ("google_ads", "microsoft_ads")
+            impressions = float(rng.integers(200, 2000))
+            rows.append(
+                {
+                    "date": date,
+                    "platform": c.platform,
+                    "campaign_id": c.campaign_id,
+                    "spend": float(budgets[j] * rng.uniform(0.6, 1.0)),
+                    "impressions": impressions,
+                    "clicks": float(rng.integers(5, 60)),
+                    "conversions": float(rng.poisson(1.0)),
+                    "key_events": key_events,
+                    "impression_share": 0.5 if search else None,
+                    "daily_budget": float(budgets[j]),
+                    "bid": float(bids[j]),
+                    "bid_kind": "max_cpc" if search else "cpm_cap",
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+def history(frame: pl.DataFrame | None = None) -> planner.MartHistory:
+    campaigns = planner.campaigns_in_schema_order(SCHEMA, DIM)
+    return planner.history_from_marts(marts() if frame is None else frame, campaigns, LAST, ACCOUNT.history_days)
+
+
+REFERENCE = planner.Reference(REF_BUDGETS, REF_BIDS, "test")
+
+
+def choice(name="static_reference"):
+    codec = ActionCodec(SCHEMA.n_campaigns, ACCOUNT.bid_range)
+    return planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "none", None), override=name)
+
+
+class FixedPolicy:
+    name = "fixed"
+
+    def __init__(self, action):
+        self.action = np.asarray(action, dtype=float)
+
+    def reset(self, n_envs):
+        pass
+
+    def act(self, obs):
+        assert obs.shape == (1, SCHEMA.obs_size) and np.isfinite(obs).all()
+        return self.action[None]
+
+
+def check(plan: planner.Plan) -> dict:
+    status = {(c.platform, c.campaign_id): c.status for c in REGISTRY.campaigns}
+    return run_checks(plan.entries, plan.limits, status)
+
+
+def test_history_reads_the_marts_like_the_platforms_report_them():
+    h = history()
+    assert h.spend.shape == (ACCOUNT.history_days, 8) and h.last_date == LAST
+    google = [j for j, c in enumerate(h.campaigns) if c.platform == "google_ads"][0]
+    meta = [j for j, c in enumerate(h.campaigns) if c.platform == "meta"][0]
+    assert np.allclose(h.opportunities[:, google], h.impressions[:, google] / 0.5)
+    assert (h.opportunities[:, meta] == 0).all()  # social platforms report no eligible impressions
+    assert np.allclose(h.current_bids, REF_BIDS)
+
+
+def test_the_static_reference_plan_holds_the_reference_settings_and_passes_the_checks():
+    plan = planner.make_plan(history(), REFERENCE, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
+    assert len(plan.entries) == 8 and passes(check(plan))
+    assert np.allclose([e.daily_budget for e in plan.entries], REF_BUDGETS, atol=0.011)
+    assert np.allclose([e.bid for e in plan.entries], REF_BIDS)
+    e = plan.entries[0]
+    assert e.data_partition == LAST.isoformat() and e.plan_date == (LAST + dt.timedelta(days=1)).isoformat()
+    assert e.policy_version == "baseline:static_reference" and (e.budget_target, e.bid_targets) == ("10100", ("10101",))
+    assert "budget plan" in planner.diff_table(plan.entries)
+
+
+@pytest.mark.parametrize("name", ["proportional", "pacer", "response_curve", "online_lp"])
+def test_every_baseline_plans_within_the_guardrails(name):
+    plan = planner.make_plan(history(), REFERENCE, ACCOUNT, SCHEMA, choice(name), LAST.isoformat())
+    assert passes(check(plan)), check(plan)
+    assert plan.total_budget <= 500.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    action=arrays(np.float64, 16, elements=st.floats(allow_nan=True, allow_infinity=True)),
+    budget_mult=st.floats(0.0, 1.0),
+    bid_mult=st.floats(0.3, 3.0),
+)
+def test_whatever_the_policy_answers_the_plan_passes_the_checks(action, budget_mult, bid_mult):
+    h = history(marts(days=56, budgets=REF_BUDGETS * budget_mult, bids=np.round(REF_BIDS * bid_mult, 2)))
+    pick = planner.PolicyChoice(FixedPolicy(action), "test:1", "promoted")
+    plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, pick, LAST.isoformat())
+    assert passes(check(plan)), check(plan)
+
+
+def test_unknown_campaigns_and_unknown_settings_are_errors():
+    frame = marts()
+    bad = pl.concat([frame, frame.tail(1).with_columns(pl.lit(999, dtype=pl.Int64).alias("campaign_id"))])
+    with pytest.raises(PlanError, match="/999 on 2025-03-01, unknown to the registry"):
+        history(bad)
+    no_settings = frame.with_columns(pl.when(pl.col("date") == LAST).then(None).otherwise(pl.col("bid")).alias("bid"))
+    with pytest.raises(PlanError, match="no daily_budget/bid"):
+        history(no_settings)
+    with pytest.raises(PlanError, match="disagree"):
+        planner.campaigns_in_schema_order(SCHEMA, DIM.head(7))
+
+
+def test_paused_campaigns_are_not_planned():
+    dim = DIM.with_columns(
+        pl.when(pl.col("campaign_id") == 301).then(pl.lit("paused")).otherwise("status").alias("status")
+    )
+    campaigns = planner.campaigns_in_schema_order(SCHEMA, dim)
+    h = planner.history_from_marts(marts(), campaigns, LAST, ACCOUNT.history_days)
+    plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
+    assert 301 not in {e.campaign_id for e in plan.entries} and len(plan.entries) == 7
+
+
+def test_without_a_promoted_model_the_plan_falls_back_and_says_why():
+    codec = ActionCodec(SCHEMA.n_campaigns, ACCOUNT.bid_range)
+    promoted = planner.promoted_policy(None, "/nonexistent")
+    assert promoted[0] is None and promoted[2]
+    picked = planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, promoted)
+    assert picked.source == "fallback" and picked.version == "baseline:static_reference" and picked.reason
+    picked = planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "no promoted model", "pacer"))
+    assert picked.version == "baseline:pacer" and picked.reason == "no promoted model"
+    gate = planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None), "gate")
+    assert gate.source == "fallback" and gate.reason == "gate"
+    assert (
+        planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None)).version
+        == "v3"
+    )
+    with pytest.raises(PlanError, match="unknown baseline"):
+        planner.make_baseline("nope", SCHEMA, codec, REF_BUDGETS / 500)
+
+
+def test_the_kill_switch_reverts_the_plan_to_the_reference_settings():
+    h = history(marts(budgets=REF_BUDGETS * 0.8, bids=REF_BIDS * 1.1, key_events=0.0))
+    pick = planner.PolicyChoice(FixedPolicy(np.ones(16)), "v9", "promoted")
+    plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, pick, LAST.isoformat())
+    assert plan.kill_switch.fire and plan.choice_source == "kill_switch"
+    assert all(e.policy_version == "baseline:static_reference" for e in plan.entries)
+    assert all(e.bid <= e.current_bid for e in plan.entries)  # back towards the reference bids
+    assert passes(check(plan))
