@@ -93,6 +93,7 @@ class DemoWorld:
         self.world_file = world_file
         self.market = CompiledMarket.from_params(params)
         self._frames: dict[str, pl.DataFrame] | None = None
+        self._reports: dict[str, pl.DataFrame] | None = None
         self._operator: dict[dt.date, list[OperatorChange]] = {}
         for ch in operator_changes(params, seed, DEFAULT_HISTORY_DAYS):
             self._operator.setdefault(ch.date, []).append(ch)
@@ -170,7 +171,7 @@ class DemoWorld:
                 if today != self.today or meta["n_pushes"] != self.n_pushes:
                     self.today, self.n_pushes = today, meta["n_pushes"]
                     self.settings = {int(k): (float(v[0]), float(v[1])) for k, v in meta["settings"].items()}
-                    self._frames = None
+                    self._frames = self._reports = None
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -289,7 +290,7 @@ class DemoWorld:
         self.today = last + dt.timedelta(days=1)
         self._save_state(state)
         self._commit()
-        self._frames = None
+        self._frames = self._reports = None
 
     def replay(self, on_day: DayHook, start: dt.date | None = None, until: dt.date | None = None) -> None:
         """Re-simulate history in memory from the history start, applying every push at its effective date, and
@@ -339,8 +340,11 @@ class DemoWorld:
         return self._frames
 
     def report_tables(self) -> dict[str, pl.DataFrame]:
-        """The tables the GA4 and ads responders read (they apply the `today` cut-offs themselves)."""
-        return facts.report_tables(self.market, self.frames())
+        """The tables the GA4 and ads responders read (they apply the `today` cut-offs themselves). Built once per
+        state of the world: every report request of a run reads them (dropped when the clock moves or a push lands)."""
+        if self._reports is None:
+            self._reports = facts.report_tables(self.market, self.frames())
+        return self._reports
 
     def run_report(self, request):
         """Answer a GA4 Data API `RunReportRequest` with a `RunReportResponse`, as of `today`."""
