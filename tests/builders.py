@@ -41,3 +41,26 @@ def build_warehouse(resources: dict, first: str, last: str, instance: dg.Dagster
     tags = partition_range(first, last)
     assert dg.materialize(INGESTION_ASSETS, resources=resources, tags=tags, instance=instance).success
     return dg.materialize(WAREHOUSE_ASSETS, resources=resources, tags=tags, instance=instance, raise_on_error=False)
+
+
+def build_long_warehouse(resources: dict, first: str, last: str, instance: dg.DagsterInstance) -> Path:
+    """Ingest first..last through the real ingestion assets, then run the real `dbt build` (same vars and target as
+    the warehouse asset) directly with the dbt CLI. For tests that need a year of marts: a Dagster run over hundreds
+    of partitions spends minutes recording per-partition events around a seconds-long dbt build. Returns the
+    warehouse file (GAELP_DATA_DIR must point at the resources' data directory)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from assets.warehouse import DBT_PROJECT_DIR
+
+    tags = partition_range(first, last)
+    assert dg.materialize(INGESTION_ASSETS, resources=resources, tags=tags, instance=instance).success
+    dbt = Path(sys.executable).parent / "dbt"
+    variables = json.dumps({"min_date": first, "max_date": last, "lookback_days": 3})
+    args = [str(dbt), "build", "--vars", variables, "--target", "demo", "--quiet"]
+    args += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    done = subprocess.run(args, env=dict(os.environ), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return Path(os.environ["GAELP_DATA_DIR"]) / "warehouse.duckdb"
