@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl.env.guardrails import DEFAULT_BID_RANGE, DEFAULT_MAX_STEP, GuardrailLimits, apply_guardrails, encode_settings
-from rl.env.observation import Reports, build_observation
+from rl.env.observation import Reports, build_observation, reports_share
 from rl.env.reward import default_reward_scale, score
 from rl.env.schema import ObservationSchema
 from rl.market.compiled import CompiledMarket
@@ -146,6 +146,7 @@ class MarketBatch:
             bid_range=cfg.bid_range,
             daily_budget=float(params.daily_budget),
             target_cpa=float(params.target_cpa),
+            share_reported=reports_share(params),
         )
         # hidden truth, for evaluation only (never read by the observation or the reward)
         self.true_conversions = np.zeros((n_m, n_days, n_c))  # eventual conversions by click day

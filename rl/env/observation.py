@@ -10,7 +10,8 @@ T = target CPA). "Nd" windows end yesterday; per-day means for volumes, totals f
   spend_*              spend per day / (B / C)
   budget_utilisation_1d yesterday's spend / yesterday's budget (0 with a zero budget)
   impressions_*, clicks_*  log1p(per-day count) / 10 and / 6
-  impression_share_*   impressions / opportunities (0 without opportunities)
+  impression_share_*   impressions / opportunities (0 without opportunities); 0 for social campaigns, whose
+                       platforms (Meta, TikTok) report no impression share (`Reports.share_reported`)
   cpc_7d               spend / clicks / (T / 20)  (0 without clicks)
   conversions_*        log1p(reported conversions by click date in the window) / 3 and / 4
   maturity_7d / _28d   share of the window's clicks older than 3 / 14 days (reported counts are nearly final)
@@ -77,6 +78,7 @@ class Reports:
     bid_range: float
     daily_budget: float
     target_cpa: float
+    share_reported: np.ndarray | None = None  # [C] bool: the platform reports impression share (search only)
 
     @classmethod
     def empty(cls, n_markets, n_days, n_campaigns, n_lags, **kw) -> Reports:
@@ -126,6 +128,21 @@ def _ratio(num: np.ndarray, den: np.ndarray, cap: float = np.inf) -> np.ndarray:
         return np.minimum(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), cap)
 
 
+def _share_mask(rep: Reports, n_c: int) -> np.ndarray:
+    """[C] 1.0 where the platform reports impression share, 0.0 elsewhere (social platforms report none)."""
+    if rep.share_reported is None:
+        raise ValueError("Reports.share_reported is required: which campaigns' platforms report impression share")
+    mask = np.asarray(rep.share_reported, dtype=bool)
+    if mask.shape != (n_c,):
+        raise ValueError(f"Reports.share_reported must have one flag per campaign ({n_c}), got shape {mask.shape}")
+    return mask.astype(float)
+
+
+def reports_share(params) -> np.ndarray:
+    """[C] which of the market's campaigns (in its order) report impression share: search platforms only."""
+    return np.array([params.platform(c.platform).kind == "search" for c in params.campaigns], dtype=bool)
+
+
 def campaign_values(rep: Reports) -> dict[str, np.ndarray]:
     """Per-campaign features before scaling, each [M, C]."""
     n_c = rep.spend.shape[2]
@@ -138,7 +155,8 @@ def campaign_values(rep: Reports) -> dict[str, np.ndarray]:
     for name, w, days in (("1d", w1, 1), ("7d", w7, 7)):
         out[f"impressions_{name}"] = rep.impressions[:, w].sum(axis=1) / days
         out[f"clicks_{name}"] = rep.clicks[:, w].sum(axis=1) / days
-        out[f"impression_share_{name}"] = _ratio(rep.impressions[:, w].sum(axis=1), rep.opportunities[:, w].sum(axis=1))
+        shown = _ratio(rep.impressions[:, w].sum(axis=1), rep.opportunities[:, w].sum(axis=1))
+        out[f"impression_share_{name}"] = shown * _share_mask(rep, n_c)
     out["cpc_7d"] = _ratio(rep.spend[:, w7].sum(axis=1), rep.clicks[:, w7].sum(axis=1)) / (rep.target_cpa / 20.0)
     for days in (7, 28):
         reported = rep.reported_by_click_day(days)  # [M, W, C]

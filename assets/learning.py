@@ -1,0 +1,181 @@
+"""Learning: the bidding policy trained in the calibrated simulator, evaluated against every baseline, the oracle
+and the LP bound on held-out seeds, registered, and promoted only through the blocking `promotion_gate` check.
+
+Thin: training, evaluation, the registry and the gate live in `rl.training` / `rl.evaluation`.
+"""
+
+import base64
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
+from rl.evaluation.plots import plot_learning_curve, plot_scores
+from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
+from rl.training.train import TrainConfig
+
+GATE = "promotion_gate"
+
+
+def _png(path: Path, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
+
+
+class PolicyTrainingConfig(dg.Config):
+    """Training run settings (see `rl.training.train.TrainConfig`)."""
+
+    algo: str = "ppo"
+    total_timesteps: int = 20_000
+    n_envs: int = 8
+    seed: int = 0
+    episode_days: int = 14
+    warmup_days: int = 28
+    settle_days: int | None = None
+    net_arch: list[int] = [64, 64]
+    learning_rate: float = 3e-4
+    n_steps: int = 14
+    batch_size: int = 56
+    bc_cycles: int = 1
+    bc_epochs: int = 300
+    oracle_budget_step: float = 25.0  # the teacher's budget grid (coarser is faster)
+    checkpoint_every: int = 0
+    progress_bar: bool = False
+    tensorboard: bool = True
+    max_wall_s: float | None = None
+    uncertainty_scale: float = 1.0
+
+
+class PolicyEvaluationConfig(dg.Config):
+    """Held-out evaluation settings; the tuning seeds and evaluation seeds must not overlap."""
+
+    eval_seeds: list[int] = [10_001, 10_002]
+    tune_seeds: list[int] = [501]
+    n_envs: int = 4
+    episode_days: int | None = None
+    warmup_days: int | None = None
+    settle_days: int | None = None
+    oracle_budget_step: float = 5.0
+    world_days: int = 14  # demo mode: days the policy runs in a copy of the demo world (0: skip)
+    promote: bool = True
+
+
+@dg.asset(
+    deps=[dg.AssetKey("market_calibration")],
+    group_name="learning",
+    kinds={"python", "pytorch"},
+)
+def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConfig) -> dg.MaterializeResult:
+    """A policy trained (PPO by default) in the calibrated simulator with domain randomisation around its
+    uncertainty; falls back, flagged, to the default world file's parameters with noise when no calibration exists."""
+    tc = TrainConfig(
+        algo=config.algo,
+        total_timesteps=config.total_timesteps,
+        n_envs=config.n_envs,
+        seed=config.seed,
+        episode_days=config.episode_days,
+        warmup_days=config.warmup_days,
+        settle_days=config.settle_days,
+        net_arch=tuple(config.net_arch),
+        learning_rate=config.learning_rate,
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        bc_cycles=config.bc_cycles,
+        bc_epochs=config.bc_epochs,
+        oracle_budget_step=config.oracle_budget_step,
+        checkpoint_every=config.checkpoint_every,
+        progress_bar=config.progress_bar,
+        tensorboard=config.tensorboard,
+        max_wall_s=config.max_wall_s,
+    )
+    run = train_policy(data_dir(), world_file(), tc, uncertainty_scale=config.uncertainty_scale)
+    if run.market.is_fallback:
+        context.log.warning("no market calibration found: trained on the world file's parameters with noise")
+    info = run.info
+    png = plot_learning_curve(info["curve"], run.run_dir / "learning_curve.png")
+    return dg.MaterializeResult(
+        metadata={
+            "model": dg.MetadataValue.path(info["model_path"]),
+            "params_source": info["source"],
+            "fallback_params": dg.MetadataValue.bool(info["fallback"]),
+            "params_hash": info["params_hash"],
+            "window": f"{info['window'].get('first')} .. {info['window'].get('last')}",
+            "algo": info["algo"],
+            "timesteps": dg.MetadataValue.int(info["timesteps"]),
+            "wall_s": dg.MetadataValue.float(float(info["wall_s"])),
+            "final_score": dg.MetadataValue.float(float(info["curve"][-1]["score"]) if info["curve"] else float("nan")),
+            "behaviour_cloning": dg.MetadataValue.json(info["bc"] or {"used": False}),
+            "tensorboard": dg.MetadataValue.path(str(run.run_dir / "tensorboard")),
+            "learning_curve": _png(png, "learning curve"),
+        }
+    )
+
+
+@dg.asset(
+    deps=[bidding_policy],
+    group_name="learning",
+    kinds={"python", "duckdb"},
+    pool="duckdb_writer",  # it records the model in the policy_registry table
+    check_specs=[dg.AssetCheckSpec(GATE, asset="policy_evaluation", blocking=True)],
+)
+def policy_evaluation(
+    context: dg.AssetExecutionContext, config: PolicyEvaluationConfig, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """The trained policy against every tuned baseline, the clairvoyant oracle and the LP bound on held-out seeds
+    (common random numbers); registered in `policy_registry`, promoted only if the gate passes."""
+    overlap = set(config.eval_seeds) & set(config.tune_seeds)
+    if overlap:
+        raise dg.Failure(f"evaluation seeds {sorted(overlap)} are also tuning seeds: held-out seeds must be unseen")
+    settings = EvalSettings(
+        eval_seeds=tuple(config.eval_seeds),
+        tune_seeds=tuple(config.tune_seeds),
+        n_envs=config.n_envs,
+        episode_days=config.episode_days,
+        warmup_days=config.warmup_days,
+        settle_days=config.settle_days,
+        oracle_budget_step=config.oracle_budget_step,
+        world_days=config.world_days if current_environment() is Environment.DEMO else 0,
+        promote=config.promote,
+    )
+    from orchestration.resources import world_dir  # the demo world's state directory (read, copied, never written)
+
+    with duckdb.get_connection() as conn:
+        ev, entry, decision = evaluate_and_register(
+            data_dir(),
+            conn,
+            settings,
+            world_src=Path(world_dir()),
+            world_file=world_file(),
+            world_seed=world_seed(),
+            progress=context.log.info,
+        )
+    run_dir = Path(latest_training(data_dir())["run_dir"])
+    png = plot_scores(ev, run_dir / "evaluation.png")
+    table = ev.table()
+    metadata = {
+        "version": dg.MetadataValue.int(entry.version),
+        "promoted": dg.MetadataValue.bool(entry.promoted),
+        "policy_score": dg.MetadataValue.float(table["policy"]["score"]),
+        "best_baseline": ev.best_baseline() or "none",
+        "scores": dg.MetadataValue.json(table),
+        "comparisons": dg.MetadataValue.json({b: ci.to_dict() for b, ci in ev.comparisons.items()}),
+        "params_hash": entry.params_hash,
+        "scores_chart": _png(png, "policy vs baselines vs oracle vs LP bound"),
+    }
+    if ev.world is not None:
+        metadata["world_vs_sim"] = dg.MetadataValue.json(
+            {k: ev.world[k] for k in ("world_score", "sim_score", "gap")} | {"world": ev.world["world"]}
+        )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=GATE,
+                passed=decision.passed,
+                metadata={"reasons": dg.MetadataValue.json(decision.reasons), "version": entry.version},
+            )
+        ],
+    )
+
+
+LEARNING_ASSETS = [bidding_policy, policy_evaluation]

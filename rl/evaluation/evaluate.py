@@ -1,0 +1,290 @@
+"""Evaluating policies on held-out seeds with common random numbers.
+
+    ev = evaluate({"policy": trained, "static": ..., ...}, venv, seeds=[1001, 1002], policy="policy")
+    ev.table()                 # per policy: mean score, conversions, spend, CPA, days over budget
+    ev.comparisons             # policy − each baseline: paired mean difference and confidence interval
+    gate(ev)                   # rl.training.registry.gate
+
+Every policy, the clairvoyant oracle (`OraclePolicy`: each day's hindsight-best budgets and bids, applied exactly —
+in a twin environment without the per-day step limit, `exact_oracle_env`) and the LP bound run the *same*
+episodes: each seed resets the environment to the same markets, start date and random numbers (`run_episode(…,
+seed)`). An episode (one market of one seed) is the unit of the paired
+comparison: differences of the policy's and a baseline's scores on the same episode, t-interval over episodes.
+
+The episode LP bound is the per-auction knapsack over the whole episode along the oracle's trajectory: every
+converting opportunity of every day at its cheapest converting slot price, each day's purchases within the daily
+budget, bought cheapest first across days, fractionally, maximising the episode score. The oracle's episode is one
+feasible point of that relaxation, so LP bound ≥ oracle on every episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from rl.env.vec_env import BatchedBiddingVecEnv
+from rl.policies.base import OraclePolicy, Policy
+from rl.policies.oracle import converting_click_costs, day_score
+
+ORACLE = "oracle"
+LP_BOUND = "lp_bound"
+METRICS = ("score", "conversions", "spend", "cpa", "days_over_budget", "return")
+BUDGET_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class PairedInterval:
+    mean: float
+    low: float
+    high: float
+    n: int
+    level: float
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n, "level": self.level}
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> PairedInterval:
+    """t-interval of mean(a − b) over paired samples (one pair per episode)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    n = len(d)
+    if n == 0:
+        raise ValueError("paired_interval needs at least one pair")
+    mean = float(d.mean())
+    if n == 1:
+        return PairedInterval(mean, -math.inf, math.inf, 1, level)
+    se = float(d.std(ddof=1) / math.sqrt(n))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * se)
+    return PairedInterval(mean, mean - half, mean + half, n, level)
+
+
+def episode_lp_bound(day_costs: Sequence[np.ndarray], daily_budget: float, target_cpa: float) -> dict:
+    """Upper bound on an episode's score from each day's converting-opportunity costs (see module docstring)."""
+    unit_costs, qty = [], []
+    for costs in day_costs:
+        costs = np.sort(np.asarray(costs, dtype=float))
+        prefix = np.cumsum(costs)
+        k = int(np.searchsorted(prefix, daily_budget, side="right"))  # items fully affordable
+        unit_costs.append(costs[:k])
+        qty.append(np.ones(k))
+        if k < len(costs):
+            rest = daily_budget - (prefix[k - 1] if k else 0.0)
+            if rest > 0:
+                unit_costs.append(costs[k : k + 1])
+                qty.append(np.array([rest / costs[k]]))
+    c = np.concatenate(unit_costs) if unit_costs else np.zeros(0)
+    q = np.concatenate(qty) if qty else np.zeros(0)
+    order = np.argsort(c, kind="stable")
+    c, q = c[order], q[order]
+    n_cum = np.concatenate([[0.0], np.cumsum(q)])
+    s_cum = np.concatenate([[0.0], np.cumsum(c * q)])
+    candidates = list(zip(n_cum, s_cum, strict=True))
+    t = target_cpa
+    for j in range(len(c)):
+        if c[j] > t:  # average CPA rises through the target on this piece
+            step = (t * n_cum[j] - s_cum[j]) / (c[j] - t)
+            if 0 <= step <= q[j]:
+                candidates.append((n_cum[j] + step, s_cum[j] + c[j] * step))
+    n_best, s_best = max(candidates, key=lambda ns: day_score(ns[0], ns[1], t))
+    return {"score": day_score(n_best, s_best, t), "conversions": float(n_best), "spend": float(s_best)}
+
+
+def exact_oracle_env(venv) -> BatchedBiddingVecEnv:
+    """A twin of `venv` (same params, sampler, schema, episode settings; same seeds give the same episodes) without
+    the per-day step limit, so the oracle applies each day's hindsight-best settings exactly."""
+    return BatchedBiddingVecEnv(
+        venv.base_params,
+        n_envs=venv.num_envs,
+        config=dataclasses.replace(venv.config, max_step=None),
+        schema=venv.schema,
+        params_sampler=venv.params_sampler,
+    )
+
+
+def run_tracked(policy: Policy, venv, seed: int, on_day: Callable | None = None) -> list[dict]:
+    """One seeded reset cycle of `venv` under `policy`; per market its summary plus days over budget.
+    `on_day(venv)` is called before each decided day (the oracle run collects the LP bound's inputs there)."""
+    venv.seed(seed)
+    obs = venv.reset()
+    n = venv.num_envs
+    policy.reset(n)
+    budget = float(venv.sim.params.daily_budget)
+    over = np.zeros(n, dtype=int)
+    out: list[dict | None] = [None] * n
+    while True:
+        if on_day is not None:
+            on_day(venv)
+        obs, _, dones, infos = venv.step(policy.act(obs))
+        for m, info in enumerate(infos):
+            over[m] += int(info["spend"] > budget * (1 + BUDGET_TOLERANCE))
+        if dones.all():
+            for m, info in enumerate(infos):
+                s = dict(info["episode_summary"])
+                s["days_over_budget"] = int(over[m])
+                out[m] = s
+            return out
+
+
+@dataclass
+class Evaluation:
+    """Per policy (and "oracle", "lp_bound") per-episode arrays of every metric, in the same episode order."""
+
+    policy: str
+    baselines: list[str]
+    seeds: list[int]
+    n_envs: int
+    episode_days: int
+    params_hash: str
+    results: dict[str, dict[str, list[float]]]
+    level: float = 0.95
+    world: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.results)
+
+    def mean(self, name: str, metric: str = "score") -> float:
+        vals = np.asarray(self.results[name][metric], dtype=float)
+        if metric == "cpa":
+            conv = np.sum(self.results[name]["conversions"])
+            return float(np.sum(self.results[name]["spend"]) / conv) if conv else math.inf
+        return float(vals.mean()) if len(vals) else math.nan
+
+    @property
+    def comparisons(self) -> dict[str, PairedInterval]:
+        """Policy minus each baseline (paired by episode)."""
+        mine = self.results[self.policy]["score"]
+        return {b: paired_interval(mine, self.results[b]["score"], self.level) for b in self.baselines}
+
+    def best_baseline(self) -> str | None:
+        if not self.baselines:
+            return None
+        return max(self.baselines, key=lambda b: self.mean(b))
+
+    def table(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {
+                "score": self.mean(name),
+                "conversions": self.mean(name, "conversions"),
+                "spend": self.mean(name, "spend"),
+                "cpa": self.mean(name, "cpa"),
+                "days_over_budget": float(np.sum(self.results[name].get("days_over_budget", [0]))),
+            }
+            for name in self.results
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "policy": self.policy,
+            "baselines": list(self.baselines),
+            "seeds": list(self.seeds),
+            "n_envs": self.n_envs,
+            "episode_days": self.episode_days,
+            "params_hash": self.params_hash,
+            "results": self.results,
+            "level": self.level,
+            "world": self.world,
+            "extra": self.extra,
+            "table": self.table(),
+            "comparisons": {b: ci.to_dict() for b, ci in self.comparisons.items()},
+            "best_baseline": self.best_baseline(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Evaluation:
+        missing = {"policy", "baselines", "seeds", "n_envs", "episode_days", "params_hash", "results"} - set(d)
+        if missing:
+            raise ValueError(f"not an evaluation: missing keys {sorted(missing)}")
+        return cls(
+            policy=d["policy"],
+            baselines=list(d["baselines"]),
+            seeds=list(d["seeds"]),
+            n_envs=int(d["n_envs"]),
+            episode_days=int(d["episode_days"]),
+            params_hash=str(d["params_hash"]),
+            results={k: {m: list(v) for m, v in r.items()} for k, r in d["results"].items()},
+            level=float(d.get("level", 0.95)),
+            world=d.get("world"),
+            extra=dict(d.get("extra") or {}),
+        )
+
+
+def evaluate(
+    policies: Mapping[str, Policy],
+    venv,
+    seeds: Sequence[int],
+    policy: str,
+    oracle: bool = True,
+    lp_bound: bool = True,
+    oracle_budget_step: float = 5.0,
+    level: float = 0.95,
+    progress: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """Run every policy (and the oracle and LP bound) on the same seeded episodes. `policy` names the one
+    compared against all others (the baselines)."""
+    if policy not in policies:
+        raise ValueError(f"policy {policy!r} is not among the evaluated policies {sorted(policies)}")
+    if not seeds:
+        raise ValueError("evaluate needs at least one held-out seed")
+    if lp_bound and not oracle:
+        raise ValueError("the episode LP bound is computed along the oracle's run: oracle=True is required")
+    results: dict[str, dict[str, list[float]]] = {}
+    oracle_env = exact_oracle_env(venv) if oracle else None
+
+    def add(name: str, summaries: list[dict]) -> None:
+        r = results.setdefault(name, {m: [] for m in METRICS})
+        for s in summaries:
+            for m in METRICS:
+                r[m].append(float(s.get(m, 0.0)))
+
+    for seed in seeds:
+        for name, pol in policies.items():
+            if progress:
+                progress(f"seed {seed}: {name}")
+            add(name, run_tracked(pol, venv, seed))
+        if oracle:
+            if progress:
+                progress(f"seed {seed}: oracle")
+            costs: list[list[np.ndarray]] = [[] for _ in range(venv.num_envs)]
+
+            def collect(env, costs=costs) -> None:
+                if not lp_bound:
+                    return
+                for m in range(env.num_envs):
+                    draws, state = env.sim.market_view(m)
+                    costs[m].append(converting_click_costs(env.sim.cm, draws, state))
+
+            summaries = run_tracked(OraclePolicy(oracle_env, oracle_budget_step), oracle_env, seed, on_day=collect)
+            add(ORACLE, summaries)
+            if lp_bound:
+                p = venv.sim.params
+                bounds = [episode_lp_bound(costs[m], p.daily_budget, p.target_cpa) for m in range(venv.num_envs)]
+                add(
+                    LP_BOUND,
+                    [
+                        {
+                            "score": b["score"],
+                            "conversions": b["conversions"],
+                            "spend": b["spend"],
+                            "cpa": b["spend"] / b["conversions"] if b["conversions"] else math.inf,
+                        }
+                        for b in bounds
+                    ],
+                )
+    baselines = [n for n in policies if n != policy]
+    return Evaluation(
+        policy=policy,
+        baselines=baselines,
+        seeds=list(seeds),
+        n_envs=venv.num_envs,
+        episode_days=venv.config.episode_days,
+        params_hash=venv.base_params.params_hash(),
+        results=results,
+        level=level,
+    )

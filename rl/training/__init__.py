@@ -1,0 +1,1 @@
+"""Training bidding policies (SB3), domain randomisation around the calibrated market, the model registry."""

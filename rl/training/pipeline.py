@@ -1,0 +1,225 @@
+"""The two learning stages as plain functions (the Dagster assets in assets/learning.py only call these).
+
+`train_policy` reads the calibration artifact (or falls back to the world file's parameters with noise, flagged),
+trains with domain randomisation around it, and records the run under data_dir/models/runs/<stamp>/ with a pointer
+data_dir/models/latest_training.json. `evaluate_and_register` evaluates the latest run on held-out seeds against
+every tuned baseline, the oracle and the LP bound (optionally also against a copy of the demo world), stores the
+model in the registry with its scores and gate decision, and promotes it when the gate passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from rl.env.schema import ObservationSchema
+from rl.evaluation.evaluate import Evaluation, evaluate, run_tracked
+from rl.evaluation.world import copy_world, fresh_world, world_episode
+from rl.market.params import parse_market_params
+from rl.policies.base import SB3Policy
+from rl.policies.baselines import BASELINES
+from rl.training.params import TrainingMarket, make_params_sampler, scale_market, training_market
+from rl.training.registry import GateDecision, ModelRegistry, RegisteredModel, gate
+from rl.training.train import TrainConfig, TrainResult, load_model, make_venv, train
+
+CALIBRATION_FILE = ("calibration", "market_calibration.json")
+LATEST = "latest_training.json"
+
+
+def models_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "models"
+
+
+def calibration_path(data_dir: Path) -> Path:
+    return Path(data_dir).joinpath(*CALIBRATION_FILE)
+
+
+@dataclass
+class TrainingRun:
+    result: TrainResult
+    market: TrainingMarket
+    run_dir: Path
+    info: dict
+
+
+def train_policy(
+    data_dir: Path,
+    world_file: Path,
+    config: TrainConfig,
+    market_scale: float = 1.0,
+    uncertainty_scale: float = 1.0,
+    schema: ObservationSchema | None = None,
+) -> TrainingRun:
+    market = training_market(calibration_path(data_dir), world_file)
+    params = scale_market(market.params, market_scale)
+    sampler = make_params_sampler(params, market.uncertainty, uncertainty_scale) if uncertainty_scale > 0 else None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run_dir = models_dir(data_dir) / "runs" / stamp
+    result = train(params, config, run_dir, params_sampler=sampler, schema=schema)
+    (run_dir / "params.json").write_text(params.model_dump_json(indent=1))
+    info = {
+        "model_path": str(result.model_path),
+        "run_dir": str(run_dir),
+        "algo": config.algo,
+        "observation_schema": result.schema.to_json(),
+        "params_file": str(run_dir / "params.json"),
+        "params_hash": market.params_hash,
+        "trained_params_hash": params.params_hash(),
+        "window": market.window,
+        "source": market.source,
+        "fallback": market.is_fallback,
+        "market_scale": market_scale,
+        "uncertainty_scale": uncertainty_scale,
+        "timesteps": result.timesteps,
+        "wall_s": round(result.wall_s, 2),
+        "config": dataclasses.asdict(config),
+        "curve": result.curve,
+        "bc": result.bc,
+    }
+    models_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    (models_dir(data_dir) / LATEST).write_text(json.dumps(info, indent=1, default=str))
+    return TrainingRun(result, market, run_dir, info)
+
+
+def latest_training(data_dir: Path) -> dict:
+    path = models_dir(data_dir) / LATEST
+    if not path.exists():
+        raise FileNotFoundError(f"no training run recorded ({path} missing): materialize bidding_policy first")
+    return json.loads(path.read_text())
+
+
+def tuned_baselines(venv, tune_seeds: Sequence[int], names: Sequence[str] | None = None) -> tuple[dict, dict]:
+    """Every baseline grid-searched on `tune_seeds` (never the evaluation seeds): (policies, chosen settings)."""
+    policies, chosen = {}, {}
+    for name in names or list(BASELINES):
+        cls = BASELINES[name]
+        if tune_seeds:
+            res = cls.tune(venv, list(tune_seeds))
+            policies[name], chosen[name] = cls.for_env(venv, **res.best), res.best
+        else:
+            policies[name], chosen[name] = cls.for_env(venv), {}
+    return policies, chosen
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    eval_seeds: tuple[int, ...] = (10_001, 10_002)
+    tune_seeds: tuple[int, ...] = (501,)
+    n_envs: int = 4
+    episode_days: int | None = None  # default: the training run's
+    warmup_days: int | None = None
+    settle_days: int | None = None
+    oracle_budget_step: float = 5.0
+    world_days: int = 0  # > 0: also run the policy in a copy of the demo world for this many days
+    promote: bool = True
+
+
+def world_comparison(
+    policy,
+    params,
+    schema,
+    settings: EvalSettings,
+    venv,
+    world_src: Path | None,
+    world_file: Path,
+    world_seed: int,
+    start: dt.date | None = None,
+) -> dict:
+    """World score of `policy` on a COPY of the demo world (or a fresh one from the same file and seed, advanced to
+    `start`) and its simulator score from the same date on the evaluation seeds."""
+    with tempfile.TemporaryDirectory(prefix="gaelp-world-eval-") as tmp:
+        copy_dir = Path(tmp) / "world"
+        if world_src is not None and (Path(world_src) / "world.json").exists():
+            world = copy_world(Path(world_src), copy_dir, world_file, world_seed)
+            if start is not None and world.today < start:
+                world.advance_to(start)
+        else:
+            if start is None:
+                raise ValueError("a fresh world copy needs a start date")
+            world = fresh_world(copy_dir, world_file, world_seed, start)
+        start_date = world.today
+        out = world_episode(policy, world, params, schema, settings.world_days, settle_days=settings.settle_days)
+    sims = []
+    for seed in settings.eval_seeds:
+        venv.set_options({"start_date": start_date})
+        sims += run_tracked(policy, venv, seed)
+    sim_score = float(np.mean([s["score"] for s in sims]))
+    return {
+        "world_score": out["score"],
+        "sim_score": sim_score,
+        "gap": sim_score - out["score"],
+        "world": out,
+        "sim_scores": [s["score"] for s in sims],
+    }
+
+
+def evaluate_and_register(
+    data_dir: Path,
+    con: duckdb.DuckDBPyConnection,
+    settings: EvalSettings,
+    world_src: Path | None = None,
+    world_file: Path | None = None,
+    world_seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Evaluation, RegisteredModel, GateDecision]:
+    info = latest_training(data_dir)
+    params = parse_market_params(json.loads(Path(info["params_file"]).read_text()), info["params_file"])
+    schema = ObservationSchema.from_json(info["observation_schema"])
+    cfg = info["config"]
+    tc = TrainConfig(
+        algo=info["algo"],
+        n_envs=settings.n_envs,
+        episode_days=settings.episode_days or cfg["episode_days"],
+        warmup_days=settings.warmup_days if settings.warmup_days is not None else cfg["warmup_days"],
+        settle_days=settings.settle_days if settings.settle_days is not None else cfg["settle_days"],
+    )
+    venv = make_venv(params, tc, schema=schema, seed=0)
+    model = load_model(Path(info["model_path"]), info["algo"])
+    policy = SB3Policy(model, name="policy")
+    baselines, chosen = tuned_baselines(venv, settings.tune_seeds)
+    ev = evaluate(
+        {"policy": policy, **baselines},
+        venv,
+        list(settings.eval_seeds),
+        policy="policy",
+        oracle_budget_step=settings.oracle_budget_step,
+        progress=progress,
+    )
+    ev.extra["baseline_settings"] = chosen
+    ev.extra["source"] = info["source"]
+    if settings.world_days > 0 and world_file is not None:
+        ev.world = world_comparison(
+            policy,
+            params,
+            schema,
+            settings,
+            venv,
+            world_src,
+            world_file,
+            world_seed,
+            start=params.history_start + dt.timedelta(days=tc.warmup_days),
+        )
+    decision = gate(ev)
+    registry = ModelRegistry(con, models_dir(data_dir))
+    window = (info["window"].get("first"), info["window"].get("last"))
+    entry = registry.register(
+        Path(info["model_path"]),
+        schema=schema,
+        params_hash=info["params_hash"],
+        window=window,
+        evaluation=ev,
+        algo=info["algo"],
+        timesteps=info["timesteps"],
+        source=info["source"],
+    )
+    if decision.passed and settings.promote:
+        entry = registry.promote(entry.version)
+    return ev, entry, decision

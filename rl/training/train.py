@@ -1,0 +1,396 @@
+"""Training a bidding policy with Stable-Baselines3 on the batched environment.
+
+    result = train(params, TrainConfig(total_timesteps=50_000), out_dir, params_sampler=sampler)
+    result.model_path, result.curve                        # model.zip, [{"timesteps", "score", "return"}, ...]
+    train(params, cfg, out_dir, resume_from=latest_checkpoint(out_dir))  # continues the step count
+
+PPO by default, SAC selectable (`TrainConfig.algo`); torch runs single-threaded; a progress bar (tqdm/rich), TensorBoard
+logs under `out_dir/tensorboard`, checkpoints every `checkpoint_every` timesteps under `out_dir/checkpoints`, seeded
+(the model, the environment's cycle generator and the demonstrations all derive from `TrainConfig.seed`).
+
+Optional warm start (`bc_cycles` > 0): behaviour cloning of the clairvoyant oracle. The oracle's per-day settings
+(hindsight; `BatchedBiddingVecEnv.oracle_results`), turned into a teacher a causal policy can follow
+(`teacher_actions`: its allocation of the whole budget; bids only where it spends), are recorded with the
+observations they were decided from while the teacher drives the training environment; the actor is fit to them by
+weighted least squares and (PPO) the critic to the discounted returns of those demonstrations; RL then fine-tunes.
+The oracle is only a teacher during training: the trained policy acts from observations alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+
+from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema, encode_settings
+from rl.market.params import MarketParams
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+TENSORBOARD_PIN = "tensorboard==2.21.0"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    algo: str = "ppo"
+    total_timesteps: int = 20_000
+    n_envs: int = 8
+    seed: int = 0
+    episode_days: int = 14
+    warmup_days: int = 28
+    settle_days: int | None = None
+    volume_scale_range: tuple[float, float] | None = None
+    net_arch: tuple[int, ...] = (64, 64)
+    learning_rate: float = 3e-4
+    n_steps: int = 14  # PPO: steps per env per rollout
+    batch_size: int = 56
+    n_epochs: int = 5
+    gamma: float = 0.98
+    ent_coef: float = 0.0
+    log_std_init: float = -1.0  # PPO: initial exploration noise (log sigma of the action)
+    bc_cycles: int = 0  # reset cycles of oracle demonstrations for the warm start (0: none)
+    bc_epochs: int = 300
+    bc_learning_rate: float = 1e-3
+    oracle_budget_step: float = 25.0
+    bc_full_budget: bool = True  # teacher = the oracle's allocation of the whole budget (see `teacher_actions`)
+    checkpoint_every: int = 0  # timesteps between checkpoints (0: only the final model)
+    progress_bar: bool = True
+    tensorboard: bool = True
+    max_wall_s: float | None = None  # stop learning after this many seconds (the model so far is kept)
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {self.algo!r}")
+        for name in ("total_timesteps", "n_envs", "episode_days", "n_steps", "batch_size", "n_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.bc_cycles < 0 or self.checkpoint_every < 0:
+            raise ValueError("bc_cycles and checkpoint_every must be >= 0")
+
+    def env_config(self) -> EnvConfig:
+        return EnvConfig(
+            episode_days=self.episode_days,
+            warmup_days=self.warmup_days,
+            settle_days=self.settle_days,
+            volume_scale_range=self.volume_scale_range,
+        )
+
+
+@dataclass
+class TrainResult:
+    model: BaseAlgorithm
+    model_path: Path
+    curve: list[dict]  # per finished reset cycle: timesteps, mean true score, mean return
+    timesteps: int
+    wall_s: float
+    schema: ObservationSchema
+    config: TrainConfig
+    bc: dict | None = None
+    stopped_early: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "model_path": str(self.model_path),
+            "timesteps": self.timesteps,
+            "wall_s": round(self.wall_s, 2),
+            "algo": self.config.algo,
+            "config": asdict(self.config),
+            "bc": self.bc,
+            "stopped_early": self.stopped_early,
+            "curve": self.curve,
+        }
+
+
+class LearningCurve(BaseCallback):
+    """Records every finished reset cycle's mean true score and return (from the infos' "episode_summary")."""
+
+    def __init__(self, sink: list[dict]):
+        super().__init__()
+        self.sink = sink
+
+    def _on_step(self) -> bool:
+        summaries = [i["episode_summary"] for i in self.locals.get("infos", []) if "episode_summary" in i]
+        if summaries:
+            score = float(np.mean([s["score"] for s in summaries]))
+            ret = float(np.mean([s["return"] for s in summaries]))
+            self.sink.append({"timesteps": int(self.num_timesteps), "score": score, "return": ret})
+            self.logger.record("episode/score", score)
+            self.logger.record("episode/return", ret)
+        return True
+
+
+class WallClockLimit(BaseCallback):
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.start = time.perf_counter()
+        self.hit = False
+
+    def _on_step(self) -> bool:
+        if time.perf_counter() - self.start > self.seconds:
+            self.hit = True
+            return False
+        return True
+
+
+def make_venv(
+    params: MarketParams,
+    config: TrainConfig,
+    schema: ObservationSchema | None = None,
+    params_sampler: Callable | None = None,
+    seed: int | None = None,
+) -> BatchedBiddingVecEnv:
+    return BatchedBiddingVecEnv(
+        params,
+        n_envs=config.n_envs,
+        config=config.env_config(),
+        schema=schema,
+        params_sampler=params_sampler,
+        seed=config.seed if seed is None else seed,
+    )
+
+
+def build_model(config: TrainConfig, venv, tensorboard_dir: Path | None) -> BaseAlgorithm:
+    common = dict(seed=config.seed, device="cpu", verbose=0, learning_rate=config.learning_rate, gamma=config.gamma)
+    tb = None if tensorboard_dir is None else str(tensorboard_dir)
+    if config.algo == "ppo":
+        return PPO(
+            "MlpPolicy",
+            venv,
+            n_steps=config.n_steps,
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            ent_coef=config.ent_coef,
+            policy_kwargs={"net_arch": list(config.net_arch), "log_std_init": config.log_std_init},
+            tensorboard_log=tb,
+            **common,
+        )
+    return SAC(
+        "MlpPolicy",
+        venv,
+        batch_size=config.batch_size,
+        learning_starts=min(config.n_envs * config.episode_days, config.total_timesteps),
+        policy_kwargs={"net_arch": list(config.net_arch)},
+        tensorboard_log=tb,
+        **common,
+    )
+
+
+def _tensorboard_dir(config: TrainConfig, out_dir: Path) -> Path | None:
+    if not config.tensorboard:
+        return None
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"TrainConfig.tensorboard=True needs the tensorboard package ({TENSORBOARD_PIN}); install it or set "
+            "tensorboard=False"
+        ) from None
+    return out_dir / "tensorboard"
+
+
+# -- behaviour cloning warm start ---------------------------------------------------------------------------------
+def teacher_actions(venv: BatchedBiddingVecEnv, budget_step: float, full_budget: bool = True):
+    """The oracle as a teacher a causal policy can imitate: (actions [M, A], loss weights [M, A]).
+
+    In hindsight the oracle gives a campaign no budget on a day it would not have converted, and then its bid is
+    meaningless (the cheapest grid row). Imitating that literally teaches under-spending and low bids. So with
+    `full_budget` the oracle's budgets are rescaled to the whole account budget (its *allocation*), and bid targets
+    of campaigns the oracle left without budget keep the bid in force and get zero weight in the loss."""
+    limits = venv.sim.limits
+    n_c = venv.schema.n_campaigns
+    bids_now = venv.sim.reports.bids_now
+    acts = np.empty((venv.num_envs, venv.schema.action_size))
+    weights = np.ones_like(acts)
+    for m, o in enumerate(venv.oracle_results(budget_step)):
+        budgets = np.asarray(o.budgets, dtype=float)
+        funded = budgets > 0
+        if full_budget and budgets.sum() > 0:
+            budgets = budgets * limits.daily_budget / budgets.sum()
+        bids = np.where(funded, o.bids, bids_now[m])
+        acts[m] = encode_settings(budgets, bids, limits)
+        weights[m, n_c:] = funded
+    return acts, weights
+
+
+def collect_demonstrations(
+    venv: BatchedBiddingVecEnv, cycles: int, budget_step: float, gamma: float, seed: int, full_budget: bool = True
+):
+    """(observations [N, D], teacher actions [N, A], loss weights [N, A], discounted returns [N]) from `cycles`
+    reset cycles in which the teacher (`teacher_actions`) drives the environment."""
+    obs_l, act_l, w_l, rew_l = [], [], [], []
+    for k in range(cycles):
+        venv.seed(seed + k)
+        obs = venv.reset()
+        ep_rew = []
+        while True:
+            action, weight = teacher_actions(venv, budget_step, full_budget)
+            obs_l.append(obs.copy())
+            act_l.append(action)
+            w_l.append(weight)
+            obs, rewards, dones, _ = venv.step(action)
+            ep_rew.append(np.asarray(rewards, dtype=float))
+            if dones.all():
+                break
+        rets = np.zeros_like(ep_rew[0])
+        returns = []
+        for r in reversed(ep_rew):
+            rets = r + gamma * rets
+            returns.append(rets.copy())
+        returns.reverse()
+        rew_l += returns
+    return (
+        np.concatenate(obs_l).astype(np.float32),
+        np.clip(np.concatenate(act_l), -1.0, 1.0).astype(np.float32),
+        np.concatenate(w_l).astype(np.float32),
+        np.concatenate(rew_l).astype(np.float32),
+    )
+
+
+def behaviour_clone(model: BaseAlgorithm, obs, actions, weights, returns, epochs: int, lr: float, seed: int) -> dict:
+    """Fit the actor's deterministic action to the demonstrations (and, for PPO, the critic to their returns)."""
+    gen = torch.Generator().manual_seed(seed)
+    obs_t, act_t, ret_t = torch.as_tensor(obs), torch.as_tensor(actions), torch.as_tensor(returns)
+    w_t = torch.as_tensor(weights)
+    policy = model.policy
+    if isinstance(model, PPO):
+        params = [p for n, p in policy.named_parameters() if n != "log_std"]
+    else:
+        params = list(model.actor.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    n = len(obs_t)
+    batch = min(256, n)
+    first = last = None
+    policy.set_training_mode(True)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, batch):
+            idx = perm[i : i + batch]
+            o = obs_t[idx]
+            if isinstance(model, PPO):
+                features = policy.extract_features(o)
+                latent_pi, latent_vf = policy.mlp_extractor(features)
+                mean = policy.action_net(latent_pi)
+                value = policy.value_net(latent_vf).squeeze(-1)
+                loss = _weighted_mse(mean, act_t[idx], w_t[idx]) + 0.5 * ((value - ret_t[idx]) ** 2).mean()
+            else:
+                pred = model.actor(o, deterministic=True)
+                loss = _weighted_mse(pred, act_t[idx], w_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        first = total / n if first is None else first
+        last = total / n
+    policy.set_training_mode(False)
+    return {"samples": n, "epochs": epochs, "loss_first": first, "loss_last": last}
+
+
+def _weighted_mse(pred, target, weight):
+    return (weight * (pred - target) ** 2).sum() / weight.sum().clamp(min=1.0)
+
+
+# -- the training run -----------------------------------------------------------------------------------------------
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    """The checkpoint with the most timesteps under `out_dir/checkpoints`, if any."""
+    found = []
+    for p in (Path(out_dir) / "checkpoints").glob("model_*_steps.zip"):
+        m = re.fullmatch(r"model_(\d+)_steps\.zip", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def load_model(path: Path, algo: str, venv=None) -> BaseAlgorithm:
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r} for model {path} (known: {sorted(ALGOS)})")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model file not found: {path}")
+    return ALGOS[algo].load(str(path), env=venv, device="cpu")
+
+
+def train(
+    params: MarketParams,
+    config: TrainConfig,
+    out_dir: Path,
+    params_sampler: Callable | None = None,
+    schema: ObservationSchema | None = None,
+    resume_from: Path | None = None,
+) -> TrainResult:
+    """Train (or resume) a policy; writes out_dir/model.zip and out_dir/training.json. With `resume_from` the model
+    continues from that checkpoint, counting steps on from its `num_timesteps`, up to `total_timesteps` in all."""
+    torch.set_num_threads(1)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    venv = make_venv(params, config, schema, params_sampler)
+    tb_dir = _tensorboard_dir(config, out_dir)
+    bc = None
+    if resume_from is not None:
+        model = load_model(Path(resume_from), config.algo, venv)
+        if tb_dir is not None:
+            model.tensorboard_log = str(tb_dir)
+    else:
+        model = build_model(config, venv, tb_dir)
+        if config.bc_cycles > 0:
+            demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
+            obs, acts, weights, rets = collect_demonstrations(
+                demo_env,
+                config.bc_cycles,
+                config.oracle_budget_step,
+                config.gamma,
+                config.seed + 1,
+                full_budget=config.bc_full_budget,
+            )
+            bc = behaviour_clone(
+                model, obs, acts, weights, rets, config.bc_epochs, config.bc_learning_rate, config.seed
+            )
+            bc["collect_and_fit_s"] = round(time.perf_counter() - start, 2)
+    curve: list[dict] = []
+    callbacks: list[BaseCallback] = [LearningCurve(curve)]
+    if config.checkpoint_every > 0:
+        callbacks.append(
+            CheckpointCallback(
+                save_freq=max(config.checkpoint_every // config.n_envs, 1),
+                save_path=str(out_dir / "checkpoints"),
+                name_prefix="model",
+            )
+        )
+    limit = None
+    if config.max_wall_s is not None:
+        limit = WallClockLimit(max(config.max_wall_s - (time.perf_counter() - start), 1.0))
+        callbacks.append(limit)
+    remaining = config.total_timesteps - model.num_timesteps
+    if remaining > 0:
+        model.learn(
+            total_timesteps=remaining,
+            callback=CallbackList(callbacks),
+            progress_bar=config.progress_bar,
+            reset_num_timesteps=resume_from is None,
+            tb_log_name=config.algo,
+        )
+    model_path = out_dir / "model.zip"
+    model.save(str(model_path))
+    result = TrainResult(
+        model=model,
+        model_path=model_path,
+        curve=curve,
+        timesteps=int(model.num_timesteps),
+        wall_s=time.perf_counter() - start,
+        schema=venv.schema,
+        config=config,
+        bc=bc,
+        stopped_early=bool(limit is not None and limit.hit),
+    )
+    (out_dir / "training.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+    return result

@@ -1,0 +1,67 @@
+"""The evaluator: every policy on the same episodes; oracle ≥ every policy; LP bound ≥ oracle; paired intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rl.env import BatchedBiddingVecEnv, EnvConfig
+from rl.evaluation.evaluate import LP_BOUND, ORACLE, episode_lp_bound, evaluate, paired_interval
+from rl.policies.baselines import BASELINES
+from rl.policies.oracle import day_score
+from tests.conftest import scaled
+
+CONFIG = EnvConfig(episode_days=5, warmup_days=14, settle_days=None)
+
+
+@pytest.fixture(scope="module")
+def evaluation(reference_params):
+    venv = BatchedBiddingVecEnv(scaled(reference_params, 0.1), n_envs=2, config=CONFIG, seed=0)
+    policies = {name: cls.for_env(venv) for name, cls in BASELINES.items()}
+    return evaluate(policies, venv, seeds=[11, 12], policy="pacer", oracle_budget_step=10.0)
+
+
+def test_every_policy_ran_the_same_episodes(evaluation):
+    names = set(BASELINES) | {ORACLE, LP_BOUND}
+    assert set(evaluation.results) == names
+    assert all(len(r["score"]) == 4 for r in evaluation.results.values())
+    assert evaluation.baselines == [n for n in BASELINES if n != "pacer"]
+
+
+def test_oracle_beats_every_policy_and_lp_bound_beats_oracle(evaluation):
+    oracle = np.array(evaluation.results[ORACLE]["score"])
+    lp = np.array(evaluation.results[LP_BOUND]["score"])
+    for name in BASELINES:
+        assert evaluation.mean(name) <= evaluation.mean(ORACLE) + 1e-9, name
+    assert np.all(lp >= oracle - 1e-9)
+    assert sum(evaluation.results[ORACLE]["days_over_budget"]) == 0
+
+
+def test_no_policy_exceeds_the_budget_and_the_dict_round_trips(evaluation):
+    from rl.evaluation.evaluate import Evaluation
+
+    assert all(sum(r["days_over_budget"]) == 0 for r in evaluation.results.values())
+    again = Evaluation.from_dict(evaluation.to_dict())
+    assert again.table() == evaluation.table()
+    assert set(again.comparisons) == set(evaluation.baselines)
+
+
+def test_paired_interval():
+    ci = paired_interval([3, 4, 5, 6], [1, 2, 3, 4])
+    assert ci.mean == 2 and ci.low == ci.high == 2  # constant differences: zero width
+    ci = paired_interval([3, 5, 4, 9], [1, 2, 3, 4])
+    assert ci.low < ci.mean < ci.high and ci.n == 4
+    with pytest.raises(ValueError):
+        paired_interval([], [])
+
+
+def test_episode_lp_bound_by_hand():
+    # daily budget 10: day 1 buys 1, 2, 3 and 4/20 of the 20-item; day 2 buys 2 and 8
+    days = [np.array([1.0, 2.0, 3.0, 20.0]), np.array([8.0, 2.0])]
+    b = episode_lp_bound(days, daily_budget=10.0, target_cpa=5.0)
+    assert (b["conversions"], b["spend"]) == pytest.approx((5.2, 20.0))  # all of it, CPA 3.85 < 5
+    # target 3: pooled 1, 2, 2, 3 (N 4, S 8), then the average CPA reaches 3 after 0.8 of the 8-item
+    b = episode_lp_bound(days, daily_budget=10.0, target_cpa=3.0)
+    assert (b["conversions"], b["spend"]) == pytest.approx((4.8, 14.4))
+    assert b["score"] == pytest.approx(day_score(4.8, 14.4, 3.0)) == pytest.approx(4.8)
+    assert episode_lp_bound([], 10.0, 5.0)["score"] == 0.0

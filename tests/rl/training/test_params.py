@@ -1,0 +1,99 @@
+"""Domain randomisation: pure, seeded, perturbs only the uncertain fields, by the calibration's uncertainty."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rl.training.params import (
+    FALLBACK_SIGMA,
+    make_params_sampler,
+    parse_uncertainty,
+    perturb,
+    scale_market,
+    training_market,
+)
+from rl.world.paths import DEFAULT_WORLD_FILE
+
+
+def _unc(params, sigma):
+    return {c.id: dict.fromkeys(("volume", "rival_median", "cvr", "ctr"), sigma) for c in params.campaigns}
+
+
+def test_sampler_is_pure_and_seeded(reference_params):
+    sampler = make_params_sampler(reference_params, _unc(reference_params, 0.2))
+    a = sampler(np.random.default_rng(3))
+    b = sampler(np.random.default_rng(3))
+    c = sampler(np.random.default_rng(4))
+    assert a == b and a != c
+    assert a.params_hash() != reference_params.params_hash()
+
+
+def test_sampler_changes_only_the_uncertain_fields(reference_params):
+    p = perturb(reference_params, _unc(reference_params, 0.3), np.random.default_rng(0))
+    for old, new in zip(reference_params.campaigns, p.campaigns, strict=True):
+        assert new.opportunities_per_day != old.opportunities_per_day
+        assert new.cvr_mult != old.cvr_mult and new.ctr_mult != old.ctr_mult
+        assert (new.current_bid, new.current_daily_budget, new.max_bid, new.quality) == (
+            old.current_bid,
+            old.current_daily_budget,
+            old.max_bid,
+            old.quality,
+        )
+    assert all(n.median_bid != o.median_bid for o, n in zip(reference_params.competitors, p.competitors, strict=True))
+    assert p.segments == reference_params.segments and p.daily_budget == reference_params.daily_budget
+
+
+def test_zero_uncertainty_is_the_base_and_spread_follows_sigma(reference_params):
+    assert perturb(reference_params, _unc(reference_params, 0.0), np.random.default_rng(0)) == reference_params
+    unc = _unc(reference_params, 0.0)
+    unc[101]["volume"] = 0.25
+    rng = np.random.default_rng(1)
+    base = reference_params.campaign(101).opportunities_per_day
+    logs = [np.log(perturb(reference_params, unc, rng).campaign(101).opportunities_per_day / base) for _ in range(300)]
+    assert abs(np.std(logs) - 0.25) < 0.04
+
+
+def test_missing_uncertainty_is_an_error(reference_params):
+    unc = _unc(reference_params, 0.1)
+    del unc[101]
+    with pytest.raises(ValueError, match="101"):
+        make_params_sampler(reference_params, unc)
+
+
+def test_fallback_is_flagged_and_not_the_truth(tmp_path, reference_params):
+    m = training_market(tmp_path / "missing.json", DEFAULT_WORLD_FILE)
+    assert m.is_fallback and m.source == "fallback_world_file_with_noise"
+    assert m.params != reference_params and m.params.campaign_ids == reference_params.campaign_ids
+    assert all(v == FALLBACK_SIGMA for u in m.uncertainty.values() for v in u.values())
+
+
+def test_calibration_file_is_read(tmp_path, reference_params):
+    path = tmp_path / "market_calibration.json"
+    path.write_text(
+        json.dumps(
+            {
+                "params": reference_params.model_dump(mode="json"),
+                "params_hash": "abc",
+                "window": {"first": "2025-01-01", "last": "2025-06-30"},
+                "campaigns": {"101": {"uncertainty": {"volume": 0.05, "rival_median": 0.1, "cvr": 0.3}, "flags": []}},
+            }
+        )
+    )
+    m = training_market(path, DEFAULT_WORLD_FILE)
+    assert not m.is_fallback and m.params == reference_params and m.params_hash == "abc"
+    assert m.window == {"first": "2025-01-01", "last": "2025-06-30"}
+    assert m.uncertainty[101] == {"volume": 0.05, "rival_median": 0.1, "cvr": 0.3, "ctr": FALLBACK_SIGMA}
+    with pytest.raises(ValueError, match="999"):
+        parse_uncertainty({"999": {"uncertainty": {}}}, reference_params)
+
+
+def test_scale_market_scales_volume_and_budgets(reference_params):
+    s = scale_market(reference_params, 0.5)
+    assert s.daily_budget == reference_params.daily_budget * 0.5
+    for a, b in zip(reference_params.campaigns, s.campaigns, strict=True):
+        assert b.opportunities_per_day == a.opportunities_per_day * 0.5
+        assert b.current_daily_budget == a.current_daily_budget * 0.5
+        assert b.current_bid == a.current_bid
