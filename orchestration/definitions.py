@@ -4,14 +4,13 @@ Assets come one module per stage from assets/; resources are chosen by environme
 jobs, schedules and sensors are wired here and defined next door.
 """
 
-import importlib.util
-
 import dagster as dg
 
 from assets.bidding import BIDDING_ASSETS
 from assets.calibration import CALIBRATION_ASSETS
 from assets.discovery import DISCOVERY_ASSETS
 from assets.ingestion import INGESTION_ASSETS
+from assets.learning import LEARNING_ASSETS
 from assets.warehouse import WAREHOUSE_ASSETS
 from orchestration.jobs import (
     bidding_loop_job,
@@ -25,11 +24,6 @@ from orchestration.jobs import (
 from orchestration.resources import build_resources
 from orchestration.schedules import SCHEDULES
 from orchestration.sensors import SENSORS
-
-# LEARNING_ASSETS (assets/learning.py: bidding_policy, policy_evaluation) are wired here as soon as the module exists.
-LEARNING_ASSETS = []
-if importlib.util.find_spec("assets.learning") is not None:
-    from assets.learning import LEARNING_ASSETS  # noqa: F811
 
 defs = dg.Definitions(
     assets=[

@@ -63,17 +63,11 @@ safe_push_job = dg.define_asset_job(
 )
 
 
-def _learning_assets_exist() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("assets.learning") is not None
-
-
-# Weekly: recalibrate the simulator, retrain, evaluate (the policy assets come from assets/learning.py).
+# Weekly: recalibrate the simulator, retrain, evaluate.
 RETRAIN_KEYS = ("market_calibration", "bidding_policy", "policy_evaluation")
 retrain_job = dg.define_asset_job(
     "retrain_job",
-    selection=dg.AssetSelection.assets(*(RETRAIN_KEYS if _learning_assets_exist() else RETRAIN_KEYS[:1])),
+    selection=dg.AssetSelection.assets(*RETRAIN_KEYS),
     description="Recalibrate the market simulator on the latest marts, retrain the bidding policy in it and "
     "evaluate it against the baselines (the gate for promotion).",
 )
