@@ -39,6 +39,10 @@ bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.oracle
 	$(PY) -m benchmarks.backfill
 	$(PY) -m benchmarks.warehouse
+	$(PY) -m benchmarks.calibration
+	$(PY) -m benchmarks.env
+	$(PY) -m benchmarks.policy
+	$(PY) -m benchmarks.closed_loop
 
 $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
 	mkdir -p $(DAGSTER_HOME_DIR)
@@ -47,7 +51,7 @@ $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
 # The Dagster loop on the demo market: backfill the recent history into DuckDB and summarise it.
 demo: setup $(MANIFEST) $(DAGSTER_HOME_DIR)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(if $(WORLD),GAELP_WORLD_FILE=$(WORLD)) $(if $(SEED),GAELP_WORLD_SEED=$(SEED)) \
-		$(PY) -m orchestration.demo $(if $(DAYS),--days $(DAYS))
+		$(PY) -m orchestration.demo $(if $(DAYS),--days $(DAYS)) $(if $(LOOP_DAYS),--loop-days $(LOOP_DAYS))
 
 # The demo market on its own: N days under the bids in force, reports and oracle comparison.
 world-demo: setup
