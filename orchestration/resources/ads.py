@@ -105,6 +105,29 @@ def customer_id_digits(customer_id: str) -> str:
     return digits
 
 
+def google_ads_client(creds: Any) -> Any:
+    """A `GoogleAdsClient` (API v26) from OAuth user credentials on `creds` (developer_token, client_id,
+    client_secret, refresh_token, login_customer_id). No token is fetched until the first request."""
+    from google.ads.googleads.client import GoogleAdsClient
+    from google.oauth2.credentials import Credentials
+
+    credentials = Credentials(
+        None,
+        refresh_token=creds.refresh_token,
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+        token_uri=GOOGLE_TOKEN_URI,
+    )
+    login = creds.login_customer_id
+    return GoogleAdsClient(
+        credentials=credentials,
+        developer_token=creds.developer_token,
+        login_customer_id=customer_id_digits(login) if login else None,
+        version=GOOGLE_ADS_API_VERSION,
+        use_proto_plus=True,
+    )
+
+
 class AdsReportingError(RuntimeError):
     """The ad platform refused or failed a report request (bad query, permissions, quota, authentication)."""
 
@@ -263,23 +286,7 @@ class GoogleAdsReportingResource(AdsReportingResource):
     def _client(self) -> Any:
         """The SDK client, built once from OAuth user credentials (the access token is fetched on first use)."""
         if self._ads_client is None:
-            from google.ads.googleads.client import GoogleAdsClient
-            from google.oauth2.credentials import Credentials
-
-            credentials = Credentials(
-                None,
-                refresh_token=self.refresh_token,
-                client_id=self.client_id,
-                client_secret=self.client_secret,
-                token_uri=GOOGLE_TOKEN_URI,
-            )
-            self._ads_client = GoogleAdsClient(
-                credentials=credentials,
-                developer_token=self.developer_token,
-                login_customer_id=customer_id_digits(self.login_customer_id) if self.login_customer_id else None,
-                version=GOOGLE_ADS_API_VERSION,
-                use_proto_plus=True,
-            )
+            self._ads_client = google_ads_client(self)
         return self._ads_client
 
     def _service(self) -> Any:

@@ -16,11 +16,10 @@ import grpc
 from pydantic import PrivateAttr
 
 from orchestration.resources.ads import (
-    GOOGLE_ADS_API_VERSION,
-    GOOGLE_TOKEN_URI,
     _error_code,
     _field_path,
     customer_id_digits,
+    google_ads_client,
 )
 from orchestration.resources.platforms.base import BidPlatform
 from rl.bidding.plan import Change, PlanError, to_cents
@@ -145,23 +144,7 @@ class GoogleAdsBidPlatform(BidPlatform):
 
     def _client(self) -> Any:
         if self._ads_client is None:
-            from google.ads.googleads.client import GoogleAdsClient
-            from google.oauth2.credentials import Credentials
-
-            credentials = Credentials(
-                None,
-                refresh_token=self.refresh_token,
-                client_id=self.client_id,
-                client_secret=self.client_secret,
-                token_uri=GOOGLE_TOKEN_URI,
-            )
-            self._ads_client = GoogleAdsClient(
-                credentials=credentials,
-                developer_token=self.developer_token,
-                login_customer_id=customer_id_digits(self.login_customer_id) if self.login_customer_id else None,
-                version=GOOGLE_ADS_API_VERSION,
-                use_proto_plus=True,
-            )
+            self._ads_client = google_ads_client(self)
         return self._ads_client
 
     def _service(self, name: str) -> Any:
