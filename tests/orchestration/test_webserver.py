@@ -27,7 +27,14 @@ REPO = Path(__file__).resolve().parents[2]
 JOB = "ingestion_job"
 DAY = "2024-12-10"  # the partitions start 2024-11-26 (the world's history_start); window 12-07..12-10 with lookback
 OUTSIDE = "1999-01-01"
-TABLES = ("ga4_sessions", "ga4_conversions", "ad_performance", "ad_conversion_lag")
+TABLES = (
+    "ga4_sessions",
+    "ga4_conversions",
+    "ad_performance",
+    "ad_conversion_lag",
+    "ad_impression_share",
+    "ad_settings",
+)
 STARTUP_DEADLINE_S = 120  # 10-30 s on a 2-core machine; generous, with the server's output if it runs out
 RUN_DEADLINE_S = 150
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
