@@ -72,7 +72,14 @@ def summary(database: str, first: str, last: str) -> str:
     con = duckdb.connect(database, read_only=True)
     try:
         lines = []
-        for table in ("ga4_sessions", "ga4_conversions", "ad_performance", "ad_conversion_lag", "ad_settings"):
+        for table in (
+            "ga4_sessions",
+            "ga4_conversions",
+            "ad_performance",
+            "ad_conversion_lag",
+            "ad_impression_share",
+            "ad_settings",
+        ):
             (n,) = con.execute(f"SELECT count(*) FROM raw.{table} WHERE date BETWEEN ? AND ?", [first, last]).fetchone()
             lines.append(f"  raw.{table:<18} {n:>9,} rows")
         lines.append(
