@@ -22,6 +22,7 @@ seeds with common random numbers, see `rl.policies.base.tune`).
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,7 +36,7 @@ from rl.policies.base import TuneResult, tune
 EXPLORE_SHARE = 0.02  # minimum budget share per campaign for the adaptive allocators (keeps data coming)
 
 
-class Baseline:
+class Baseline(abc.ABC):
     """Common plumbing: decode → `settings` → encode. Subclasses implement `settings(features)`."""
 
     name: ClassVar[str] = "baseline"
@@ -67,8 +68,9 @@ class Baseline:
         shares, mults = self.settings(decode(self.schema, obs))
         return self.codec.encode(shares, mults)
 
+    @abc.abstractmethod
     def settings(self, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """Budget shares [n, C] and bid multipliers [n, C] from the decoded observation features."""
 
     # -- helpers shared by the adaptive baselines ----------------------------------------------------------------
     def _units(self, f) -> tuple[np.ndarray, np.ndarray]:
