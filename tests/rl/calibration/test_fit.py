@@ -14,7 +14,8 @@ from rl.calibration import priors
 from rl.calibration.auction import _Sample, fit_rivals, predict
 from rl.calibration.backtest import BacktestResult
 from rl.calibration.data import CalibrationError
-from rl.calibration.fit import WIDE, _lag_weights, calibrate
+from rl.calibration.estimators import lag_weights
+from rl.calibration.fit import WIDE, calibrate
 from rl.calibration.measures import segment_mean_lag
 from rl.market.engine import LAG_SKEW
 
@@ -35,7 +36,7 @@ def _bucket_shares(weights: dict[tuple[int, int], float]) -> pl.DataFrame:
 
 def test_lag_mixture_recovers_the_basis_weights():
     truth = {(0, 1): 0.2, (3, 7): 0.5, (7, 21): 0.3}
-    fitted = _lag_weights(_bucket_shares(truth))
+    fitted = lag_weights(_bucket_shares(truth))
     assert fitted.keys() == truth.keys()
     for k, w in truth.items():
         assert fitted[k] == pytest.approx(w, abs=1e-6)
