@@ -1,7 +1,12 @@
 """Train a bidding policy from scratch on 2 cores and compare it with every tuned baseline, the clairvoyant oracle
 and the LP bound on held-out seeds (common random numbers), then run it in a copy of the demo world.
 
-    .venv/bin/python -m benchmarks.policy [--train-seconds 480] [--n-envs 8] [--bc-cycles 8] [--eval-seeds 2]
+    .venv/bin/python -m benchmarks.policy [--train-seconds 480] [--n-envs 8] [--bc-cycles 18] [--eval-seeds 2]
+    .venv/bin/python -m benchmarks.policy --teacher oracle --bc-cycles 8 --select-seeds   # the old oracle warm start
+
+The policy is warm-started by imitating the online-LP baseline (DAgger, teacher hyperparameters and bid multiplier
+chosen on training seeds 601/602), then fine-tuned by PPO for the rest of the time; the fine-tuned model is kept
+only if it beats the warm start on validation seed 601.
 
 The training market is the calibration artifact's (data/calibration/market_calibration.json) when it exists, else
 the default world file's parameters with fixed noise (flagged in the output as "params_source"); training randomises
@@ -62,10 +67,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-envs", type=int, default=8)
     ap.add_argument("--episode-days", type=int, default=14)
     ap.add_argument("--warmup-days", type=int, default=28)
-    ap.add_argument("--bc-cycles", type=int, default=8)
+    ap.add_argument("--bc-cycles", type=int, default=18)
     ap.add_argument("--bc-epochs", type=int, default=150)
     ap.add_argument("--learning-rate", type=float, default=1e-4)
     ap.add_argument("--log-std-init", type=float, default=-1.6)
+    ap.add_argument("--teacher", default="online_lp", help='"oracle" or a baseline name (e.g. online_lp)')
+    ap.add_argument(
+        "--teacher-kwargs", default='{"slack": 1.0, "decay": 0.5}', help="JSON hyperparameters of a baseline teacher"
+    )
+    ap.add_argument("--teacher-bid-mult", type=float, default=0.92)
+    ap.add_argument("--teacher-tune", action=argparse.BooleanOptionalAction, default=False)
+    ap.add_argument("--dagger-rounds", type=int, default=3)
+    ap.add_argument("--select-seeds", type=int, nargs="*", default=[601])
     ap.add_argument("--eval-seeds", type=int, default=2)
     ap.add_argument("--eval-envs", type=int, default=4)
     ap.add_argument("--tune-seeds", type=int, nargs="*", default=[501])
@@ -93,6 +106,12 @@ def main(argv: list[str] | None = None) -> dict:
         log_std_init=args.log_std_init,
         bc_cycles=args.bc_cycles,
         bc_epochs=args.bc_epochs,
+        teacher=args.teacher,
+        teacher_kwargs=tuple(sorted(json.loads(args.teacher_kwargs).items())),
+        teacher_bid_mult=args.teacher_bid_mult,
+        teacher_tune=args.teacher_tune,
+        dagger_rounds=args.dagger_rounds,
+        select_seeds=tuple(args.select_seeds),
         oracle_budget_step=25.0,
         progress_bar=False,
         tensorboard=False,
@@ -179,6 +198,9 @@ def main(argv: list[str] | None = None) -> dict:
         "algo": args.algo,
         "n_envs": args.n_envs,
         "bc_cycles": args.bc_cycles,
+        "teacher": args.teacher,
+        "bc": result.bc,
+        "selection": result.extra or None,
         "torch_threads": torch.get_num_threads(),
         "numpy": np.__version__,
     }

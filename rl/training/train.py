@@ -14,6 +14,13 @@ Optional warm start (`bc_cycles` > 0): behaviour cloning of the clairvoyant orac
 observations they were decided from while the teacher drives the training environment; the actor is fit to them by
 weighted least squares and (PPO) the critic to the discounted returns of those demonstrations; RL then fine-tunes.
 The oracle is only a teacher during training: the trained policy acts from observations alone.
+
+Alternatively (`teacher` = a baseline name, e.g. "online_lp"): the teacher is a rule-based baseline that acts on the
+same observations as the policy, so imitation transfers. Demonstrations are collected DAgger-style
+(`dagger_rounds`): the first round is driven by the teacher, later rounds by the student fitted so far, every
+observation labelled with the teacher's action; `teacher_bid_mult` holds the teacher's bids at a multiple of the
+reference. With `select_seeds` (validation seeds, never evaluation seeds) the warm-started model and the RL
+fine-tuned one are both scored and the better is kept (RL with a few thousand steps can make it worse).
 """
 
 from __future__ import annotations
@@ -61,6 +68,14 @@ class TrainConfig:
     bc_learning_rate: float = 1e-3
     oracle_budget_step: float = 25.0
     bc_full_budget: bool = True  # teacher = the oracle's allocation of the whole budget (see `teacher_actions`)
+    # "oracle", or a baseline name (rl.policies.baselines.BASELINES): a causal teacher acting on the same
+    # observations as the policy (imitation transfers), labelling states the student itself visits (DAgger)
+    teacher: str = "oracle"
+    teacher_kwargs: tuple[tuple[str, float], ...] = ()  # the baseline teacher's hyperparameters
+    teacher_bid_mult: float | None = None  # baseline teacher: hold every bid at this × the reference bid
+    teacher_tune: bool = False  # grid-search the baseline teacher's hyperparameters on `select_seeds` first
+    dagger_rounds: int = 2  # baseline teacher: rounds of collection (the first driven by the teacher)
+    select_seeds: tuple[int, ...] = ()  # validation seeds: keep the warm-started model if RL made it worse
     checkpoint_every: int = 0  # timesteps between checkpoints (0: only the final model)
     progress_bar: bool = True
     tensorboard: bool = True
@@ -74,6 +89,13 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.bc_cycles < 0 or self.checkpoint_every < 0:
             raise ValueError("bc_cycles and checkpoint_every must be >= 0")
+        if self.teacher != "oracle":
+            from rl.policies.baselines import BASELINES
+
+            if self.teacher not in BASELINES:
+                raise ValueError(f"teacher must be 'oracle' or one of {sorted(BASELINES)}, got {self.teacher!r}")
+        if self.dagger_rounds < 1:
+            raise ValueError(f"dagger_rounds must be >= 1, got {self.dagger_rounds}")
 
     def env_config(self) -> EnvConfig:
         return EnvConfig(
@@ -107,6 +129,7 @@ class TrainResult:
             "bc": self.bc,
             "stopped_early": self.stopped_early,
             "curve": self.curve,
+            "extra": self.extra,
         }
 
 
@@ -256,6 +279,86 @@ def collect_demonstrations(
     )
 
 
+def baseline_teacher(venv: BatchedBiddingVecEnv, config: TrainConfig):
+    """The configured baseline teacher for `venv` (hyperparameters tuned on `select_seeds` if asked)."""
+    from rl.policies.baselines import BASELINES
+
+    cls = BASELINES[config.teacher]
+    kwargs = dict(config.teacher_kwargs)
+    info: dict = {"teacher": config.teacher}
+    if config.teacher_tune and config.select_seeds:
+        res = cls.tune(venv, list(config.select_seeds))
+        kwargs = {**res.best, **kwargs}
+        info["teacher_tune_score"] = res.best_score
+    info["teacher_kwargs"] = kwargs
+    teacher = cls.for_env(venv, **kwargs)
+    if config.teacher_bid_mult is not None:
+        info["teacher_bid_mult"] = config.teacher_bid_mult
+        teacher = FixedBids(teacher, config.teacher_bid_mult, venv.codec.bid_range)
+    return teacher, info
+
+
+class FixedBids:
+    """A policy whose budget actions are `base`'s and whose bid targets are `mult` × the reference bid."""
+
+    def __init__(self, base, mult: float, bid_range: float):
+        if not mult > 0:
+            raise ValueError(f"teacher bid multiplier must be > 0, got {mult}")
+        self.base, self.name = base, f"{base.name}_bids_x{mult:g}"
+        self.a_bid = float(np.clip(np.log(mult) / np.log(bid_range), -1.0, 1.0))
+
+    def reset(self, n_envs: int) -> None:
+        self.base.reset(n_envs)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        action = np.array(self.base.act(obs), dtype=float)
+        action[:, action.shape[1] // 2 :] = self.a_bid
+        return action
+
+
+def collect_dagger(venv: BatchedBiddingVecEnv, teacher, cycles: int, gamma: float, seed: int, student=None):
+    """(observations, teacher actions, weights, discounted returns) from `cycles` reset cycles. The environment is
+    driven by `student` (an SB3 model, deterministic) when given, else by the teacher; every observation is
+    labelled with the teacher's action for it (the baseline teachers act on observations alone)."""
+    obs_l, act_l, rew_l = [], [], []
+    for k in range(cycles):
+        venv.seed(seed + k)
+        obs = venv.reset()
+        teacher.reset(venv.num_envs)
+        ep_rew = []
+        while True:
+            label = np.asarray(teacher.act(obs), dtype=float)
+            obs_l.append(obs.copy())
+            act_l.append(label)
+            drive = label if student is None else student.predict(obs, deterministic=True)[0]
+            obs, rewards, dones, _ = venv.step(drive)
+            ep_rew.append(np.asarray(rewards, dtype=float))
+            if dones.all():
+                break
+        rets = np.zeros_like(ep_rew[0])
+        returns = []
+        for r in reversed(ep_rew):
+            rets = r + gamma * rets
+            returns.append(rets.copy())
+        returns.reverse()
+        rew_l += returns
+    acts = np.clip(np.concatenate(act_l), -1.0, 1.0).astype(np.float32)
+    return (
+        np.concatenate(obs_l).astype(np.float32),
+        acts,
+        np.ones_like(acts),
+        np.concatenate(rew_l).astype(np.float32),
+    )
+
+
+def mean_score(model: BaseAlgorithm, venv: BatchedBiddingVecEnv, seeds) -> float:
+    """Mean true episode score of the deterministic `model` on `venv` over `seeds` (validation, not evaluation)."""
+    from rl.policies.base import SB3Policy, run_episode
+
+    policy = SB3Policy(model)
+    return float(np.mean([run_episode(policy, venv, s).scores.mean() for s in seeds]))
+
+
 def behaviour_clone(model: BaseAlgorithm, obs, actions, weights, returns, epochs: int, lr: float, seed: int) -> dict:
     """Fit the actor's deterministic action to the demonstrations (and, for PPO, the critic to their returns)."""
     gen = torch.Generator().manual_seed(seed)
@@ -342,7 +445,28 @@ def train(
             model.tensorboard_log = str(tb_dir)
     else:
         model = build_model(config, venv, tb_dir)
-        if config.bc_cycles > 0:
+        if config.bc_cycles > 0 and config.teacher != "oracle":
+            demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
+            teacher, bc = baseline_teacher(demo_env, config)
+            data = None
+            rounds = min(config.dagger_rounds, config.bc_cycles)
+            per_round = [config.bc_cycles // rounds + (r < config.bc_cycles % rounds) for r in range(rounds)]
+            fits = []
+            for r, cycles in enumerate(per_round):
+                new = collect_dagger(
+                    demo_env,
+                    teacher,
+                    cycles,
+                    config.gamma,
+                    config.seed + 1 + 1000 * r,
+                    student=None if r == 0 else model,
+                )
+                data = new if data is None else tuple(np.concatenate([a, b]) for a, b in zip(data, new, strict=True))
+                fits.append(behaviour_clone(model, *data, config.bc_epochs, config.bc_learning_rate, config.seed + r))
+            bc.update(fits[-1])
+            bc["rounds"] = [{k: f[k] for k in ("samples", "loss_first", "loss_last")} for f in fits]
+            bc["collect_and_fit_s"] = round(time.perf_counter() - start, 2)
+        elif config.bc_cycles > 0:
             demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
             obs, acts, weights, rets = collect_demonstrations(
                 demo_env,
@@ -366,9 +490,19 @@ def train(
                 name_prefix="model",
             )
         )
+    select_env = warm_path = None
+    warm_score = None
+    if config.select_seeds and resume_from is None and bc is not None:
+        select_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 104729)
+        t0 = time.perf_counter()
+        warm_score = mean_score(model, select_env, config.select_seeds)
+        select_s = time.perf_counter() - t0
+        warm_path = out_dir / "warm_start.zip"
+        model.save(str(warm_path))
     limit = None
     if config.max_wall_s is not None:
-        limit = WallClockLimit(max(config.max_wall_s - (time.perf_counter() - start), 1.0))
+        reserve = select_s if select_env is not None else 0.0  # time to validate the fine-tuned model too
+        limit = WallClockLimit(max(config.max_wall_s - (time.perf_counter() - start) - reserve, 1.0))
         callbacks.append(limit)
     remaining = config.total_timesteps - model.num_timesteps
     if remaining > 0:
@@ -379,6 +513,15 @@ def train(
             reset_num_timesteps=resume_from is None,
             tb_log_name=config.algo,
         )
+    extra: dict = {}
+    if select_env is not None:
+        tuned_score = mean_score(model, select_env, config.select_seeds)
+        extra = {"select_warm_score": warm_score, "select_rl_score": tuned_score, "kept": "rl"}
+        if tuned_score < warm_score:  # RL fine-tuning made it worse on the validation seeds: keep the warm start
+            steps = model.num_timesteps
+            model = load_model(warm_path, config.algo, venv)
+            model.num_timesteps = steps
+            extra["kept"] = "warm_start"
     model_path = out_dir / "model.zip"
     model.save(str(model_path))
     result = TrainResult(
@@ -391,6 +534,7 @@ def train(
         config=config,
         bc=bc,
         stopped_early=bool(limit is not None and limit.hit),
+        extra=extra,
     )
     (out_dir / "training.json").write_text(json.dumps(result.summary(), indent=2, default=str))
     return result

@@ -1,0 +1,52 @@
+"""Warm start by imitating a baseline (DAgger on the student's own states) and validation-based model selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rl.policies.baselines import BASELINES
+from rl.training.train import TrainConfig, collect_dagger, make_venv, train
+from tests.rl.training.conftest import tiny_config
+
+
+def test_baseline_teacher_warm_start_and_selection(tmp_path, tiny_params):
+    cfg = tiny_config(
+        total_timesteps=64, bc_cycles=2, bc_epochs=30, teacher="proportional", dagger_rounds=2, select_seeds=(7,)
+    )
+    res = train(tiny_params, cfg, tmp_path)
+    assert res.bc["teacher"] == "proportional" and len(res.bc["rounds"]) == 2
+    assert res.bc["rounds"][1]["samples"] == 2 * res.bc["rounds"][0]["samples"] == 2 * 2 * 4
+    assert res.extra["kept"] in ("rl", "warm_start")
+    assert np.isfinite(res.extra["select_warm_score"]) and np.isfinite(res.extra["select_rl_score"])
+    assert res.model_path.exists() and res.timesteps >= 64
+
+
+def test_dagger_labels_are_the_teachers_actions(tiny_params):
+    venv = make_venv(tiny_params, tiny_config(), seed=1)
+    teacher = BASELINES["online_lp"].for_env(venv)
+    obs, acts, weights, rets = collect_dagger(venv, teacher, 1, 0.98, seed=5)
+    assert obs.shape == (2 * 4, venv.schema.obs_size) and acts.shape == (2 * 4, venv.schema.action_size)
+    np.testing.assert_allclose(acts, np.clip(teacher.act(obs), -1, 1), atol=1e-6)
+    assert np.all(weights == 1.0) and np.all(np.isfinite(rets))
+
+
+def test_unknown_teacher_is_an_error():
+    with pytest.raises(ValueError, match="teacher"):
+        TrainConfig(teacher="nobody")
+
+
+def test_fixed_bids_teacher_keeps_the_budgets_and_sets_the_bids(tiny_params):
+    from rl.training.train import baseline_teacher
+
+    venv = make_venv(tiny_params, tiny_config(), seed=2)
+    obs = venv.reset()
+    cfg = tiny_config(teacher="online_lp", teacher_kwargs=(("slack", 1.0),), teacher_bid_mult=0.8)
+    teacher, info = baseline_teacher(venv, cfg)
+    base = BASELINES["online_lp"].for_env(venv, slack=1.0)
+    got, ref = teacher.act(obs), base.act(obs)
+    c = venv.schema.n_campaigns
+    np.testing.assert_allclose(got[:, :c], ref[:, :c])
+    _, mults = venv.codec.decode(got)
+    np.testing.assert_allclose(mults, 0.8)
+    assert info["teacher_kwargs"] == {"slack": 1.0} and info["teacher_bid_mult"] == 0.8
