@@ -38,8 +38,14 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 
-from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema, encode_settings
+from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
 from rl.market.params import MarketParams
+from rl.training.imitation import (
+    baseline_teacher,
+    behaviour_clone,
+    collect_dagger,
+    collect_demonstrations,
+)
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 TENSORBOARD_PIN = "tensorboard==2.21.0"
@@ -222,185 +228,12 @@ def _tensorboard_dir(config: TrainConfig, out_dir: Path) -> Path | None:
 
 
 # -- behaviour cloning warm start ---------------------------------------------------------------------------------
-def teacher_actions(venv: BatchedBiddingVecEnv, budget_step: float, full_budget: bool = True):
-    """The oracle as a teacher a causal policy can imitate: (actions [M, A], loss weights [M, A]).
-
-    In hindsight the oracle gives a campaign no budget on a day it would not have converted, and then its bid is
-    meaningless (the cheapest grid row). Imitating that literally teaches under-spending and low bids. So with
-    `full_budget` the oracle's budgets are rescaled to the whole account budget (its *allocation*), and bid targets
-    of campaigns the oracle left without budget keep the bid in force and get zero weight in the loss."""
-    limits = venv.sim.limits
-    n_c = venv.schema.n_campaigns
-    bids_now = venv.sim.reports.bids_now
-    acts = np.empty((venv.num_envs, venv.schema.action_size))
-    weights = np.ones_like(acts)
-    for m, o in enumerate(venv.oracle_results(budget_step)):
-        budgets = np.asarray(o.budgets, dtype=float)
-        funded = budgets > 0
-        if full_budget and budgets.sum() > 0:
-            budgets = budgets * limits.daily_budget / budgets.sum()
-        bids = np.where(funded, o.bids, bids_now[m])
-        acts[m] = encode_settings(budgets, bids, limits)
-        weights[m, n_c:] = funded
-    return acts, weights
-
-
-def collect_demonstrations(
-    venv: BatchedBiddingVecEnv, cycles: int, budget_step: float, gamma: float, seed: int, full_budget: bool = True
-):
-    """(observations [N, D], teacher actions [N, A], loss weights [N, A], discounted returns [N]) from `cycles`
-    reset cycles in which the teacher (`teacher_actions`) drives the environment."""
-    obs_l, act_l, w_l, rew_l = [], [], [], []
-    for k in range(cycles):
-        venv.seed(seed + k)
-        obs = venv.reset()
-        ep_rew = []
-        while True:
-            action, weight = teacher_actions(venv, budget_step, full_budget)
-            obs_l.append(obs.copy())
-            act_l.append(action)
-            w_l.append(weight)
-            obs, rewards, dones, _ = venv.step(action)
-            ep_rew.append(np.asarray(rewards, dtype=float))
-            if dones.all():
-                break
-        rets = np.zeros_like(ep_rew[0])
-        returns = []
-        for r in reversed(ep_rew):
-            rets = r + gamma * rets
-            returns.append(rets.copy())
-        returns.reverse()
-        rew_l += returns
-    return (
-        np.concatenate(obs_l).astype(np.float32),
-        np.clip(np.concatenate(act_l), -1.0, 1.0).astype(np.float32),
-        np.concatenate(w_l).astype(np.float32),
-        np.concatenate(rew_l).astype(np.float32),
-    )
-
-
-def baseline_teacher(venv: BatchedBiddingVecEnv, config: TrainConfig):
-    """The configured baseline teacher for `venv` (hyperparameters tuned on `select_seeds` if asked)."""
-    from rl.policies.baselines import BASELINES
-
-    cls = BASELINES[config.teacher]
-    kwargs = dict(config.teacher_kwargs)
-    info: dict = {"teacher": config.teacher}
-    if config.teacher_tune and config.select_seeds:
-        res = cls.tune(venv, list(config.select_seeds))
-        kwargs = {**res.best, **kwargs}
-        info["teacher_tune_score"] = res.best_score
-    info["teacher_kwargs"] = kwargs
-    teacher = cls.for_env(venv, **kwargs)
-    if config.teacher_bid_mult is not None:
-        info["teacher_bid_mult"] = config.teacher_bid_mult
-        teacher = FixedBids(teacher, config.teacher_bid_mult, venv.codec.bid_range)
-    return teacher, info
-
-
-class FixedBids:
-    """A policy whose budget actions are `base`'s and whose bid targets are `mult` × the reference bid."""
-
-    def __init__(self, base, mult: float, bid_range: float):
-        if not mult > 0:
-            raise ValueError(f"teacher bid multiplier must be > 0, got {mult}")
-        self.base, self.name = base, f"{base.name}_bids_x{mult:g}"
-        self.a_bid = float(np.clip(np.log(mult) / np.log(bid_range), -1.0, 1.0))
-
-    def reset(self, n_envs: int) -> None:
-        self.base.reset(n_envs)
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        action = np.array(self.base.act(obs), dtype=float)
-        action[:, action.shape[1] // 2 :] = self.a_bid
-        return action
-
-
-def collect_dagger(venv: BatchedBiddingVecEnv, teacher, cycles: int, gamma: float, seed: int, student=None):
-    """(observations, teacher actions, weights, discounted returns) from `cycles` reset cycles. The environment is
-    driven by `student` (an SB3 model, deterministic) when given, else by the teacher; every observation is
-    labelled with the teacher's action for it (the baseline teachers act on observations alone)."""
-    obs_l, act_l, rew_l = [], [], []
-    for k in range(cycles):
-        venv.seed(seed + k)
-        obs = venv.reset()
-        teacher.reset(venv.num_envs)
-        ep_rew = []
-        while True:
-            label = np.asarray(teacher.act(obs), dtype=float)
-            obs_l.append(obs.copy())
-            act_l.append(label)
-            drive = label if student is None else student.predict(obs, deterministic=True)[0]
-            obs, rewards, dones, _ = venv.step(drive)
-            ep_rew.append(np.asarray(rewards, dtype=float))
-            if dones.all():
-                break
-        rets = np.zeros_like(ep_rew[0])
-        returns = []
-        for r in reversed(ep_rew):
-            rets = r + gamma * rets
-            returns.append(rets.copy())
-        returns.reverse()
-        rew_l += returns
-    acts = np.clip(np.concatenate(act_l), -1.0, 1.0).astype(np.float32)
-    return (
-        np.concatenate(obs_l).astype(np.float32),
-        acts,
-        np.ones_like(acts),
-        np.concatenate(rew_l).astype(np.float32),
-    )
-
-
 def mean_score(model: BaseAlgorithm, venv: BatchedBiddingVecEnv, seeds) -> float:
     """Mean true episode score of the deterministic `model` on `venv` over `seeds` (validation, not evaluation)."""
     from rl.policies.base import SB3Policy, run_episode
 
     policy = SB3Policy(model)
     return float(np.mean([run_episode(policy, venv, s).scores.mean() for s in seeds]))
-
-
-def behaviour_clone(model: BaseAlgorithm, obs, actions, weights, returns, epochs: int, lr: float, seed: int) -> dict:
-    """Fit the actor's deterministic action to the demonstrations (and, for PPO, the critic to their returns)."""
-    gen = torch.Generator().manual_seed(seed)
-    obs_t, act_t, ret_t = torch.as_tensor(obs), torch.as_tensor(actions), torch.as_tensor(returns)
-    w_t = torch.as_tensor(weights)
-    policy = model.policy
-    if isinstance(model, PPO):
-        params = [p for n, p in policy.named_parameters() if n != "log_std"]
-    else:
-        params = list(model.actor.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    n = len(obs_t)
-    batch = min(256, n)
-    first = last = None
-    policy.set_training_mode(True)
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
-        for i in range(0, n, batch):
-            idx = perm[i : i + batch]
-            o = obs_t[idx]
-            if isinstance(model, PPO):
-                features = policy.extract_features(o)
-                latent_pi, latent_vf = policy.mlp_extractor(features)
-                mean = policy.action_net(latent_pi)
-                value = policy.value_net(latent_vf).squeeze(-1)
-                loss = _weighted_mse(mean, act_t[idx], w_t[idx]) + 0.5 * ((value - ret_t[idx]) ** 2).mean()
-            else:
-                pred = model.actor(o, deterministic=True)
-                loss = _weighted_mse(pred, act_t[idx], w_t[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        first = total / n if first is None else first
-        last = total / n
-    policy.set_training_mode(False)
-    return {"samples": n, "epochs": epochs, "loss_first": first, "loss_last": last}
-
-
-def _weighted_mse(pred, target, weight):
-    return (weight * (pred - target) ** 2).sum() / weight.sum().clamp(min=1.0)
 
 
 # -- the training run -----------------------------------------------------------------------------------------------

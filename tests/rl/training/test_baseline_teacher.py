@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from rl.policies.baselines import BASELINES
-from rl.training.train import TrainConfig, collect_dagger, make_venv, train
+from rl.training.imitation import collect_dagger
+from rl.training.train import TrainConfig, make_venv, train
 from tests.rl.training.conftest import tiny_config
 
 
@@ -37,7 +38,7 @@ def test_unknown_teacher_is_an_error():
 
 
 def test_fixed_bids_teacher_keeps_the_budgets_and_sets_the_bids(tiny_params):
-    from rl.training.train import baseline_teacher
+    from rl.training.imitation import baseline_teacher
 
     venv = make_venv(tiny_params, tiny_config(), seed=2)
     obs = venv.reset()

@@ -58,7 +58,7 @@ def test_bad_config_is_an_error():
 
 def test_teacher_spends_the_whole_budget_and_ignores_bids_where_the_oracle_does_not_spend(tiny_params):
     from rl.env.guardrails import ActionCodec
-    from rl.training.train import teacher_actions
+    from rl.training.imitation import teacher_actions
 
     venv = make_venv(tiny_params, tiny_config(), seed=3)
     venv.reset()
