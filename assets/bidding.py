@@ -18,7 +18,7 @@ from dagster_duckdb import DuckDBResource
 from assets.partitions import DAILY_PARTITIONS
 from orchestration.environment import Environment, current_environment, data_dir
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
-from rl.bidding import planner
+from rl.bidding import planner, policy_choice
 from rl.bidding.checks import CHECKS, CheckFailure, PlanLimits, run_checks
 from rl.bidding.plan import PLATFORMS
 from rl.env.guardrails import ActionCodec
@@ -297,9 +297,9 @@ def daily_bid_plan(
         reference = _reference(conn, history)
         promoted = (None, None, "a baseline was asked for", None)
         if not config.policy:
-            promoted = planner.promoted_policy(conn, str(data_dir() / "models"))
+            promoted = policy_choice.promoted_policy(conn, str(data_dir() / "models"))
         codec = ActionCodec(schema.n_campaigns, settings.bid_range)
-        choice = planner.choose_policy(
+        choice = policy_choice.choose_policy(
             schema,
             codec,
             reference,

@@ -268,7 +268,7 @@ def comparison_baseline(explicit: str | None) -> str:
     if explicit:
         return explicit
     try:
-        from rl.bidding.planner import promoted_policy
+        from rl.bidding.policy_choice import promoted_policy
 
         con = duckdb.connect(str(data_dir() / "warehouse.duckdb"), read_only=True)
         try:

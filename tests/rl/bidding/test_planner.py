@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rl.bidding import planner
+from rl.bidding import planner, policy_choice
 from rl.bidding.checks import passes, run_checks
 from rl.bidding.plan import PlanError
 from rl.env.guardrails import ActionCodec
@@ -69,7 +69,7 @@ REFERENCE = planner.Reference(REF_BUDGETS, REF_BIDS, "test")
 
 def choice(name="static_reference"):
     codec = ActionCodec(SCHEMA.n_campaigns, ACCOUNT.bid_range)
-    return planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "none", None), override=name)
+    return policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "none", None), override=name)
 
 
 class FixedPolicy:
@@ -127,7 +127,7 @@ def test_every_baseline_plans_within_the_guardrails(name):
 )
 def test_whatever_the_policy_answers_the_plan_passes_the_checks(action, budget_mult, bid_mult):
     h = history(marts(days=56, budgets=REF_BUDGETS * budget_mult, bids=np.round(REF_BIDS * bid_mult, 2)))
-    pick = planner.PolicyChoice(FixedPolicy(action), "test:1", "promoted")
+    pick = policy_choice.PolicyChoice(FixedPolicy(action), "test:1", "promoted")
     plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, pick, LAST.isoformat())
     assert passes(check(plan)), check(plan)
 
@@ -156,25 +156,29 @@ def test_paused_campaigns_are_not_planned():
 
 def test_without_a_promoted_model_the_plan_falls_back_and_says_why():
     codec = ActionCodec(SCHEMA.n_campaigns, ACCOUNT.bid_range)
-    promoted = planner.promoted_policy(None, "/nonexistent")
+    promoted = policy_choice.promoted_policy(None, "/nonexistent")
     assert promoted[0] is None and promoted[2]
-    picked = planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, promoted)
+    picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, promoted)
     assert picked.source == "fallback" and picked.version == "baseline:static_reference" and picked.reason
-    picked = planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "no promoted model", "pacer"))
+    picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "no promoted model", "pacer"))
     assert picked.version == "baseline:pacer" and picked.reason == "no promoted model"
-    gate = planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None), "gate")
+    gate = policy_choice.choose_policy(
+        SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None), "gate"
+    )
     assert gate.source == "fallback" and gate.reason == "gate"
     assert (
-        planner.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None)).version
+        policy_choice.choose_policy(
+            SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None)
+        ).version
         == "v3"
     )
     with pytest.raises(PlanError, match="unknown baseline"):
-        planner.make_baseline("nope", SCHEMA, codec, REF_BUDGETS / 500)
+        policy_choice.make_baseline("nope", SCHEMA, codec, REF_BUDGETS / 500)
 
 
 def test_the_kill_switch_reverts_the_plan_to_the_reference_settings():
     h = history(marts(budgets=REF_BUDGETS * 0.8, bids=REF_BIDS * 1.1, key_events=0.0))
-    pick = planner.PolicyChoice(FixedPolicy(np.ones(16)), "v9", "promoted")
+    pick = policy_choice.PolicyChoice(FixedPolicy(np.ones(16)), "v9", "promoted")
     plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, pick, LAST.isoformat())
     assert plan.kill_switch.fire and plan.choice_source == "kill_switch"
     assert all(e.policy_version == "baseline:static_reference" for e in plan.entries)
