@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from orchestration.environment import data_dir  # noqa: E402
-from rl.evaluation.evaluate import LP_BOUND, ORACLE, evaluate  # noqa: E402
+from rl.evaluation.evaluate import INFORMED_ORACLE, LP_BOUND, ORACLE, evaluate  # noqa: E402
 from rl.market.params import MarketParams  # noqa: E402
 from rl.policies.base import SB3Policy  # noqa: E402
 from rl.policies.baselines import BASELINES  # noqa: E402
@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--eval-envs", type=int, default=4)
     ap.add_argument("--tune-seeds", type=int, nargs="*", default=[501])
     ap.add_argument("--oracle-step", type=float, default=10.0)
+    ap.add_argument(
+        "--informed-replicates",
+        type=int,
+        default=4,
+        help="replicate days per decision of the informed oracle (true parameters, not the day's draws); 0: skip",
+    )
     ap.add_argument("--world-days", type=int, default=14)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -144,7 +150,14 @@ def main(argv: list[str] | None = None) -> dict:
     policies |= {name: BASELINES[name].for_env(venv, **chosen[name]) for name in BASELINES}
     seeds = [10_001 + i for i in range(args.eval_seeds)]
     t0 = time.perf_counter()
-    ev = evaluate(policies, venv, seeds, policy="policy", oracle_budget_step=args.oracle_step)
+    ev = evaluate(
+        policies,
+        venv,
+        seeds,
+        policy="policy",
+        oracle_budget_step=args.oracle_step,
+        informed_replicates=args.informed_replicates,
+    )
     eval_s = time.perf_counter() - t0
     table = ev.table()
     for name, row in table.items():
@@ -177,10 +190,17 @@ def main(argv: list[str] | None = None) -> dict:
         "policy_score": _r(policy_score),
         "oracle_score": _r(table[ORACLE]["score"]),
         "lp_bound_score": _r(table[LP_BOUND]["score"]),
+        "informed_oracle_score": _r(table.get(INFORMED_ORACLE, {}).get("score")),
         **{f"{name}_score": _r(table[name]["score"]) for name in BASELINES},
         "best_baseline": best,
         "ratio_to_oracle": _r(policy_score / table[ORACLE]["score"]),
         "ratio_to_best_baseline": _r(policy_score / table[best]["score"]),
+        "ratio_to_informed_oracle": _r(policy_score / table[INFORMED_ORACLE]["score"])
+        if INFORMED_ORACLE in table
+        else None,
+        "informed_oracle_to_best_baseline": (
+            _r(table[INFORMED_ORACLE]["score"] / table[best]["score"]) if INFORMED_ORACLE in table else None
+        ),
         "paired_ci_vs_best_baseline": [_r(ev.comparisons[best].low), _r(ev.comparisons[best].high)],
         "world_score": _r(world.get("world_score")),
         "sim_score": _r(world.get("sim_score")),

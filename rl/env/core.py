@@ -32,7 +32,7 @@ from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import MarketState, resolve_day
 from rl.market.params import MarketParams
-from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, OracleResult, clairvoyant_oracle
+from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, OracleResult, clairvoyant_oracle, informed_oracle
 
 ParamsSampler = Callable[[np.random.Generator], MarketParams]
 
@@ -298,4 +298,27 @@ class MarketBatch:
         for m in range(self.n_markets):
             o = self.oracle_result(m, budget_step, multipliers)
             out[m] = encode_settings(o.budgets, o.bids, self.limits)
+        return out
+
+    def informed_actions(
+        self, replicates: int = 8, budget_step: float = 5.0, multipliers=DEFAULT_BID_MULTIPLIERS
+    ) -> np.ndarray:
+        """[M, 2C] actions for the informed oracle's settings: the best expected-score budgets and bids for today
+        given the true parameters and state, from `replicates` independent draws of today (never today's own
+        draws). Evaluation only: it reads the hidden truth."""
+        out = np.empty((self.n_markets, self.schema.action_size))
+        volume = self.setup.volume_scale
+        for m in range(self.n_markets):
+            _, state = self.market_view(m)
+            reps = [
+                draw_day(
+                    self.cm,
+                    self.date,
+                    [np.random.default_rng([self.setup.market_seed, m, self.date.toordinal(), 7919, r])],
+                    None if volume is None else volume[m : m + 1],
+                )
+                for r in range(replicates)
+            ]
+            budgets, bids = informed_oracle(self.cm, reps, state, budget_step=budget_step, multipliers=multipliers)
+            out[m] = encode_settings(budgets, bids, self.limits)
         return out

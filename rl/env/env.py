@@ -100,3 +100,7 @@ class BiddingEnv(gym.Env):
     def oracle_actions(self, budget_step: float = 5.0) -> np.ndarray:
         """[1, 2C] (the batched form, so `OraclePolicy` works on both environments)."""
         return self.sim.oracle_actions(budget_step)
+
+    def informed_actions(self, replicates: int = 8, budget_step: float = 5.0) -> np.ndarray:
+        """[1, 2C] informed-oracle actions (true parameters, not today's draws), for `InformedOraclePolicy`."""
+        return self.sim.informed_actions(replicates, budget_step)

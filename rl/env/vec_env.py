@@ -124,5 +124,9 @@ class BatchedBiddingVecEnv(VecEnv):
         """[M, 2C] actions targeting each market's clairvoyant settings for the day about to be decided."""
         return self.sim.oracle_actions(budget_step)
 
+    def informed_actions(self, replicates: int = 8, budget_step: float = 5.0) -> np.ndarray:
+        """[M, 2C] actions targeting each market's informed-oracle settings (true parameters, not today's draws)."""
+        return self.sim.informed_actions(replicates, budget_step)
+
     def oracle_results(self, budget_step: float = 5.0) -> Sequence:
         return [self.sim.oracle_result(m, budget_step) for m in range(self.num_envs)]

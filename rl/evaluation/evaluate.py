@@ -11,6 +11,11 @@ episodes: each seed resets the environment to the same markets, start date and r
 seed)`). An episode (one market of one seed) is the unit of the paired
 comparison: differences of the policy's and a baseline's scores on the same episode, t-interval over episodes.
 
+With `informed_replicates > 0` the *informed oracle* runs too (`InformedOraclePolicy`, in the same twin
+environment): each day the settings with the best expected score given the true parameters and state, but not the
+day's draws. It is the yardstick for what a policy that decides before the day can reach; the clairvoyant oracle's
+lead over it is luck it saw in advance.
+
 The episode LP bound is the per-auction knapsack over the whole episode along the oracle's trajectory: every
 converting opportunity of every day at its cheapest converting slot price, each day's purchases within the daily
 budget, bought cheapest first across days, fractionally, maximising the episode score. The oracle's episode is one
@@ -28,10 +33,11 @@ import numpy as np
 from scipy import stats
 
 from rl.env.vec_env import BatchedBiddingVecEnv
-from rl.policies.base import OraclePolicy, Policy
+from rl.policies.base import InformedOraclePolicy, OraclePolicy, Policy
 from rl.policies.oracle import converting_click_costs, day_score
 
 ORACLE = "oracle"
+INFORMED_ORACLE = "informed_oracle"
 LP_BOUND = "lp_bound"
 METRICS = ("score", "conversions", "spend", "cpa", "days_over_budget", "return")
 BUDGET_TOLERANCE = 1e-6
@@ -225,6 +231,7 @@ def evaluate(
     oracle_budget_step: float = 5.0,
     level: float = 0.95,
     progress: Callable[[str], None] | None = None,
+    informed_replicates: int = 0,
 ) -> Evaluation:
     """Run every policy (and the oracle and LP bound) on the same seeded episodes. `policy` names the one
     compared against all others (the baselines)."""
@@ -262,6 +269,11 @@ def evaluate(
 
             summaries = run_tracked(OraclePolicy(oracle_env, oracle_budget_step), oracle_env, seed, on_day=collect)
             add(ORACLE, summaries)
+            if informed_replicates > 0:
+                if progress:
+                    progress(f"seed {seed}: informed oracle")
+                informed = InformedOraclePolicy(oracle_env, informed_replicates, oracle_budget_step)
+                add(INFORMED_ORACLE, run_tracked(informed, oracle_env, seed))
             if lp_bound:
                 p = venv.sim.params
                 bounds = [episode_lp_bound(costs[m], p.daily_budget, p.target_cpa) for m in range(venv.num_envs)]

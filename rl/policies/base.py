@@ -60,6 +60,24 @@ class OraclePolicy:
         return self.env.oracle_actions(self.budget_step)
 
 
+class InformedOraclePolicy:
+    """The informed oracle as a `Policy`: each day the settings with the best expected score given the market's
+    true parameters and state (not the day's draws), from the environment's `informed_actions`. The yardstick for
+    what any policy that decides before the day could be expected to reach; evaluation only."""
+
+    def __init__(self, env, replicates: int = 8, budget_step: float = 5.0, name: str = "informed_oracle"):
+        self.env = env
+        self.replicates = replicates
+        self.budget_step = budget_step
+        self.name = name
+
+    def reset(self, n_envs: int) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.env.informed_actions(self.replicates, self.budget_step)
+
+
 @dataclass(frozen=True)
 class EpisodeOutcome:
     """One reset cycle of a VecEnv under a policy: per env the episode summary (true score etc.) and return."""

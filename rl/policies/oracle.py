@@ -5,6 +5,10 @@
   engine's own auction and pacing, with the campaign's budget on a dollar grid, then picks one (bid, budget) per
   campaign by an exact dynamic programme over (budget used, conversions) → least spend, and maximises the score.
   On its grid it is exact: no fixed grid policy can score higher on that day.
+* `informed_oracle` — the best settings for the day knowing the market's *true parameters and state* but not the
+  day's draws: it replays the same grid over independent replicate days and maximises the expected score. No policy
+  that decides before the day can be expected to beat it; the clairvoyant oracle's lead over it is hindsight about
+  which opportunities happen to convert, which no policy can learn.
 * `lp_bound` — the per-auction knapsack relaxation: buy any individual opportunity at the cheapest slot where it
   would have clicked and converted, fractionally, under the daily budget. No bid setting reaches it; it bounds
   how much better any policy could possibly be.
@@ -168,6 +172,64 @@ def clairvoyant_oracle(
         campaign_spend=c_spend,
         campaign_conversions=c_conv,
     )
+
+
+def informed_oracle(
+    cm: CompiledMarket,
+    replicates: list[DayDraws],
+    state: MarketState,
+    budget_step: float = 5.0,
+    multipliers=DEFAULT_BID_MULTIPLIERS,
+    prices=(0.0, 0.005, 0.01, 0.02, 0.04, 0.08),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Budgets [C] and bids [C] that maximise the day's expected score given the true parameters and state.
+
+    Expected spend and conversions per (bid, campaign, budget level) are means over `replicates` (independent draws
+    of the same day). The choice maximises expected conversions − price × expected spend under the daily budget by
+    a dynamic programme over budget units, for each shadow price of spend in `prices`, and keeps the choice whose
+    expected score (with the CPA penalty) is highest."""
+    if not replicates:
+        raise ValueError("informed_oracle needs at least one replicate day")
+    for d in replicates:
+        _single_market(d)
+    total = cm.params.daily_budget
+    n_units = int(np.floor(total / budget_step + 1e-9))
+    levels = np.arange(n_units + 1) * budget_step
+    grid = bid_grid(cm, multipliers)
+    spend = np.zeros((len(grid), cm.n_campaigns, n_units + 1))
+    conv = np.zeros_like(spend)
+    for d in replicates:
+        s, k = campaign_outcomes(cm, d, state, grid, levels)
+        spend += s / len(replicates)
+        conv += k / len(replicates)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for price in prices:
+        value = conv - price * spend  # [G, C, L]
+        g_best = value.argmax(axis=0)  # [C, L] the best bid per campaign and budget level
+        v_best = np.take_along_axis(value, g_best[None], axis=0)[0]  # [C, L]
+        dp = np.zeros(n_units + 1)  # best value using at most u units, campaigns so far
+        picks = np.zeros((cm.n_campaigns, n_units + 1), dtype=np.int64)
+        for c in range(cm.n_campaigns):
+            # new[u] = max over level l <= u of dp[u - l] + v_best[c, l]
+            cand = np.full((n_units + 1, n_units + 1), -np.inf)  # [u, l]
+            for level in range(n_units + 1):
+                cand[level:, level] = dp[: n_units + 1 - level] + v_best[c, level]
+            picks[c] = cand.argmax(axis=1)
+            dp = cand.max(axis=1)
+        u = n_units
+        budgets, bids = np.zeros(cm.n_campaigns), np.zeros(cm.n_campaigns)
+        e_spend = e_conv = 0.0
+        for c in reversed(range(cm.n_campaigns)):
+            level = picks[c, u]
+            g = g_best[c, level]
+            budgets[c], bids[c] = levels[level], grid[g, c]
+            e_spend += spend[g, c, level]
+            e_conv += conv[g, c, level]
+            u -= level
+        expected = day_score(e_conv, e_spend, cm.params.target_cpa)
+        if best is None or expected > best[0]:
+            best = (expected, budgets, bids)
+    return best[1], best[2]
 
 
 def converting_click_costs(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> np.ndarray:

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import draw_day, market_rngs
 from rl.market.engine import MarketState, resolve_day
-from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, bid_grid, clairvoyant_oracle, day_score, lp_bound
+from rl.policies.oracle import (
+    DEFAULT_BID_MULTIPLIERS,
+    bid_grid,
+    clairvoyant_oracle,
+    day_score,
+    informed_oracle,
+    lp_bound,
+)
 from tests.conftest import scaled
 
 STEP = 25.0  # a coarse budget grid keeps the property tests quick; exactness does not depend on it
@@ -96,3 +103,32 @@ def test_oracles_refuse_batched_draws(mid_market):
     draws = draw_day(mid_market, date, market_rngs(0, 2, date))
     with pytest.raises(ValueError, match="one market"):
         clairvoyant_oracle(mid_market, draws, MarketState.initial(mid_market, 2))
+
+
+def test_informed_oracle_sits_between_the_settings_in_force_and_hindsight(mid_market):
+    """Knowing the true parameters (not the day's draws) is worth something on average over days, and never more
+    than hindsight on the same day: its choice is one point of the clairvoyant oracle's grid."""
+    cm = mid_market
+    in_force = informed = clairvoyant = 0.0
+    budgets_now = np.array([c.current_daily_budget for c in cm.params.campaigns])
+    bids_now = np.array([c.current_bid for c in cm.params.campaigns])
+    for offset in range(6):
+        draws, state = _day(cm, seed=21, offset=offset)
+        date = draws.date
+        replicates = [draw_day(cm, date, [np.random.default_rng([99, offset, r])]) for r in range(4)]
+        budgets, bids = informed_oracle(cm, replicates, state, budget_step=STEP)
+        assert budgets.sum() <= cm.params.daily_budget + 1e-9
+        assert np.all(np.isin(bids, bid_grid(cm)))
+        day_informed = _score(cm, draws, state, budgets, bids)
+        day_clairvoyant = clairvoyant_oracle(cm, draws, state, budget_step=STEP).score
+        assert day_informed <= day_clairvoyant + 1e-9
+        informed += day_informed
+        clairvoyant += day_clairvoyant
+        in_force += _score(cm, draws, state, budgets_now, bids_now)
+    assert in_force < informed < clairvoyant
+
+
+def test_informed_oracle_needs_replicates(mid_market):
+    _, state = _day(mid_market, seed=1, offset=0)
+    with pytest.raises(ValueError, match="at least one replicate"):
+        informed_oracle(mid_market, [], state)
