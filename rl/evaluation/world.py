@@ -4,12 +4,13 @@
     out = world_episode(policy, world, params, schema, episode_days=14)
 
 The policy sees only what the world's reports show — the ad platforms' daily spend, impressions, clicks, eligible
-impressions (search impression share; social platforms report none) and conversions by click date that have
-happened by the morning of each day — assembled into the same `Reports` the simulator builds, so the observation
-code path is identical. Its actions go through the same guardrails (limits from the *training* params, i.e. account
-configuration: daily budget, target CPA, reference and max bids) and are pushed to the world copy, which then lets
-the day happen. After the episode every campaign is paused for a settle period so the episode clicks' conversions
-arrive, and the score is computed from the reported conversions. The original world is never touched.
+impressions (search impression share; social platforms report none), the daily budget in force, and conversions by
+click date that have happened by the morning of each day — assembled into the same `Reports` the simulator builds,
+so the observation code path is identical. Its actions go through the same guardrails (limits from the *training*
+params, i.e. account configuration: daily budget, target CPA, reference and max bids) and are pushed to the world
+copy, which then lets the day happen. After the episode every campaign is paused for a settle period so the episode
+clicks' conversions arrive, and the score is computed from the reported conversions. The original world is never
+touched.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def world_reports(
     rep.impressions[0] = _grid(ads, "impressions", "date", first, n_days, ids)
     rep.clicks[0] = _grid(ads, "clicks", "date", first, n_days, ids)
     rep.opportunities[0] = _grid(ads, "eligible_impressions", "date", first, n_days, ids)
+    # the daily budget in force each day, as the platforms report it (the budget-utilisation features need it)
+    settings = tables["settings"].filter((pl.col("date") >= first) & (pl.col("date") < world.today))
+    rep.budgets[0] = _grid(settings, "daily_budget", "date", first, n_days, ids)
     if conv.height:
         pos = {cid: j for j, cid in enumerate(ids)}
         lag = (pl.col("conv_date") - pl.col("click_date")).dt.total_days().clip(0, n_lags - 1)
