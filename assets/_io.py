@@ -1,18 +1,26 @@
-"""Small I/O helpers the ingestion assets share: keep what was received, replace a date window in DuckDB in one
-transaction, and render a preview for the UI. No business logic lives here."""
+"""Small DuckDB and file I/O helpers the assets share: keep what was received, replace a date window in one
+transaction, store and read back a day's bid plan. No business logic lives here (the UI previews are
+assets/_preview.py's)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
+from rl.bidding.checks import PlanLimits
 from rl.reports.ingest import RAW_SCHEMAS
 
+if TYPE_CHECKING:
+    from rl.bidding import planner
+
 RAW_SCHEMA = "raw"
+PLAN_TABLE = "bid_plan"
 _DUCKDB_TYPES = {pl.Date: "DATE", pl.Int8: "TINYINT", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Utf8: "VARCHAR"}
 
 
@@ -56,10 +64,124 @@ def replace_window(
     return int(count)
 
 
-def markdown_preview(frame: pl.DataFrame, rows: int = 10) -> str:
-    """The first rows of a table as Markdown, for asset metadata."""
-    head = frame.head(rows)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for rec in head.iter_rows():
-        lines.append("| " + " | ".join("" if v is None else str(v) for v in rec) + " |")
-    return "\n".join(lines)
+PLAN_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PLAN_TABLE} (
+    data_partition VARCHAR NOT NULL,
+    plan_date DATE NOT NULL,
+    platform VARCHAR NOT NULL,
+    campaign_id BIGINT NOT NULL,
+    campaign_name VARCHAR,
+    bid_kind VARCHAR,
+    daily_budget DOUBLE,
+    bid DOUBLE,
+    current_budget DOUBLE,
+    current_bid DOUBLE,
+    reference_budget DOUBLE,
+    reference_bid DOUBLE,
+    max_bid DOUBLE,
+    hour_modifiers VARCHAR,
+    budget_target VARCHAR,
+    bid_targets VARCHAR,
+    policy_version VARCHAR NOT NULL,
+    policy_source VARCHAR NOT NULL,
+    fallback_reason VARCHAR,
+    account_daily_budget DOUBLE NOT NULL,
+    max_step DOUBLE NOT NULL,
+    budget_floor DOUBLE NOT NULL,
+    created_at_utc TIMESTAMP NOT NULL
+)
+"""
+
+
+def query_frame(conn, sql: str, params: list | None = None) -> pl.DataFrame:
+    """A query's rows as a polars frame (types inferred from every row: early rows may be all null)."""
+    cursor = conn.execute(sql, params or [])
+    columns = [d[0] for d in cursor.description]
+    return pl.DataFrame(cursor.fetchall(), schema=columns, orient="row", infer_schema_length=None)
+
+
+def write_plan(conn, partition: str, plan: planner.Plan) -> None:
+    """Replace the partition's rows of the plan table with `plan`, in one transaction."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    conn.execute(PLAN_DDL)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {PLAN_TABLE} WHERE data_partition = ?", [partition])
+        for e in plan.entries:
+            conn.execute(
+                f"INSERT INTO {PLAN_TABLE} VALUES ({', '.join('?' * 23)})",
+                [
+                    e.data_partition,
+                    e.plan_date,
+                    e.platform,
+                    e.campaign_id,
+                    e.campaign_name,
+                    e.bid_kind,
+                    e.daily_budget,
+                    e.bid,
+                    e.current_budget,
+                    e.current_bid,
+                    e.reference_budget,
+                    e.reference_bid,
+                    e.max_bid,
+                    json.dumps(list(e.hour_modifiers)) if e.hour_modifiers else None,
+                    e.budget_target,
+                    ";".join(e.bid_targets),
+                    e.policy_version,
+                    e.policy_source,
+                    e.fallback_reason,
+                    plan.limits.daily_budget,
+                    plan.limits.max_step,
+                    plan.limits.budget_floor,
+                    now,
+                ],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def read_plan(conn, partition: str) -> tuple[list[planner.PlanEntry], PlanLimits | None]:
+    """The stored plan of a partition and the limits it was made under (None if there is no plan)."""
+    conn.execute(PLAN_DDL)
+    from rl.bidding.planner import PlanEntry  # here: the planner imports the policies (and torch); ingestion needs none
+
+    stored = query_frame(
+        conn, f"SELECT * FROM {PLAN_TABLE} WHERE data_partition = ? ORDER BY platform, campaign_id", [partition]
+    )
+    if stored.is_empty():
+        return [], None
+    entries = []
+    for r in stored.to_dicts():
+        entries.append(
+            PlanEntry(
+                data_partition=r["data_partition"],
+                plan_date=r["plan_date"].isoformat(),
+                platform=r["platform"],
+                campaign_id=int(r["campaign_id"]),
+                campaign_name=r["campaign_name"],
+                bid_kind=r["bid_kind"],
+                daily_budget=r["daily_budget"],
+                bid=r["bid"],
+                current_budget=r["current_budget"],
+                current_bid=r["current_bid"],
+                reference_budget=r["reference_budget"],
+                reference_bid=r["reference_bid"],
+                max_bid=r["max_bid"],
+                policy_version=r["policy_version"],
+                policy_source=r["policy_source"],
+                fallback_reason=r["fallback_reason"],
+                budget_target=r["budget_target"],
+                bid_targets=tuple(t for t in (r["bid_targets"] or "").split(";") if t),
+                hour_modifiers=tuple(json.loads(r["hour_modifiers"])) if r["hour_modifiers"] else None,
+            )
+        )
+    first = stored.row(0, named=True)
+    limits = PlanLimits(
+        daily_budget=first["account_daily_budget"],
+        max_bids={(e.platform, e.campaign_id): e.max_bid for e in entries},
+        max_step=first["max_step"],
+        budget_floor=first["budget_floor"],
+    )
+    return entries, limits

@@ -8,56 +8,30 @@ is for day D + 1. The planning and the checks are `rl.bidding.planner` and `rl.b
 
 import csv
 import datetime as dt
-import json
-import math
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets import _preview
+from assets._io import PLAN_TABLE, read_plan, write_plan
+from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
 from orchestration.environment import Environment, current_environment, data_dir
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
 from rl.bidding import planner, policy_choice
-from rl.bidding.checks import CHECKS, CheckFailure, PlanLimits, run_checks
+from rl.bidding.checks import CHECKS, CheckFailure, run_checks
 from rl.bidding.plan import PLATFORMS
+from rl.bidding.plots import plan_diff, plan_total, push_audit
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
 
-PLAN_TABLE = "bid_plan"
 REFERENCE_TABLE = "bid_reference"
 KILL_SWITCH_TAG = "gaelp/kill_switch"
 POLICY_EVALUATION = dg.AssetKey("policy_evaluation")
 ONE_PLAN_PER_RUN = dg.BackfillPolicy.multi_run(1)  # each day's plan reads the push of the day before
 PLATFORM_RESOURCES = {p: f"bid_{p}" for p in PLATFORMS}  # plan platform -> resource key
 
-PLAN_DDL = f"""
-CREATE TABLE IF NOT EXISTS {PLAN_TABLE} (
-    data_partition VARCHAR NOT NULL,
-    plan_date DATE NOT NULL,
-    platform VARCHAR NOT NULL,
-    campaign_id BIGINT NOT NULL,
-    campaign_name VARCHAR,
-    bid_kind VARCHAR,
-    daily_budget DOUBLE,
-    bid DOUBLE,
-    current_budget DOUBLE,
-    current_bid DOUBLE,
-    reference_budget DOUBLE,
-    reference_bid DOUBLE,
-    max_bid DOUBLE,
-    hour_modifiers VARCHAR,
-    budget_target VARCHAR,
-    bid_targets VARCHAR,
-    policy_version VARCHAR NOT NULL,
-    policy_source VARCHAR NOT NULL,
-    fallback_reason VARCHAR,
-    account_daily_budget DOUBLE NOT NULL,
-    max_step DOUBLE NOT NULL,
-    budget_floor DOUBLE NOT NULL,
-    created_at_utc TIMESTAMP NOT NULL
-)
-"""
 REFERENCE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
     platform VARCHAR NOT NULL, campaign_id BIGINT NOT NULL, daily_budget DOUBLE NOT NULL, bid DOUBLE NOT NULL,
@@ -102,12 +76,6 @@ class BidPushConfig(dg.Config):
     def live(self, platform: str, environment: Environment) -> bool:
         value = getattr(self, f"live_{platform}")
         return environment is Environment.DEMO if value is None else bool(value)
-
-
-def _frame(conn, sql: str, params: list | None = None) -> pl.DataFrame:
-    cursor = conn.execute(sql, params or [])
-    columns = [d[0] for d in cursor.description]
-    return pl.DataFrame(cursor.fetchall(), schema=columns, orient="row", infer_schema_length=None)
 
 
 def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -169,97 +137,13 @@ def _targets(config: BidPlanConfig):
         return planner.targets_from_rows(list(csv.DictReader(f)))
 
 
-def _write_plan(conn, partition: str, plan: planner.Plan) -> None:
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    conn.execute(PLAN_DDL)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {PLAN_TABLE} WHERE data_partition = ?", [partition])
-        for e in plan.entries:
-            conn.execute(
-                f"INSERT INTO {PLAN_TABLE} VALUES ({', '.join('?' * 23)})",
-                [
-                    e.data_partition,
-                    e.plan_date,
-                    e.platform,
-                    e.campaign_id,
-                    e.campaign_name,
-                    e.bid_kind,
-                    e.daily_budget,
-                    e.bid,
-                    e.current_budget,
-                    e.current_bid,
-                    e.reference_budget,
-                    e.reference_bid,
-                    e.max_bid,
-                    json.dumps(list(e.hour_modifiers)) if e.hour_modifiers else None,
-                    e.budget_target,
-                    ";".join(e.bid_targets),
-                    e.policy_version,
-                    e.policy_source,
-                    e.fallback_reason,
-                    plan.limits.daily_budget,
-                    plan.limits.max_step,
-                    plan.limits.budget_floor,
-                    now,
-                ],
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def read_plan(conn, partition: str) -> tuple[list[planner.PlanEntry], PlanLimits | None]:
-    """The stored plan of a partition and the limits it was made under (None if there is no plan)."""
-    conn.execute(PLAN_DDL)
-    frame = _frame(
-        conn, f"SELECT * FROM {PLAN_TABLE} WHERE data_partition = ? ORDER BY platform, campaign_id", [partition]
-    )
-    if frame.is_empty():
-        return [], None
-    entries = []
-    for r in frame.to_dicts():
-        entries.append(
-            planner.PlanEntry(
-                data_partition=r["data_partition"],
-                plan_date=r["plan_date"].isoformat(),
-                platform=r["platform"],
-                campaign_id=int(r["campaign_id"]),
-                campaign_name=r["campaign_name"],
-                bid_kind=r["bid_kind"],
-                daily_budget=r["daily_budget"],
-                bid=r["bid"],
-                current_budget=r["current_budget"],
-                current_bid=r["current_bid"],
-                reference_budget=r["reference_budget"],
-                reference_bid=r["reference_bid"],
-                max_bid=r["max_bid"],
-                policy_version=r["policy_version"],
-                policy_source=r["policy_source"],
-                fallback_reason=r["fallback_reason"],
-                budget_target=r["budget_target"],
-                bid_targets=tuple(t for t in (r["bid_targets"] or "").split(";") if t),
-                hour_modifiers=tuple(json.loads(r["hour_modifiers"])) if r["hour_modifiers"] else None,
-            )
-        )
-    first = frame.row(0, named=True)
-    limits = PlanLimits(
-        daily_budget=first["account_daily_budget"],
-        max_bids={(e.platform, e.campaign_id): e.max_bid for e in entries},
-        max_step=first["max_step"],
-        budget_floor=first["budget_floor"],
-    )
-    return entries, limits
-
-
 def _campaign_status(conn) -> dict[tuple[str, int], str]:
     rows = conn.execute("SELECT platform, campaign_id, status FROM dim_campaign").fetchall()
     return {(p, int(c)): s for p, c, s in rows}
 
 
-def _failures_md(failures: list[CheckFailure]) -> str:
-    return "\n".join(f"- {f.message}" for f in failures) or "none"
+def _failures_md(failures: list[CheckFailure]) -> dg.MetadataValue:
+    return _preview.bullets([f.message for f in failures], "none")
 
 
 def _learning_deps() -> list[dg.AssetKey]:
@@ -312,14 +196,18 @@ def daily_bid_plan(
         if kill_tag:
             choice.source, choice.reason = "kill_switch", f"kill switch sensor: {kill_tag}"
         plan = planner.make_plan(history, reference, settings, schema, choice, partition, _targets(config))
-        _write_plan(conn, partition, plan)
+        write_plan(conn, partition, plan)
         stored, limits = read_plan(conn, partition)  # the checks judge what was stored, not what was computed
         results = run_checks(stored, limits, _campaign_status(conn))
     if plan.fallback_reason:
         context.log.warning(f"plan from {plan.choice_version} ({plan.choice_source}): {plan.fallback_reason}")
     total = sum(e.daily_budget for e in stored)
     metadata = {
-        "plan": dg.MetadataValue.md(planner.diff_table(stored)),
+        "plan": dg.MetadataValue.md(
+            _preview.md_table(plan_diff(stored), f"no campaign planned for {partition}", max_rows=100)
+            + "\n\n"
+            + plan_total(stored)
+        ),
         "plan_date": (last + dt.timedelta(days=1)).isoformat(),
         "policy_version": plan.choice_version,
         "policy_source": plan.choice_source,
@@ -339,23 +227,11 @@ def daily_bid_plan(
         dg.AssetCheckResult(
             check_name=name,
             passed=not results[name],
-            metadata={"failures": dg.MetadataValue.md(_failures_md(results[name])), "count": len(results[name])},
+            metadata={"failures": _failures_md(results[name]), "count": len(results[name])},
         )
         for name in CHECKS
     ]
     return dg.MaterializeResult(metadata=metadata, check_results=checks)
-
-
-def _push_table(results) -> str:
-    lines = ["| platform | campaign | field | target | old | new | mode | status | response |", "|---" * 9 + "|"]
-    for r in results:
-        old = "" if r.old_value is None or (isinstance(r.old_value, float) and math.isnan(r.old_value)) else r.old_value
-        response = (r.response or "").replace("|", "/").replace("\n", " ")[:120]
-        lines.append(
-            f"| {r.platform} | {r.campaign_id} | {r.field} | {r.target} | {old} | {r.new_value:.2f} | {r.mode} | "
-            f"{r.status} | {response} |"
-        )
-    return "\n".join(lines)
 
 
 @dg.asset(
@@ -405,7 +281,7 @@ def bid_push(
         if failed:  # the blocking checks stop a run; this stops a push launched on its own
             raise dg.Failure(
                 f"bid_push: the plan for {partition} fails the guardrail checks {sorted(failed)}; nothing was pushed",
-                metadata={k: dg.MetadataValue.md(_failures_md(v)) for k, v in failed.items()},
+                metadata={k: _failures_md(v) for k, v in failed.items()},
             )
         audit = PushAudit(conn)
         modes = {}
@@ -421,7 +297,7 @@ def bid_push(
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     metadata = {
-        "audit": dg.MetadataValue.md(_push_table(results)),
+        "audit": _preview.table(push_audit(results), f"no change to push for {partition}"),
         "modes": ", ".join(f"{p}: {m}" for p, m in modes.items()),
         "policy_version": entries[0].policy_version,
         **{f"changes_{status}": dg.MetadataValue.int(n) for status, n in sorted(counts.items())},

@@ -5,7 +5,6 @@ Reads the published read-only warehouse copy (never the demo world's truth). Wri
 as JSON with its params hash and data window under data/calibration/ and records it in the warehouse.
 """
 
-import base64
 import datetime as dt
 import json
 from pathlib import Path
@@ -14,6 +13,7 @@ import dagster as dg
 import duckdb as duckdb_client
 from dagster_duckdb import DuckDBResource
 
+from assets import _preview
 from assets.discovery import discovered_patterns
 from orchestration.environment import data_dir
 from rl.calibration import data as calibration_data
@@ -34,10 +34,6 @@ class CalibrationConfig(dg.Config):
     holdout_days: int = 14
     backtest_markets: int = 8
     wape_threshold: float = 0.15
-
-
-def _png(path: Path, title: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
 
 
 def calibration_dir() -> Path:
@@ -102,26 +98,30 @@ def market_calibration(
         context.log.warning(f"backtest: {line}")
     fit_png = plot_fit(cal, folder / "market_calibration.png")
     bt_png = plot_backtest(bt.daily, bt.wape, folder / "calibration_backtest.png")
-    wape_rows = "\n".join(
-        f"| {m} | " + " | ".join(f"{bt.wape[m][p]:.1%} (floor {bt.floor[m][p]:.1%})" for p in sorted(bt.wape[m])) + " |"
-        for m in bt.wape
+    wape = _preview.markdown(
+        [{"metric": m} | {p: bt.label(m, p) for p in sorted(bt.wape[m])} for m in bt.wape],
+        f"no held-out day to backtest on in {bt.first} .. {bt.last}",
     )
-    header = "| metric | " + " | ".join(sorted(bt.wape["spend"])) + " |\n|" + "---|" * (len(bt.wape["spend"]) + 1)
+    response_rows = [
+        {
+            "model": name,
+            "held-out AUC": f"{m['holdout_auc']:.4f}",
+            "held-out log loss": f"{m['holdout_logloss']:.5f}",
+            "per-campaign frequency log loss": f"{m['baseline_logloss']:.5f}",
+        }
+        for name, m in response.metrics.items()
+    ]
     return dg.MaterializeResult(
         metadata={
             "artifact": dg.MetadataValue.path(str(latest)),
             "params_hash": cal.params.params_hash(),
             "window": f"{data.first} .. {data.last}",
             "fit_wall_s": round(cal.fit_wall_s, 1),
-            "priors_and_flags": dg.MetadataValue.md("\n".join(f"- {f}" for f in cal.flags) or "none"),
-            "fit": _png(fit_png, "fitted vs observed"),
-            "response_model": dg.MetadataValue.md(
-                "| model | held-out AUC | held-out log loss | per-campaign frequency log loss |\n|---|---|---|---|\n"
-                + "\n".join(
-                    f"| {name} | {m['holdout_auc']:.4f} | {m['holdout_logloss']:.5f} | {m['baseline_logloss']:.5f} |"
-                    for name, m in response.metrics.items()
-                )
-            ),
+            "priors_and_flags": _preview.bullets(cal.flags, "none: every parameter was fitted"),
+            "fit": _preview.png(fit_png, "fitted vs observed"),
+            "backtest": _preview.png(bt_png, f"backtest on held-out {bt.first} .. {bt.last}"),
+            "backtest_wape": wape,
+            "response_model": _preview.markdown(response_rows, "no response model fitted"),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -130,10 +130,10 @@ def market_calibration(
                 metadata={
                     "held_out": f"{bt.first} .. {bt.last}",
                     "threshold": config.wape_threshold,
-                    "wape": dg.MetadataValue.md(header + "\n" + wape_rows),
+                    "wape": wape,
                     "total_error_14d": dg.MetadataValue.json(bt.total_error),
                     "failures": ", ".join(failures) or "none",
-                    "plot": _png(bt_png, "backtest"),
+                    "plot": _preview.png(bt_png, "backtest"),
                 },
             )
         ],

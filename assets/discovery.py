@@ -5,7 +5,6 @@ Stored as a versioned JSON artifact and a row in the warehouse; checks fail when
 against its schema or when the patterns drift beyond the configured bounds since the previous materialization.
 """
 
-import base64
 import datetime as dt
 import json
 
@@ -13,6 +12,7 @@ import dagster as dg
 import duckdb as duckdb_client
 from dagster_duckdb import DuckDBResource
 
+from assets import _preview
 from assets.warehouse import published_warehouse
 from orchestration.environment import data_dir
 from rl.discovery.drift import DEFAULT_BOUNDS, drift, exceeds
@@ -68,12 +68,14 @@ def discovered_patterns(
     measures = drift(previous, patterns) if previous is not None else {}
     over = exceeds(measures, config.drift_bounds) if measures else []
     png = plot_patterns(patterns, folder / "discovered_patterns.png")
-    image = base64.b64encode(png.read_bytes()).decode()
+    window = f"{patterns.first_date} .. {patterns.last_date}"
     return dg.MaterializeResult(
         metadata={
             "artifact": dg.MetadataValue.path(str(latest)),
-            "window": f"{patterns.first_date} .. {patterns.last_date}",
-            "plot": dg.MetadataValue.md(f"![discovered patterns](data:image/png;base64,{image})"),
+            "window": window,
+            "plot": _preview.png(png, "discovered patterns"),
+            "campaigns": _preview.markdown(_campaign_rows(patterns), f"no campaign in the marts over {window}"),
+            "segments": _preview.markdown(_segment_rows(patterns), f"no segment found over {window}"),
             "drift": dg.MetadataValue.json(measures or {"note": "first materialization: nothing to compare"}),
         },
         check_results=[
@@ -81,6 +83,46 @@ def discovered_patterns(
             dg.AssetCheckResult(check_name=DRIFT, passed=not over, metadata={"exceeded": ", ".join(over) or "none"}),
         ],
     )
+
+
+def _interval(i) -> str:
+    return f"{i.lo:.2f} – {i.hi:.2f}" if i is not None else "no conversions"
+
+
+def _campaign_rows(p: DiscoveredPatterns) -> list[dict]:
+    """Per campaign: what it cost per conversion (with its 90% interval) and how late its conversions arrive."""
+    lags = {(c.platform, c.campaign_id): c for c in p.conversion_lag.campaigns}
+    rows = []
+    for c in p.channels.campaigns:
+        lag = lags.get((c.platform, c.campaign_id))
+        mean_lag = lag.mean_lag_days if lag is not None else None
+        within = lag.share_within_7_days if lag is not None else None
+        rows.append(
+            {
+                "campaign": f"{c.campaign_id} {c.campaign_name or ''}".strip(),
+                "platform": c.platform,
+                "spend": c.spend,
+                "conversions": c.conversions,
+                "cpa": f"{c.cpa:.2f}" if c.cpa is not None else "no conversions",
+                "cpa_90%": _interval(c.cpa_interval),
+                "mean_lag_days": f"{mean_lag:.1f}" if mean_lag is not None else "no mature conversions",
+                "lag_under_7d": f"{within:.0%}" if within is not None else "no mature conversions",
+            }
+        )
+    return rows
+
+
+def _segment_rows(p: DiscoveredPatterns) -> list[dict]:
+    return [
+        {
+            "segment": s.label,
+            "units": s.size,
+            "session_share": f"{s.session_share:.0%}",
+            "conversion_rate": f"{s.conversion_rate:.2%}" if s.conversion_rate is not None else "no sessions",
+            "description": s.description,
+        }
+        for s in p.segments.segments
+    ]
 
 
 def _validates(text: str) -> tuple[bool, str | None]:

@@ -13,7 +13,8 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from assets._io import keep_raw, markdown_preview, replace_window
+from assets import _preview
+from assets._io import keep_raw, replace_window
 from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
 from orchestration.environment import data_dir
 from orchestration.resources.ads import AdsReport, AdsReportingResource
@@ -64,16 +65,35 @@ def _write(
         rows = replace_window(conn, table, frame, start, last)
     context.log.info(f"{table}: {rows} rows for {start}..{last}")
     by_day = frame.group_by("date").len().sort("date")
+    absent = f"no rows in window {start}..{last}"
+    preview = {
+        "raw_responses": _preview.bullets([f"`{p}`" for p in raw_paths], "no response kept"),
+        "preview": _preview.markdown(frame.sort("date", descending=True, maintain_order=True), absent),
+        "per_day": _preview.markdown(_day_totals(frame), absent),
+    }
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(rows),
             "window": f"{start}..{last} (partitions {first}..{last}, {LOOKBACK_DAYS}-day lookback)",
             "days": dg.MetadataValue.int(by_day.height),
             "min_rows_per_day": dg.MetadataValue.int(int(by_day["len"].min() or 0)),
-            "raw_responses": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in raw_paths)),
-            "preview": dg.MetadataValue.md(markdown_preview(frame.sort("date", descending=True))),
+            **_preview.on_last_partition(context, preview),
             **(extra or {}),
         }
+    )
+
+
+def _day_totals(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows and the sum of each additive figure per day, latest day first (identifiers, hours, shares and bids are
+    not additive and left out)."""
+    skip = ("campaign_id", "hour", "ad_group_id")
+    additive = [
+        c for c, t in frame.schema.items() if t.is_numeric() and c not in skip and "share" not in c and "bid" not in c
+    ]
+    return (
+        frame.group_by("date")
+        .agg(pl.len().alias("rows"), *[pl.col(c).sum() for c in additive])
+        .sort("date", descending=True)
     )
 
 
@@ -125,7 +145,10 @@ def _ads_asset(table: str, fetch: str, description: str, lookback: bool = True):
             frames.append(ingest.from_ads(report.frame(), platform, table))
             request_ids.extend(report.request_ids)
         frame = pl.concat(frames)
-        extra = {"platforms": ", ".join(sorted(ads.accounts())), "request_ids": ", ".join(sorted(set(request_ids)))}
+        extra = {
+            "platforms": ", ".join(sorted(ads.accounts())),
+            "request_ids": ", ".join(sorted(set(request_ids))) or "the platforms returned no request id",
+        }
         return _write(context, duckdb, table, frame, window, raws, CampaignRegistry.load(), extra)
 
     return _asset

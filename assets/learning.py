@@ -4,22 +4,19 @@ and the LP bound on held-out seeds, registered, and promoted only through the bl
 Thin: training, evaluation, the registry and the gate live in `rl.training` / `rl.evaluation`.
 """
 
-import base64
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets import _preview
 from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
+from rl.evaluation.evaluate import LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
 from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
 from rl.training.train import TrainConfig
 
 GATE = "promotion_gate"
-
-
-def _png(path: Path, title: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
 
 
 class PolicyTrainingConfig(dg.Config):
@@ -93,20 +90,26 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
         context.log.warning("no market calibration found: trained on the world file's parameters with noise")
     info = run.info
     png = plot_learning_curve(info["curve"], run.run_dir / "learning_curve.png")
+    window = info["window"]
+    curve = info["curve"]
     return dg.MaterializeResult(
         metadata={
             "model": dg.MetadataValue.path(info["model_path"]),
             "params_source": info["source"],
             "fallback_params": dg.MetadataValue.bool(info["fallback"]),
             "params_hash": info["params_hash"],
-            "window": f"{info['window'].get('first')} .. {info['window'].get('last')}",
+            "window": f"{window['first']} .. {window['last']}"
+            if window.get("first") and window.get("last")
+            else "no calibration window: the world file's parameters",
             "algo": info["algo"],
             "timesteps": dg.MetadataValue.int(info["timesteps"]),
             "wall_s": dg.MetadataValue.float(float(info["wall_s"])),
-            "final_score": dg.MetadataValue.float(float(info["curve"][-1]["score"]) if info["curve"] else float("nan")),
+            "final_score": dg.MetadataValue.float(float(curve[-1]["score"]))
+            if curve
+            else f"no episode finished in {info['timesteps']} timesteps",
             "behaviour_cloning": dg.MetadataValue.json(info["bc"] or {"used": False}),
             "tensorboard": dg.MetadataValue.path(str(run.run_dir / "tensorboard")),
-            "learning_curve": _png(png, "learning curve"),
+            "learning_curve": _preview.png(png, "learning curve"),
         }
     )
 
@@ -160,7 +163,8 @@ def policy_evaluation(
         "scores": dg.MetadataValue.json(table),
         "comparisons": dg.MetadataValue.json({b: ci.to_dict() for b, ci in ev.comparisons.items()}),
         "params_hash": entry.params_hash,
-        "scores_chart": _png(png, "policy vs baselines vs oracle vs LP bound"),
+        "scores_chart": _preview.png(png, "policy vs baselines vs oracle vs LP bound"),
+        "scores_table": _preview.markdown(_score_rows(ev), "no evaluation result", max_rows=50),
     }
     if ev.world is not None:
         metadata["world_vs_sim"] = dg.MetadataValue.json(
@@ -176,6 +180,26 @@ def policy_evaluation(
             )
         ],
     )
+
+
+def _score_rows(ev) -> list[dict]:
+    """Policy, baselines, oracle and LP bound side by side, with the paired difference of the policy's score
+    against each baseline (the promotion gate's test)."""
+    comparisons = ev.comparisons
+    rows = []
+    for name, figures in ev.table().items():
+        role = {ev.policy: "policy", ORACLE: "hindsight oracle", LP_BOUND: "per-auction LP bound"}.get(name, "baseline")
+        ci = comparisons.get(name)
+        rows.append(
+            {"name": name, "role": role}
+            | {k: float(v) for k, v in figures.items()}
+            | {
+                "policy minus it (paired CI)": f"{ci.mean:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] at {ci.level:.0%}"
+                if ci
+                else "not a baseline"
+            }
+        )
+    return rows
 
 
 LEARNING_ASSETS = [bidding_policy, policy_evaluation]

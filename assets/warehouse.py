@@ -6,6 +6,7 @@ campaign outside `dim_campaign`) shows on the asset it guards and blocks what de
 prepared before anything imports this module (`make dbt-manifest`: `dbt parse`), never at import time.
 """
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -14,10 +15,14 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from assets import _preview
 from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
 from orchestration.environment import data_dir
+from rl.bidding.plots import PACING_COLUMNS, campaign_pacing, plot_pacing
+from rl.discovery.plots import plot_conversion_lag
 
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
@@ -54,33 +59,114 @@ def warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # ourselves, read-only, once the dbt subprocess has exited, keeps the file free.
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
     events = list(invocation.stream())
-    yield from with_row_counts(context, events, data_dir() / "warehouse.duckdb")
+    last = dt.date.fromisoformat(keys.end)
+    window = (dt.date.fromisoformat(keys.start) - dt.timedelta(days=LOOKBACK_DAYS), last)
+    yield from with_previews(context, events, data_dir() / "warehouse.duckdb", window)
     if not invocation.is_successful():  # after the events: failed tests show as failed checks, then the step fails
         raise invocation.get_error()
 
 
-def with_row_counts(context: dg.AssetExecutionContext, events: list, database: Path) -> list:
-    """The dbt events, each model's output carrying its table's row count (`dagster/row_count`)."""
+PACING_DAYS = 28  # the pacing preview shows the trailing four weeks, whatever the run's range
 
-    def table(e) -> str | None:
+
+def with_previews(context: dg.AssetExecutionContext, events: list, database: Path, window: tuple) -> list:
+    """The dbt events, each model's output carrying its relation's row count (`dagster/row_count`), columns and
+    first rows, plus the campaign pacing and conversion lag plots on their marts. `window` is the (first, last)
+    date the build was asked to rebuild."""
+
+    def relation(e) -> str | None:
         if isinstance(e, dg.Output):
             return context.asset_key_for_output(e.output_name).path[-1]
         if isinstance(e, dg.AssetMaterialization):
             return e.asset_key.path[-1]
         return None
 
-    names = {t for t in map(table, events) if t}
-    counts: dict[str, int] = {}
+    names = {t for t in map(relation, events) if t}
+    extra: dict[str, dict] = {}
     with duckdb.connect(str(database), read_only=True) as con:
-        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        existing = {r[0] for r in con.execute(f"SELECT table_name FROM information_schema.tables {MAIN}").fetchall()}
         for name in sorted(names & existing):
-            counts[name] = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-    return [
-        e.with_metadata({**e.metadata, "dagster/row_count": dg.MetadataValue.int(counts[table(e)])})
-        if table(e) in counts
-        else e
-        for e in events
-    ]
+            extra[name] = relation_preview(con, name, window)
+            if name in PLOTS:
+                extra[name] |= PLOTS[name](con, window[1])
+    out = []
+    for e in events:
+        name = relation(e)
+        if name in extra:
+            preview = dict(extra[name])
+            count = preview.pop("dagster/row_count")
+            key = e.asset_key if isinstance(e, dg.AssetMaterialization) else context.asset_key_for_output(e.output_name)
+            shown = _preview.on_last_partition(context, preview, key)
+            e = e.with_metadata({**e.metadata, "dagster/row_count": count, **shown})
+        out.append(e)
+    return out
+
+
+MAIN = "WHERE table_schema = 'main'"
+
+
+def relation_preview(con: duckdb.DuckDBPyConnection, name: str, window: tuple) -> dict[str, dg.MetadataValue]:
+    """Row count, columns and the first rows (latest dates first) of a model's relation, table or view."""
+    columns = con.execute(
+        f"SELECT column_name, data_type FROM information_schema.columns {MAIN} AND table_name = ? "
+        "ORDER BY ordinal_position",
+        [name],
+    ).fetchall()
+    dated = [c for c, _ in columns if c in ("date", "click_date", "session_date", "conversion_date")]
+    order = f'ORDER BY "{dated[0]}" DESC' if dated else ""
+    ((count,),) = con.sql(f'SELECT count(*) FROM "{name}"').fetchall()
+    head = con.sql(f'SELECT * FROM "{name}" {order} LIMIT {_preview.MAX_ROWS}').pl()
+    built = f"after the build for {window[0]}..{window[1]}"
+    return {
+        "dagster/row_count": dg.MetadataValue.int(int(count)),
+        "columns": dg.MetadataValue.md(", ".join(f"`{c}` {t}" for c, t in columns)),
+        "preview": dg.MetadataValue.md(_preview.md_table(head, f"no rows in `{name}` {built}", total=int(count))),
+    }
+
+
+def _pacing(con: duckdb.DuckDBPyConnection, last: dt.date) -> dict[str, dg.MetadataValue]:
+    first = last - dt.timedelta(days=PACING_DAYS - 1)
+    cols = ", ".join(PACING_COLUMNS)
+    daily = con.sql(
+        f"SELECT {cols} FROM fct_campaign_daily WHERE date BETWEEN $first AND $last",
+        params={"first": first, "last": last},
+    ).pl()
+    if daily.is_empty():
+        return {"pacing": dg.MetadataValue.md(f"no campaign rows in window {first}..{last}")}
+    daily = daily.with_columns(pl.col("spend", "conversions", "daily_budget").cast(pl.Float64))
+    from rl.bidding.planner import AccountSettings  # here: the planner imports the policies (and torch)
+
+    target = AccountSettings().target_cpa  # the account's target CPA, as the plan uses it
+    title = f"Campaign performance and pacing {first} .. {last} (target CPA {target:g}, the planning setting)"
+    return {
+        "pacing": _preview.png(plot_pacing(daily, target, title), "campaign performance and pacing"),
+        "pacing_by_campaign": _preview.markdown(_said(campaign_pacing(daily, target)), "no campaign rows", max_rows=50),
+    }
+
+
+def _said(summary: pl.DataFrame) -> pl.DataFrame:
+    """The pacing table with its gaps said in words (a campaign without conversions has no CPA)."""
+    absent = {
+        "avg_daily_budget": "no budget reported",
+        "budget_utilisation": "no budget reported",
+        "cpa": "no conversions",
+        "cpa_vs_target": "no conversions",
+    }
+    return summary.with_columns(
+        pl.col(c).round(4 if c == "budget_utilisation" else 2).cast(pl.Utf8).fill_null(text)
+        for c, text in absent.items()
+    )
+
+
+def _lag(con: duckdb.DuckDBPyConnection, last: dt.date) -> dict[str, dg.MetadataValue]:
+    lag = con.sql("SELECT * FROM fct_conversion_lag").pl()
+    if lag.filter(pl.col("conversions") > 0).is_empty():
+        return {"lag_distribution": dg.MetadataValue.md(f"no mature conversions up to {last}: nothing to plot yet")}
+    lag = lag.with_columns(pl.col("conversions", "share", "cumulative_share").cast(pl.Float64))
+    return {"lag_distribution": _preview.png(plot_conversion_lag(lag), "conversion lag distribution")}
+
+
+PLOTS = {"fct_campaign_daily": _pacing, "fct_conversion_lag": _lag}
 
 
 @dg.asset(
@@ -94,11 +180,19 @@ def with_row_counts(context: dg.AssetExecutionContext, events: list, database: P
 def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     source = data_dir() / "warehouse.duckdb"
     target = publish_copy(source, data_dir() / "published" / "warehouse.duckdb")
+    with duckdb.connect(str(target), read_only=True) as con:
+        relations = con.sql(
+            "SELECT schema_name AS schema, table_name AS relation, 'table' AS type, "
+            "estimated_size::VARCHAR AS estimated_rows FROM duckdb_tables() WHERE NOT internal "
+            "UNION ALL SELECT schema_name, view_name, 'view', 'computed when read' "
+            "FROM duckdb_views() WHERE NOT internal ORDER BY 1, 2"
+        ).pl()
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
             "size_mb": dg.MetadataValue.float(round(target.stat().st_size / 1e6, 2)),
             "open_with": f"duckdb.connect('{target}', read_only=True)",
+            "relations": _preview.markdown(relations, f"the published copy {target} holds no relation", max_rows=100),
         }
     )
 

@@ -54,7 +54,5 @@ def ensure_debian_packages(*packages: str, timeout_s: float = 900) -> None:
 def _installed(package: str) -> bool:
     if shutil.which("dpkg-query") is None:
         return False
-    done = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False)
     return done.returncode == 0 and "install ok installed" in done.stdout

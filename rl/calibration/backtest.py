@@ -50,6 +50,14 @@ class BacktestResult:
     total_error: dict[str, dict[str, float]]  # |Σ observed − Σ simulated| / Σ observed over the held-out days
     observed_total: dict[str, dict[str, float]]
 
+    def label(self, metric: str, platform: str) -> str:
+        """The WAPE and its noise floor as a reader should see them; a pair with too few observed units to judge
+        (WAPE over a near-zero denominator is meaningless) says so instead."""
+        observed = self.observed_total[metric][platform]
+        if observed < MIN_JUDGED:
+            return f"not judged ({observed:.0f} observed < {MIN_JUDGED})"
+        return f"{self.wape[metric][platform]:.1%} (floor {self.floor[metric][platform]:.1%})"
+
     def failures(self, threshold: float) -> list[str]:
         """Metric/platform pairs whose WAPE exceeds max(threshold, FLOOR_MARGIN × noise floor); pairs with fewer
         than MIN_JUDGED observed units (e.g. a handful of conversions) are not judged."""

@@ -1,7 +1,9 @@
-"""One PNG summarising `DiscoveredPatterns`: hour-of-day profiles, device conversion rates, CPA and lag by campaign."""
+"""One PNG summarising `DiscoveredPatterns` (hour-of-day profiles, device conversion rates, CPA and lag by campaign),
+and the conversion lag distribution of the `fct_conversion_lag` mart."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +12,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
 
 from rl.discovery.schema import DiscoveredPatterns, HourProfile  # noqa: E402
 
@@ -97,3 +100,35 @@ def plot_patterns(p: DiscoveredPatterns, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_conversion_lag(lag: pl.DataFrame) -> bytes:
+    """The click→conversion lag distribution from `fct_conversion_lag` rows: each campaign's cumulative share of
+    conversions reported by the end of each lag bucket (how mature a click date is after d days), and the
+    account's share per bucket. Returns PNG bytes."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    known = lag.filter(pl.col("lag_days_max").is_not_null()).sort("bucket_order")
+    window = known.select(pl.col("first_click_date").min(), pl.col("last_click_date").max()).row(0)
+    fig.suptitle(f"Conversion lag over mature click dates {window[0]} .. {window[1]}", fontsize=10)
+    converting = known.filter(pl.col("cumulative_share").is_not_null())
+    ax = axes[0]
+    for (platform, campaign_id), rows in sorted(converting.group_by("platform", "campaign_id"), key=lambda g: g[0]):
+        ax.plot(rows["lag_days_max"], rows["cumulative_share"], ".-", lw=1, label=f"{platform} {campaign_id}")
+    ax.set(title="cumulative share of conversions by lag", xlabel="days after the click", ylim=(0, 1.05))
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=6, ncol=2)
+    ax = axes[1]
+    account = known.group_by("conversion_lag_bucket", "bucket_order").agg(pl.col("conversions").sum())
+    account = account.sort("bucket_order")
+    total = account["conversions"].sum()
+    if total:
+        ax.bar(account["conversion_lag_bucket"].to_list(), (account["conversions"] / total).to_list(), alpha=0.7)
+    else:
+        ax.text(0.5, 0.5, "no mature conversions yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(f"account: share of {total:,.0f} conversions per lag bucket", fontsize=8)
+    ax.tick_params(axis="x", rotation=60, labelsize=6)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    plt.close(fig)
+    return buffer.getvalue()
