@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
-from rl.evaluation.evaluate import LP_BOUND, ORACLE
+from rl.evaluation.evaluate import INFORMED_ORACLE, LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
 from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
 from rl.training.train import TrainConfig
@@ -53,6 +53,7 @@ class PolicyEvaluationConfig(dg.Config):
     warmup_days: int | None = None
     settle_days: int | None = None
     oracle_budget_step: float = 5.0
+    informed_replicates: int = 4  # replicate days per decision of the informed oracle; 0 skips it
     world_days: int = 14  # demo mode: days the policy runs in a copy of the demo world (0: skip)
     promote: bool = True
 
@@ -137,6 +138,7 @@ def policy_evaluation(
         warmup_days=config.warmup_days,
         settle_days=config.settle_days,
         oracle_budget_step=config.oracle_budget_step,
+        informed_replicates=config.informed_replicates,
         world_days=config.world_days if current_environment() is Environment.DEMO else 0,
         promote=config.promote,
     )
@@ -188,7 +190,12 @@ def _score_rows(ev) -> list[dict]:
     comparisons = ev.comparisons
     rows = []
     for name, figures in ev.table().items():
-        role = {ev.policy: "policy", ORACLE: "hindsight oracle", LP_BOUND: "per-auction LP bound"}.get(name, "baseline")
+        role = {
+            ev.policy: "policy",
+            ORACLE: "hindsight oracle",
+            INFORMED_ORACLE: "informed oracle (true parameters)",
+            LP_BOUND: "per-auction LP bound",
+        }.get(name, "baseline")
         ci = comparisons.get(name)
         rows.append(
             {"name": name, "role": role}

@@ -118,6 +118,7 @@ class EvalSettings:
     warmup_days: int | None = None
     settle_days: int | None = None
     oracle_budget_step: float = 5.0
+    informed_replicates: int = 0  # > 0: also run the informed oracle (true parameters, not the day's draws)
     world_days: int = 0  # > 0: also run the policy in a copy of the demo world for this many days
     promote: bool = True
 
@@ -191,6 +192,7 @@ def evaluate_and_register(
         list(settings.eval_seeds),
         policy="policy",
         oracle_budget_step=settings.oracle_budget_step,
+        informed_replicates=settings.informed_replicates,
         progress=progress,
     )
     ev.extra["baseline_settings"] = chosen
