@@ -17,7 +17,7 @@ from assets import _preview
 from assets._io import PLAN_TABLE, read_plan, write_plan
 from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
-from orchestration.environment import Environment, current_environment, data_dir
+from orchestration.environment import TARGETS_CSV_VAR, Environment, current_environment, data_dir, targets_csv
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
 from rl.bidding import planner, policy_choice
 from rl.bidding.checks import CHECKS, CheckFailure, run_checks
@@ -65,17 +65,21 @@ class BidPlanConfig(dg.Config):
 
 
 class BidPushConfig(dg.Config):
-    """Live switches per platform. None: the environment's default — demo pushes to the demo market (mode
-    "demo"), prod validates only. A live push also needs the platform resource's own `live_pushing_enabled`."""
+    """Live switches per platform, for one run. None: the environment's default — demo pushes to the demo market
+    (mode "demo"); prod pushes live exactly where the platform's own switch is on (`GAELP_LIVE_PUSH_<PLATFORM>`,
+    the resource's `live_pushing_enabled`), so the daily schedule goes live per platform by that switch alone.
+    False forces validate-only for the run; True on a platform whose switch is off is refused and recorded."""
 
     live_google_ads: bool | None = None
     live_meta: bool | None = None
     live_tiktok: bool | None = None
     live_microsoft_ads: bool | None = None
 
-    def live(self, platform: str, environment: Environment) -> bool:
+    def live(self, platform: str, environment: Environment, armed: bool) -> bool:
         value = getattr(self, f"live_{platform}")
-        return environment is Environment.DEMO if value is None else bool(value)
+        if value is not None:
+            return bool(value)
+        return True if environment is Environment.DEMO else armed
 
 
 def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -126,14 +130,16 @@ def _gate_failure(context: dg.AssetExecutionContext) -> str | None:
 
 
 def _targets(config: BidPlanConfig):
-    if current_environment() is Environment.DEMO and not config.targets_csv:
+    path = config.targets_csv or targets_csv()
+    if current_environment() is Environment.DEMO and not path:
         return planner.demo_targets_for
-    if not config.targets_csv:
+    if not path:
         raise ValueError(
-            "daily_bid_plan: set targets_csv in prod (platform, campaign_id, budget_target, bid_targets): the ids of "
-            "the platform objects that hold each campaign's budget and bids"
+            f"daily_bid_plan: in prod set {TARGETS_CSV_VAR} (or the run config's targets_csv) to a CSV of platform, "
+            "campaign_id, budget_target, bid_targets: the ids of the platform objects that hold each campaign's "
+            "budget and bids"
         )
-    with open(config.targets_csv, newline="") as f:
+    with open(path, newline="") as f:
         return planner.targets_from_rows(list(csv.DictReader(f)))
 
 
@@ -289,7 +295,7 @@ def bid_push(
             rows = [e.to_plan_row() for e in entries if e.platform == platform]
             if not rows:
                 continue
-            live = config.live(platform, environment)
+            live = config.live(platform, environment, armed=resource.live_pushing_enabled)
             modes[platform] = resource._mode(live)
             context.log.info(f"{platform}: pushing {len(rows)} campaign(s), {modes[platform]}")
             results.extend(resource.push(rows, live=live, audit=audit))

@@ -69,3 +69,12 @@ def history_start() -> dt.date:
 
         return load_market_params(world_file()).history_start
     raise ValueError(f"{HISTORY_START_VAR} must be set in prod: the first day to ingest (YYYY-MM-DD)")
+
+
+TARGETS_CSV_VAR = "GAELP_TARGETS_CSV"
+
+
+def targets_csv() -> str | None:
+    """Prod: the CSV naming, per campaign, the platform objects that hold its budget and bids
+    (`GAELP_TARGETS_CSV`; platform, campaign_id, budget_target, bid_targets). The demo market needs none."""
+    return os.environ.get(TARGETS_CSV_VAR) or None

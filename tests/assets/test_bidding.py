@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from assets.bidding import BIDDING_ASSETS, PLAN_TABLE
+from assets.bidding import BIDDING_ASSETS, PLAN_TABLE, BidPushConfig
+from orchestration.environment import Environment
 from orchestration.resources import demo_bid_platforms
 from orchestration.resources.platforms import GoogleAdsBidPlatform, LivePushRefused
 from rl.bidding.audit import TABLE as AUDIT_TABLE
@@ -158,3 +159,19 @@ def test_a_crash_mid_push_leaves_intended_rows_and_a_rerun_completes(copy, monke
     assert applied >= 1 and n_lines >= 1
     assert _materialize(copy, selection=["bid_push"]).success
     assert _pushes(copy).count("\n") == n_lines
+
+
+@pytest.mark.parametrize(
+    ("asked", "environment", "armed", "live"),
+    [
+        (None, Environment.DEMO, False, True),  # the demo market takes every push
+        (None, Environment.PROD, False, False),  # prod: validate-only until the platform's switch is on ...
+        (None, Environment.PROD, True, True),  # ... and live where it is, so the schedule goes live by the switch
+        (False, Environment.PROD, True, False),  # a run can always ask for validate-only
+        (True, Environment.PROD, False, True),  # asked but unarmed: the resource refuses it (and the audit says so)
+    ],
+)
+def test_live_pushing_is_per_platform_and_off_until_its_switch(asked, environment, armed, live):
+    config = BidPushConfig(live_meta=asked)
+    assert config.live("meta", environment, armed=armed) is live
+    assert BidPushConfig().live("tiktok", Environment.PROD, armed=False) is False
