@@ -59,7 +59,9 @@ def plot_patterns(p: DiscoveredPatterns, path: str | Path) -> Path:
         cvr = np.array([d.conversion_rate or 0.0 for d in group.devices])
         lo = np.array([d.interval.lo if d.interval else c for d, c in zip(group.devices, cvr, strict=True)])
         hi = np.array([d.interval.hi if d.interval else c for d, c in zip(group.devices, cvr, strict=True)])
-        ax.bar(names, cvr * 100, yerr=[(cvr - lo) * 100, (hi - cvr) * 100], capsize=6, color="tab:green", alpha=0.7)
+        # a device without a point estimate is drawn at 0 while its interval may lie above it: clip the bars there
+        err = [np.clip(cvr - lo, 0, None) * 100, np.clip(hi - cvr, 0, None) * 100]
+        ax.bar(names, cvr * 100, yerr=err, capsize=6, color="tab:green", alpha=0.7)
         ax.set_title(
             f"GA4 conversion rate by device, 90% interval (P(ranking) {group.ranking_probability:.2f})", fontsize=10
         )
