@@ -15,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from assets._io import keep_raw, replace_window
-from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
+from assets.partitions import CONVERSION_LOOKBACK_DAYS, DAILY_PARTITIONS, LOOKBACK_DAYS
 from orchestration.environment import data_dir
 from orchestration.resources.ads import AdsReport, AdsReportingResource
 from orchestration.resources.ga4 import GA4Resource
@@ -34,8 +34,8 @@ INGESTION = dict(
 )
 
 
-def _window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date, dt.date]:
-    """(window start incl. lookback, first partition day, last partition day)."""
+def _window(context: dg.AssetExecutionContext, lookback: int = LOOKBACK_DAYS) -> tuple[dt.date, dt.date, dt.date]:
+    """(window start incl. `lookback` days, first partition day, last partition day)."""
     keys = context.partition_key_range
     for key in (keys.start, keys.end):
         # A run launched with a hand-written partition tag is not checked by Dagster: refuse it here, by name.
@@ -44,7 +44,7 @@ def _window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date, dt.dat
             last_key = DAILY_PARTITIONS.get_last_partition_key()
             raise ValueError(f"partition {key!r} is not one of the daily partitions ({first_key} .. {last_key})")
     first, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
-    start = max(first - dt.timedelta(days=LOOKBACK_DAYS), DAILY_PARTITIONS.start.date())
+    start = max(first - dt.timedelta(days=lookback), DAILY_PARTITIONS.start.date())
     return start, first, last
 
 
@@ -74,7 +74,7 @@ def _write(
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(rows),
-            "window": f"{start}..{last} (partitions {first}..{last}, {LOOKBACK_DAYS}-day lookback)",
+            "window": f"{start}..{last} (partitions {first}..{last}, {(first - start).days}-day lookback)",
             "days": dg.MetadataValue.int(by_day.height),
             "min_rows_per_day": dg.MetadataValue.int(int(by_day["len"].min() or 0)),
             **_preview.on_last_partition(context, preview),
@@ -128,14 +128,12 @@ ga4_conversions = _ga4_asset(
 )
 
 
-def _ads_asset(table: str, fetch: str, description: str, lookback: bool = True):
+def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBACK_DAYS):
     @dg.asset(name=table, description=description, kinds={"googleads", "duckdb"}, **INGESTION)
     def _asset(
         context: dg.AssetExecutionContext, ads: AdsReportingResource, duckdb: DuckDBResource
     ) -> dg.MaterializeResult:
-        window = _window(context)
-        if not lookback:
-            window = (window[1], window[1], window[2])
+        window = _window(context, lookback)
         frames, raws, request_ids = [], [], []
         for platform in sorted(ads.accounts()):
             report: AdsReport = getattr(ads, fetch)(platform, window[0], window[2])
@@ -158,12 +156,15 @@ ad_performance = _ads_asset(
     "ad_performance",
     "performance",
     "Ad platform delivery per campaign × date × hour: impressions, clicks, cost, conversions by click date (still "
-    "maturing for recent days), impression share.",
+    "maturing for recent days: re-pulled for 30 days), impression share.",
+    lookback=CONVERSION_LOOKBACK_DAYS,
 )
 ad_conversion_lag = _ads_asset(
     "ad_conversion_lag",
     "conversion_lag",
-    "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them.",
+    "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them (re-pulled "
+    "for 30 days, like the click-date conversions).",
+    lookback=CONVERSION_LOOKBACK_DAYS,
 )
 
 ad_impression_share = _ads_asset(
@@ -178,7 +179,7 @@ ad_settings = _ads_asset(
     "The daily budget and bid (max CPC for search, CPM bid cap for social) in force per campaign × date: what the "
     "simulator is calibrated and backtested under. Pulled for the partition days only (no lookback): the platforms "
     "report a setting's current value.",
-    lookback=False,
+    lookback=0,
 )
 
 INGESTION_ASSETS = [

@@ -19,7 +19,8 @@ from orchestration.resources.ga4 import DemoGA4Resource
 from rl.world.world import DemoWorld
 from tests.conftest import scaled
 
-DAY = "2024-12-10"  # window 12-07..12-10 with the 3-day lookback
+DAY = "2024-12-10"  # window 12-07..12-10 with the 3-day lookback; the conversion reports from 11-26 (the first day)
+HISTORY_START = dt.date(2024, 11, 26)
 TABLES = ("ga4_sessions", "ga4_conversions", "ad_performance", "ad_conversion_lag")
 
 
@@ -61,14 +62,16 @@ def test_one_partition_lands_what_the_world_reports_and_a_rerun_changes_nothing(
     db = env["tmp"] / "warehouse.duckdb"
     first = {t: _table(db, t) for t in TABLES}
     window = (dt.date(2024, 12, 7), dt.date(2024, 12, 10))
+    # the click-date conversion reports re-pull 30 days (cut at the first partition), the settings only the day
+    starts = {"ad_performance": HISTORY_START, "ad_conversion_lag": HISTORY_START, "ad_settings": window[1]}
     for t in TABLES:
         assert first[t].height > 0
-        assert window[0] <= first[t]["date"].min() <= first[t]["date"].max() <= window[1]
-    for t in ("ga4_sessions", "ad_performance"):  # every day has delivery
-        assert first[t]["date"].n_unique() == 4
+        assert first[t]["date"].min() >= starts.get(t, window[0]) and first[t]["date"].max() <= window[1], t
+    assert first["ga4_sessions"]["date"].n_unique() == 4  # every day has delivery
+    assert first["ad_performance"]["date"].n_unique() == 15
     facts = DemoWorld.open(env["world"]["world_dir"], env["world"]["world_file"], seed=3).frames()
     in_window = pl.col("date").is_between(*window)
-    ads = facts["ads"].filter(in_window)
+    ads = facts["ads"].filter(pl.col("date").is_between(HISTORY_START, window[1]))
     perf = first["ad_performance"]
     assert perf["cost_micros"].sum() == ads["cost_micros"].sum()
     assert perf["clicks"].sum() == ads["clicks"].sum()
@@ -86,12 +89,15 @@ def test_one_partition_lands_what_the_world_reports_and_a_rerun_changes_nothing(
 
 def test_a_later_partition_replaces_only_its_window(env):
     assert _materialize(env["resources"], "2024-12-10").success
-    before = _table(env["tmp"] / "warehouse.duckdb", "ad_performance")
-    assert _materialize(env["resources"], "2024-12-15").success
-    after = _table(env["tmp"] / "warehouse.duckdb", "ad_performance")
-    untouched = pl.col("date") < dt.date(2024, 12, 12)
-    assert after.filter(untouched).equals(before.filter(untouched))
-    assert after["date"].max() == dt.date(2024, 12, 15)
+    db = env["tmp"] / "warehouse.duckdb"
+    before = {t: _table(db, t) for t in ("ga4_sessions", "ad_performance")}
+    assert _materialize(env["resources"], "2024-12-30").success
+    # GA4 re-pulls 3 days (12-27..12-30), the click-date conversion report 30 (11-30..12-30)
+    for table, first_replaced in (("ga4_sessions", dt.date(2024, 12, 27)), ("ad_performance", dt.date(2024, 11, 30))):
+        after = _table(db, table)
+        untouched = pl.col("date") < first_replaced
+        assert after.filter(untouched).equals(before[table].filter(untouched)), table
+        assert after["date"].max() == dt.date(2024, 12, 30)
 
 
 class _TamperedGA4(DemoGA4Resource):

@@ -254,7 +254,8 @@ def test_a_run_launched_over_graphql_materializes_its_partition_into_duckdb(stac
         sessions = con.execute("SELECT count(*) FROM raw.ga4_sessions WHERE date = ?", [DAY]).fetchone()[0]
     day = dt.date.fromisoformat(DAY)
     assert per_day.get(day, 0) > 0, f"raw.ad_performance has no rows for {DAY}: {per_day}"
-    assert set(per_day) == {day - dt.timedelta(days=n) for n in range(4)}  # the partition and its 3-day lookback
+    # the partition and the click-date conversion report's 30-day lookback, cut at the first partition (11-26)
+    assert set(per_day) == {day - dt.timedelta(days=n) for n in range(15)}
     assert sessions > 0
 
 
