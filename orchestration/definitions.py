@@ -11,6 +11,7 @@ from assets.calibration import CALIBRATION_ASSETS
 from assets.discovery import DISCOVERY_ASSETS
 from assets.ingestion import INGESTION_ASSETS
 from assets.learning import LEARNING_ASSETS
+from assets.reporting import REPORTING_ASSETS
 from assets.warehouse import WAREHOUSE_ASSETS
 from orchestration.jobs import (
     bidding_loop_job,
@@ -33,6 +34,7 @@ defs = dg.Definitions(
         *CALIBRATION_ASSETS,
         *LEARNING_ASSETS,
         *BIDDING_ASSETS,
+        *REPORTING_ASSETS,
     ],
     jobs=[
         ingestion_job,

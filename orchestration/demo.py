@@ -139,14 +139,16 @@ class Outcome:
 
 
 def loop_assets() -> tuple[list, dg.AssetSelection]:
+    """bidding_loop_job's assets and selection (with the day's report)."""
     from assets.bidding import BIDDING_ASSETS
     from assets.ingestion import INGESTION_ASSETS
+    from assets.reporting import REPORTING_ASSETS
     from assets.warehouse import WAREHOUSE_ASSETS
 
     selection = dg.AssetSelection.assets("fct_campaign_daily", "dim_campaign").upstream() | dg.AssetSelection.groups(
-        "bidding"
+        "bidding", "reporting"
     )
-    return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS], selection
+    return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS, *REPORTING_ASSETS], selection
 
 
 def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> dict:
@@ -453,6 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Analysts' copy:   {published} (read-only; refreshed after each warehouse run)")
     print(f"Raw responses:    {data_dir() / 'raw'}")
     print(f"Patterns found:   {data_dir() / 'discovery' / 'discovered_patterns.json'} (+ .png)")
+    if loop:
+        from assets.reporting import REPORT_FILE, report_dir
+
+        report = report_dir(loop[-1]) / REPORT_FILE
+        print(f"Daily report:     {report}" + ("" if report.exists() else " (not written: that day's run failed)"))
     print("Dagster UI:       make ui, then open http://127.0.0.1:3000 (the runs and their materializations are there)")
     return 0
 

@@ -32,24 +32,27 @@ warehouse_job = dg.define_asset_job(
     description="Rebuild the dbt warehouse and the published copy from what is already ingested.",
 )
 
-# The day's bidding: the data job's assets, then the plan (with its blocking guardrail checks) and the push.
+# The day's bidding: the data job's assets, then the plan (with its blocking guardrail checks), the push and the
+# day's performance report.
 daily_bidding_job = dg.define_asset_job(
     "daily_bidding_job",
-    selection=dg.AssetSelection.groups("ingestion", "warehouse", "discovery", "bidding"),
+    selection=dg.AssetSelection.groups("ingestion", "warehouse", "discovery", "bidding", "reporting"),
     partitions_def=DAILY_PARTITIONS,
     description="Every morning for yesterday's partition: ingest, build the warehouse, rediscover patterns, plan "
-    "tomorrow's budgets and bids (guardrail checks block a bad plan), push them (validate-only unless live).",
+    "tomorrow's budgets and bids (guardrail checks block a bad plan), push them (validate-only unless live), and "
+    "write the daily performance report.",
 )
 
 # What a plan needs and nothing more: the reports behind fct_campaign_daily, the dbt models up to it (and their
-# tests), the plan and the push. The demo's closed loop runs this once per simulated day.
+# tests), the plan, the push and the day's report (it reads only those). The demo's closed loop runs this once per
+# simulated day.
 bidding_loop_job = dg.define_asset_job(
     "bidding_loop_job",
     selection=dg.AssetSelection.assets("fct_campaign_daily", "dim_campaign").upstream()
-    | dg.AssetSelection.groups("bidding"),
+    | dg.AssetSelection.groups("bidding", "reporting"),
     partitions_def=DAILY_PARTITIONS,
     description="The lean daily loop: ingest the reports the marts need, rebuild fct_campaign_daily and its "
-    "upstream models only, plan, push.",
+    "upstream models only, plan, push, report.",
 )
 
 # The safe plan: the static reference settings (the settings in force when GAELP took over), planned and pushed.
