@@ -198,3 +198,155 @@ def start_webserver(workspace: Path, env: dict[str, str], log_path: Path, cwd: P
     finally:
         log.close()  # the child holds its own descriptor
     return Webserver(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
+
+
+# -- an instance that launches at once, and the GraphQL calls the UI makes to launch and follow a run -------------
+
+# The run coordinator that submits straight to the run launcher (the default, queued one waits for the daemon).
+IMMEDIATE_RUN_COORDINATOR = """
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+"""
+TERMINAL_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
+
+WORKSPACE_QUERY = """
+{ workspaceOrError {
+    __typename
+    ... on Workspace { locationEntries { name loadStatus locationOrLoadError {
+        __typename ... on PythonError { message stack } } } }
+    ... on PythonError { message }
+} }
+"""
+REPOSITORIES_QUERY = """
+{ repositoriesOrError {
+    __typename
+    ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
+    ... on PythonError { message }
+} }
+"""
+LAUNCH_MUTATION = """
+mutation Launch($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message className }
+    ... on Error { message }
+  }
+}
+"""
+RUN_QUERY = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status tags { key value } assetMaterializations { assetKey { path } partition } }
+    ... on Error { message }
+  }
+}
+"""
+RUN_EVENTS_QUERY = """
+query RunEvents($runId: ID!, $cursor: String) {
+  runOrError(runId: $runId) {
+    ... on Run { eventConnection(afterCursor: $cursor, limit: 1000) {
+      cursor hasMore
+      events {
+        __typename
+        ... on MessageEvent { message stepKey }
+        ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
+      }
+    } }
+  }
+}
+"""
+
+
+def write_instance(home: Path, template: Path) -> Path:
+    """DAGSTER_HOME/dagster.yaml: the project's instance template with the immediate run coordinator."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    path.write_text(template.read_text().rstrip("\n") + "\n" + IMMEDIATE_RUN_COORDINATOR)
+    return path
+
+
+def find_job(server: Webserver, job: str, deadline_s: float) -> tuple[str, str]:
+    """(location name, repository name) of the repository serving `job`, once the code location has loaded."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        workspace = server.graphql(WORKSPACE_QUERY)["workspaceOrError"]
+        if workspace["__typename"] != "Workspace":
+            raise WebserverError(f"workspace: {workspace}")
+        for entry in workspace["locationEntries"]:
+            error = entry["locationOrLoadError"]
+            if error and error["__typename"] == "PythonError":
+                raise WebserverError(
+                    f"code location {entry['name']} failed to load:\n{error['message']}{''.join(error['stack'])}"
+                )
+        repositories = server.graphql(REPOSITORIES_QUERY)["repositoriesOrError"]
+        for node in repositories.get("nodes", []):
+            if job in {j["name"] for j in node["jobs"]}:
+                return node["location"]["name"], node["name"]
+        if time.monotonic() > deadline:
+            raise WebserverError(
+                f"no repository serves {job}: {json.dumps(repositories)}\nserver output:\n{server.log()}"
+            )
+        time.sleep(1)
+
+
+def launch_partition(
+    server: Webserver, location: str, repository: str, job: str, partition: str, run_config: dict | None = None
+) -> dict:
+    """Launch `job` for one partition as the UI's launchpad does (with its run config, if any); returns the
+    `launchRun` answer."""
+    params = {
+        "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+        "runConfigData": run_config or {},
+    }
+    return server.graphql(LAUNCH_MUTATION, {"executionParams": params})["launchRun"]
+
+
+def run_events(server: Webserver, run_id: str) -> list[dict]:
+    events, cursor = [], None
+    while True:
+        page = server.graphql(RUN_EVENTS_QUERY, {"runId": run_id, "cursor": cursor})["runOrError"]["eventConnection"]
+        events += page["events"]
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return events
+
+
+def run_errors(server: Webserver, run_id: str) -> str:
+    """Every error of the run's event log with its causes (the step's own error is a wrapper), one block per event."""
+    blocks = []
+    for event in run_events(server, run_id):
+        error = event.get("error")
+        if not error:
+            continue
+        chain = [error, *(link["error"] for link in error["errorChain"])]
+        text = "\n".join(e["message"].rstrip() + "\n" + "".join(e["stack"]) for e in chain)
+        blocks.append(f"[{event['__typename']} {event.get('stepKey') or ''}] {event['message']}\n{text}")
+    return "\n\n".join(blocks)
+
+
+def wait_for_run(server: Webserver, run_id: str, deadline_s: float) -> dict:
+    """Poll the run until it is terminal; on running out of time, fail with its events and the server's output."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        run = server.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
+        if run["__typename"] != "Run":
+            raise WebserverError(f"run {run_id}: {run}")
+        if run["status"] in TERMINAL_STATUSES:
+            return run
+        if time.monotonic() > deadline:
+            messages = "\n".join(f"  {e['__typename']}: {e.get('message', '')}" for e in run_events(server, run_id))
+            raise WebserverError(
+                f"run {run_id} still {run['status']} after {deadline_s:.0f} s; its events:\n{messages}\n"
+                f"server output:\n{server.log()}"
+            )
+        time.sleep(1)
+
+
+def dismiss_community_dialog(server: Webserver) -> None:
+    """Mark the UI's first-visit "Join the Dagster community" dialog as seen (it would cover every page)."""
+    server.graphql("mutation { setNuxSeen }")
