@@ -35,7 +35,7 @@ from assets.partitions import DAILY_PARTITIONS
 from orchestration.environment import DATA_DIR_VAR, Environment, current_environment, data_dir
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-DEFAULT_BASELINE = "proportional"  # the comparison baseline when the policy registry names none
+DEFAULT_BASELINE = "online_lp"  # the best baseline in the simulator (benchmarks.policy) when the registry names none
 
 
 def partition_range(days: int) -> tuple[str, str]:
