@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import dagster as dg
 import pytest
+from dagster_duckdb import DuckDBResource
 
+from orchestration.resources import demo_bid_platforms
 from tests.builders import build_warehouse, demo_resources, partition_range
 
 FIRST, LAST = "2024-12-01", "2025-01-29"  # 60 days: enough mature click dates for lags
@@ -22,3 +26,21 @@ def built(tmp_path_factory, reference_params):
     result = build_warehouse(resources, FIRST, LAST, instance)
     yield {"tmp": tmp, "resources": resources, "result": result, "instance": instance}
     mp.undo()
+
+
+@pytest.fixture
+def copy(built, tmp_path, monkeypatch):
+    """A private copy of the built warehouse and demo world (pushes change the world), with the warehouse and the
+    four demo bid platforms as resources."""
+    assert built["result"].success
+    src = built["tmp"]
+    shutil.copytree(src / "world", tmp_path / "world")
+    (tmp_path / "data").mkdir()
+    shutil.copyfile(src / "data" / "warehouse.duckdb", tmp_path / "data" / "warehouse.duckdb")
+    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
+    world = {"world_dir": str(tmp_path / "world"), "world_file": str(src / "world.yaml"), "seed": 5}
+    resources = {
+        "duckdb": DuckDBResource(database=str(tmp_path / "data" / "warehouse.duckdb")),
+        **demo_bid_platforms(**world),
+    }
+    return {"tmp": tmp_path, "resources": resources, "world": world}

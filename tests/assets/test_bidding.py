@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from assets.bidding import BIDDING_ASSETS, PLAN_TABLE, BidPushConfig
 from orchestration.environment import Environment
-from orchestration.resources import demo_bid_platforms
 from orchestration.resources.platforms import GoogleAdsBidPlatform, LivePushRefused
 from rl.bidding.audit import TABLE as AUDIT_TABLE
 from tests.assets.conftest import LAST
-
-
-@pytest.fixture
-def copy(built, tmp_path, monkeypatch):
-    """A private copy of the built warehouse and demo world (pushes change the world)."""
-    assert built["result"].success
-    src = built["tmp"]
-    shutil.copytree(src / "world", tmp_path / "world")
-    (tmp_path / "data").mkdir()
-    shutil.copyfile(src / "data" / "warehouse.duckdb", tmp_path / "data" / "warehouse.duckdb")
-    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
-    world = {"world_dir": str(tmp_path / "world"), "world_file": str(src / "world.yaml"), "seed": 5}
-    resources = {
-        "duckdb": DuckDBResource(database=str(tmp_path / "data" / "warehouse.duckdb")),
-        **demo_bid_platforms(**world),
-    }
-    return {"tmp": tmp_path, "resources": resources, "world": world}
 
 
 def _pushes(copy) -> str:

@@ -3,35 +3,13 @@ the day's plan and push, and on a day with neither."""
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
-import pytest
-from dagster_duckdb import DuckDBResource
 
 from assets.bidding import BIDDING_ASSETS
 from assets.reporting import REPORT_FILE, REPORTING_ASSETS, report_dir
-from orchestration.resources import demo_bid_platforms
 from tests.assets.conftest import LAST
 
 PLACEHOLDERS = {"", "none", "nan", "n/a", "null"}
-
-
-@pytest.fixture
-def copy(built, tmp_path, monkeypatch):
-    """A private copy of the built warehouse and demo world (the push changes the world)."""
-    assert built["result"].success
-    src = built["tmp"]
-    shutil.copytree(src / "world", tmp_path / "world")
-    (tmp_path / "data").mkdir()
-    shutil.copyfile(src / "data" / "warehouse.duckdb", tmp_path / "data" / "warehouse.duckdb")
-    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
-    world = {"world_dir": str(tmp_path / "world"), "world_file": str(src / "world.yaml"), "seed": 5}
-    resources = {
-        "duckdb": DuckDBResource(database=str(tmp_path / "data" / "warehouse.duckdb")),
-        **demo_bid_platforms(**world),
-    }
-    return {"tmp": tmp_path, "resources": resources}
 
 
 def _materialize(copy, selection: list[str]):

@@ -12,14 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.conftest import scaled
-from tests.orchestration.webserver_helpers import Webserver, processes_with_env, start_webserver
+from tests.orchestration.webserver_helpers import (
+    Webserver,
+    WebserverError,
+    find_job,
+    launch_partition,
+    processes_with_env,
+    run_errors,
+    start_webserver,
+    wait_for_run,
+    write_instance,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -37,69 +46,6 @@ TABLES = (
 )
 STARTUP_DEADLINE_S = 120  # 10-30 s on a 2-core machine; generous, with the server's output if it runs out
 RUN_DEADLINE_S = 150
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-
-# The run coordinator that submits straight to the run launcher (the default, queued one waits for the daemon).
-IMMEDIATE_RUN_COORDINATOR = """
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-"""
-
-REPOSITORIES = """
-{ repositoriesOrError {
-    __typename
-    ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
-    ... on PythonError { message }
-} }
-"""
-
-WORKSPACE = """
-{ workspaceOrError {
-    __typename
-    ... on Workspace { locationEntries { name loadStatus locationOrLoadError {
-        __typename ... on PythonError { message stack } } } }
-    ... on PythonError { message }
-} }
-"""
-
-LAUNCH = """
-mutation Launch($executionParams: ExecutionParams!) {
-  launchRun(executionParams: $executionParams) {
-    __typename
-    ... on LaunchRunSuccess { run { runId status } }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on PythonError { message className }
-    ... on Error { message }
-  }
-}
-"""
-
-RUN = """
-query Run($runId: ID!) {
-  runOrError(runId: $runId) {
-    __typename
-    ... on Run { status tags { key value } assetMaterializations { assetKey { path } partition } }
-    ... on Error { message }
-  }
-}
-"""
-
-# Every event of a run with its message, and for errors the whole cause chain (the step's own error is a wrapper).
-RUN_EVENTS = """
-query RunEvents($runId: ID!, $cursor: String) {
-  runOrError(runId: $runId) {
-    ... on Run { eventConnection(afterCursor: $cursor, limit: 1000) {
-      cursor hasMore
-      events {
-        __typename
-        ... on MessageEvent { message stepKey }
-        ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
-      }
-    } }
-  }
-}
-"""
 
 MATERIALIZATIONS = """
 query Materializations($assetKey: AssetKeyInput!, $partitions: [String!]) {
@@ -117,9 +63,7 @@ def stack(tmp_path_factory, reference_params):
     """A temporary instance, data directory and small world, and a webserver serving workspace.yaml over them."""
     tmp = tmp_path_factory.mktemp("webserver")
     home = tmp / "dagster_home"
-    home.mkdir()
-    template = (REPO / "orchestration" / "instance" / "dagster.yaml").read_text()
-    (home / "dagster.yaml").write_text(template.rstrip("\n") + "\n" + IMMEDIATE_RUN_COORDINATOR)
+    write_instance(home, REPO / "orchestration" / "instance" / "dagster.yaml")
     world_file = tmp / "world.yaml"
     world_file.write_text(scaled(reference_params, 0.1).to_yaml())
     data = tmp / "data"
@@ -136,7 +80,7 @@ def stack(tmp_path_factory, reference_params):
     server = start_webserver(REPO / "workspace.yaml", env, tmp / "webserver.log", cwd=REPO)
     try:
         server.wait_ready(STARTUP_DEADLINE_S)
-        location, repository = _find_job(server, time.monotonic() + STARTUP_DEADLINE_S)
+        location, repository = find_job(server, JOB, STARTUP_DEADLINE_S)
         yield {"server": server, "data": data, "location": location, "repository": repository}
     finally:
         try:
@@ -151,80 +95,15 @@ def stack(tmp_path_factory, reference_params):
         assert not leftovers, f"processes {leftovers} outlived the webserver's process group (killed now)"
 
 
-def _find_job(server: Webserver, deadline: float) -> tuple[str, str]:
-    """(location name, repository name) of the repository holding JOB, once the code location has loaded."""
-    while True:
-        workspace = server.graphql(WORKSPACE)["workspaceOrError"]
-        assert workspace["__typename"] == "Workspace", workspace
-        for entry in workspace["locationEntries"]:
-            error = entry["locationOrLoadError"]
-            if error and error["__typename"] == "PythonError":
-                stack = "".join(error["stack"])
-                pytest.fail(f"code location {entry['name']} failed to load:\n{error['message']}{stack}")
-        repositories = server.graphql(REPOSITORIES)["repositoriesOrError"]
-        assert repositories["__typename"] == "RepositoryConnection", repositories
-        for node in repositories["nodes"]:
-            if JOB in {j["name"] for j in node["jobs"]}:
-                return node["location"]["name"], node["name"]
-        if time.monotonic() > deadline:
-            pytest.fail(f"no repository serves {JOB}: {json.dumps(repositories)}\nserver output:\n{server.log()}")
-        time.sleep(1)
-
-
 def _launch(stack, partition: str) -> dict:
-    params = {
-        "selector": {
-            "repositoryLocationName": stack["location"],
-            "repositoryName": stack["repository"],
-            "jobName": JOB,
-        },
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
-    }
-    return stack["server"].graphql(LAUNCH, {"executionParams": params})["launchRun"]
-
-
-def _run(server: Webserver, run_id: str) -> dict:
-    run = server.graphql(RUN, {"runId": run_id})["runOrError"]
-    assert run["__typename"] == "Run", run
-    return run
-
-
-def _events(server: Webserver, run_id: str) -> list[dict]:
-    events, cursor = [], None
-    while True:
-        page = server.graphql(RUN_EVENTS, {"runId": run_id, "cursor": cursor})["runOrError"]["eventConnection"]
-        events += page["events"]
-        cursor = page["cursor"]
-        if not page["hasMore"]:
-            return events
-
-
-def _errors(server: Webserver, run_id: str) -> str:
-    """Every error of the run's event log with its causes, one block per event."""
-    blocks = []
-    for event in _events(server, run_id):
-        error = event.get("error")
-        if not error:
-            continue
-        chain = [error, *(link["error"] for link in error["errorChain"])]
-        text = "\n".join(e["message"].rstrip() + "\n" + "".join(e["stack"]) for e in chain)
-        blocks.append(f"[{event['__typename']} {event.get('stepKey') or ''}] {event['message']}\n{text}")
-    return "\n\n".join(blocks)
+    return launch_partition(stack["server"], stack["location"], stack["repository"], JOB, partition)
 
 
 def _wait(server: Webserver, run_id: str) -> dict:
-    deadline = time.monotonic() + RUN_DEADLINE_S
-    while True:
-        run = _run(server, run_id)
-        if run["status"] in TERMINAL:
-            return run
-        if time.monotonic() > deadline:
-            messages = "\n".join(f"  {e['__typename']}: {e.get('message', '')}" for e in _events(server, run_id))
-            pytest.fail(
-                f"run {run_id} still {run['status']} after {RUN_DEADLINE_S} s; its events:\n{messages}\n"
-                f"server output:\n{server.log()}"
-            )
-        time.sleep(1)
+    try:
+        return wait_for_run(server, run_id, RUN_DEADLINE_S)
+    except WebserverError as e:
+        pytest.fail(str(e))
 
 
 def test_a_run_launched_over_graphql_materializes_its_partition_into_duckdb(stack):
@@ -235,7 +114,7 @@ def test_a_run_launched_over_graphql_materializes_its_partition_into_duckdb(stac
 
     run = _wait(server, run_id)
     assert run["status"] == "SUCCESS", (
-        f"run {run_id} ended {run['status']}; errors:\n{_errors(server, run_id)}\nserver output:\n{server.log()}"
+        f"run {run_id} ended {run['status']}; errors:\n{run_errors(server, run_id)}\nserver output:\n{server.log()}"
     )
     assert {"key": "dagster/partition", "value": DAY} in run["tags"]
     assert {(tuple(m["assetKey"]["path"]), m["partition"]) for m in run["assetMaterializations"]} == {
@@ -269,7 +148,7 @@ def test_a_partition_outside_the_partitions_is_refused_naming_it(stack):
         return
     run_id = launched["run"]["runId"]
     run = _wait(server, run_id)
-    errors = _errors(server, run_id)
+    errors = run_errors(server, run_id)
     assert run["status"] == "FAILURE", f"a run for {OUTSIDE} ended {run['status']}; errors:\n{errors}"
     assert run["assetMaterializations"] == []
     assert OUTSIDE in errors, f"the run's errors do not name {OUTSIDE}:\n{errors}"
