@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.copy(Path(__file__).resolve().parents[1] / "orchestration" / "instance" / "dagster.yaml", root / "home")
     import dagster as dg
 
-    from orchestration import demo
+    from orchestration import closed_loop, demo
 
     started = time.perf_counter()
     try:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
             if not result.success:
                 raise SystemExit("error: the history backfill failed")
             print(f"history done in {time.perf_counter() - t:.0f} s")
-            figures = demo.closed_loop(loop, instance, args.baseline, compare=True)
+            figures = closed_loop.closed_loop(loop, instance, args.baseline, compare=True)
         figures["total_wall_s"] = round(time.perf_counter() - started, 1)
     finally:
         if args.keep:

@@ -16,8 +16,8 @@ import dagster as dg
 import pytest
 
 from assets import _preview
+from orchestration.closed_loop import run_loop
 from orchestration.definitions import defs
-from orchestration.demo import run_loop
 from orchestration.resources import build_resources, world_dir
 from tests.assets.conftest import LAST
 from tests.assets.test_learning import EVAL, TRAIN

@@ -1,0 +1,287 @@
+"""The closed loop on the demo market, one simulated day at a time: ingest the day, rebuild the marts the plan
+needs, plan, push, report — then the comparison runs on copies of the same world (the static operator, and the best
+baseline when the policy is not that baseline). `make demo` (orchestration.demo) and `benchmarks.closed_loop` run it.
+
+Conversions of the comparison are the eventual conversions of each day's clicks, read from the world's hidden facts:
+evaluation only; the pipeline never reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.environment import DATA_DIR_VAR, data_dir
+
+DEFAULT_BASELINE = "online_lp"  # the best baseline in the simulator (benchmarks.policy) when the registry names none
+
+
+@dataclass
+class LoopDay:
+    partition: str
+    wall_s: float
+    policy_version: str = ""
+    policy_source: str = ""
+    planned_budget: float = 0.0
+    ok: bool = True
+    error: str = ""
+
+
+@dataclass
+class Outcome:
+    """What a run bought on the loop days (from the world's facts: spend as reported, eventual conversions)."""
+
+    name: str
+    spend: dict[str, float] = field(default_factory=dict)
+    conversions: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_spend(self) -> float:
+        return sum(self.spend.values())
+
+    @property
+    def total_conversions(self) -> float:
+        return sum(self.conversions.values())
+
+    @property
+    def cpa(self) -> float:
+        return self.total_spend / self.total_conversions if self.total_conversions else float("inf")
+
+    @property
+    def max_daily_spend(self) -> float:
+        return max(self.spend.values(), default=0.0)
+
+
+def loop_assets() -> tuple[list, dg.AssetSelection]:
+    """bidding_loop_job's assets and selection (with the day's report)."""
+    from assets.bidding import BIDDING_ASSETS
+    from assets.ingestion import INGESTION_ASSETS
+    from assets.reporting import REPORTING_ASSETS
+    from assets.warehouse import WAREHOUSE_ASSETS
+
+    selection = dg.AssetSelection.assets("fct_campaign_daily", "dim_campaign").upstream() | dg.AssetSelection.groups(
+        "bidding", "reporting"
+    )
+    return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS, *REPORTING_ASSETS], selection
+
+
+def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> dict:
+    from dagster_duckdb import DuckDBResource
+
+    from orchestration.resources import dbt_resource, demo_bid_platforms
+    from orchestration.resources.ads import DemoAdsReportingResource
+    from orchestration.resources.ga4 import DemoGA4Resource
+
+    world = {"world_dir": str(world_dir), "world_file": world_file, "seed": seed}
+    return {
+        "ga4": DemoGA4Resource(**world),
+        "ads": DemoAdsReportingResource(**world),
+        **demo_bid_platforms(**world),
+        "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb")),
+        "dbt": dbt_resource(),
+    }
+
+
+def run_loop(
+    keys: list[str],
+    data: Path,
+    world_dir: Path,
+    world_file: str,
+    seed: int,
+    instance: dg.DagsterInstance,
+    plan_config: dict,
+    on_day: Callable[[LoopDay], None] | None = None,
+) -> list[LoopDay]:
+    """One lean daily run per partition (ingest → marts → plan → push) against the world in `world_dir` and the
+    warehouse under `data` (GAELP_DATA_DIR points there while the loop runs: dbt's profile reads it)."""
+    assets, selection = loop_assets()
+    resources = loop_resources(data, world_dir, world_file, seed)
+    previous = os.environ.get(DATA_DIR_VAR)
+    os.environ[DATA_DIR_VAR] = str(data)
+    days = []
+    try:
+        for key in keys:
+            started = time.perf_counter()
+            result = dg.materialize(
+                assets,
+                selection=selection,
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+                run_config={"ops": {"daily_bid_plan": {"config": plan_config}}},
+                raise_on_error=False,
+            )
+            day = LoopDay(key, time.perf_counter() - started, ok=result.success)
+            mats = result.asset_materializations_for_node("daily_bid_plan")
+            if mats:
+                meta = mats[0].metadata
+                day.policy_version = meta["policy_version"].value
+                day.policy_source = meta["policy_source"].value
+                day.planned_budget = meta["total_budget"].value
+            if not result.success:
+                day.error = (
+                    "; ".join(
+                        f"{e.step_key}: {e.step_failure_data.error.message.strip()[:300]}"
+                        for e in result.all_events
+                        if e.is_step_failure
+                    )
+                    or "a blocking check failed (the push did not run)"
+                )
+            days.append(day)
+            if on_day:
+                on_day(day)
+    finally:
+        if previous is None:
+            os.environ.pop(DATA_DIR_VAR, None)
+        else:
+            os.environ[DATA_DIR_VAR] = previous
+    return days
+
+
+def outcome(name: str, world_dir: Path, world_file: str, seed: int, keys: list[str]) -> Outcome:
+    """Spend and eventual conversions per loop day from the world's facts (hidden truth: evaluation only). The
+    world is advanced to the day after the loop first if it is behind (the static operator's copy)."""
+    import polars as pl
+
+    from rl.world.world import DemoWorld
+
+    world = DemoWorld.open(world_dir, world_file, seed)
+    world.advance_to(dt.date.fromisoformat(keys[-1]) + dt.timedelta(days=1))
+    frames = world.frames()
+    first, last = dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
+    spend = (
+        frames["ads"]
+        .filter(pl.col("date").is_between(first, last))
+        .group_by("date")
+        .agg((pl.col("cost_micros").sum() / 1e6).alias("spend"))
+    )
+    conv = (
+        frames["conversions"]
+        .filter(pl.col("click_date").is_between(first, last))
+        .group_by("click_date")
+        .agg(pl.len().alias("conversions"))
+    )
+    out = Outcome(name, {k: 0.0 for k in keys}, {k: 0.0 for k in keys})
+    for d, s in spend.iter_rows():
+        out.spend[d.isoformat()] = float(s)
+    for d, c in conv.iter_rows():
+        out.conversions[d.isoformat()] = float(c)
+    return out
+
+
+def copy_state(data: Path, world_dir: Path, target: Path) -> tuple[Path, Path]:
+    """Copy the warehouse and the world state to `target` (data/, world/) for a comparison run."""
+    if target.exists():
+        shutil.rmtree(target)
+    (target / "data").mkdir(parents=True)
+    shutil.copyfile(data / "warehouse.duckdb", target / "data" / "warehouse.duckdb")
+    shutil.copytree(world_dir, target / "world")
+    return target / "data", target / "world"
+
+
+def comparison_baseline(explicit: str | None) -> str:
+    """The best baseline: the one asked for, else the policy registry's, else DEFAULT_BASELINE."""
+    if explicit:
+        return explicit
+    try:
+        from rl.bidding.policy_choice import promoted_policy
+
+        con = duckdb.connect(str(data_dir() / "warehouse.duckdb"), read_only=True)
+        try:
+            best = promoted_policy(con, str(data_dir() / "models"))[3]
+        finally:
+            con.close()
+    except Exception:
+        best = None
+    return best or DEFAULT_BASELINE
+
+
+def day_table(keys: list[str], days: list[LoopDay], runs: list[Outcome]) -> str:
+    head = f"  {'day':<10} {'policy':<26} {'plan $':>7} {'wall s':>6}" + "".join(
+        f" {r.name[:14] + ' $':>16} {'conv':>5}" for r in runs
+    )
+    lines = [head]
+    by_key = {d.partition: d for d in days}
+    for k in keys:
+        d = by_key.get(k)
+        label = f"{d.policy_version} ({d.policy_source})" if d and d.ok else ("FAILED" if d else "")
+        lines.append(
+            f"  {k:<10} {label[:26]:<26} {d.planned_budget if d else 0:7.2f} {d.wall_s if d else 0:6.1f}"
+            + "".join(f" {r.spend[k]:16.2f} {r.conversions[k]:5.0f}" for r in runs)
+        )
+    return "\n".join(lines)
+
+
+def closed_loop(
+    loop_keys: list[str],
+    instance: dg.DagsterInstance,
+    baseline: str | None = None,
+    compare: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run the loop on the demo world (data_dir()), then the comparison runs on copies. Returns the figures."""
+    from orchestration.environment import world_file, world_seed
+    from orchestration.resources import world_dir
+
+    data, wdir, wfile, seed = data_dir(), Path(world_dir()), str(world_file()), world_seed()
+    best = comparison_baseline(baseline)
+    copies = {}
+    if compare:
+        copies["static"] = copy_state(data, wdir, data / "compare" / "static_operator")
+        copies["baseline"] = copy_state(data, wdir, data / "compare" / f"baseline_{best}")
+    echo(f"\nClosed loop: {len(loop_keys)} days {loop_keys[0]} .. {loop_keys[-1]} (plan → push → next day)")
+    days = run_loop(
+        loop_keys,
+        data,
+        wdir,
+        wfile,
+        seed,
+        instance,
+        {"fallback_baseline": best},
+        on_day=lambda d: echo(
+            f"  {d.partition}: {'ok' if d.ok else 'FAILED'} in {d.wall_s:5.1f} s — {d.policy_version} "
+            f"({d.policy_source}), planned {d.planned_budget:.2f}" + (f" — {d.error}" if d.error else "")
+        ),
+    )
+    policy_is_baseline = all(d.policy_version == f"baseline:{best}" for d in days if d.ok)
+    runs = [outcome("policy", wdir, wfile, seed, loop_keys)]
+    if compare:
+        runs.append(outcome("static operator", copies["static"][1], wfile, seed, loop_keys))
+        if policy_is_baseline:
+            echo(f"(no promoted model: the policy run IS the best baseline, {best}; not run twice)")
+        else:
+            echo(f"\nBaseline run ({best}) on a copy of the world")
+            run_loop(loop_keys, *copies["baseline"], wfile, seed, dg.DagsterInstance.ephemeral(), {"policy": best})
+            runs.append(outcome(f"baseline {best}", copies["baseline"][1], wfile, seed, loop_keys))
+    echo("\n" + day_table(loop_keys, days, runs))
+    echo("\n  run                     spend   conversions      CPA   max spend/day")
+    for r in runs:
+        echo(f"  {r.name:<20} {r.total_spend:9.2f} {r.total_conversions:13.0f} {r.cpa:8.2f} {r.max_daily_spend:15.2f}")
+    echo(
+        "  (conversions: eventual conversions of each day's clicks, from the demo world's hidden facts — "
+        "evaluation only)"
+    )
+    static = runs[1] if compare else None
+    return {
+        "days": len(loop_keys),
+        "days_ok": sum(d.ok for d in days),
+        "policy": sorted({d.policy_version for d in days if d.ok}),
+        "policy_is_fallback_baseline": policy_is_baseline,
+        "best_baseline": best,
+        "policy_conversions": runs[0].total_conversions,
+        "policy_spend": round(runs[0].total_spend, 2),
+        "policy_cpa": round(runs[0].cpa, 2),
+        "baseline_conversions": static.total_conversions if static else None,
+        "baseline_spend": round(static.total_spend, 2) if static else None,
+        "baseline_cpa": round(static.cpa, 2) if static else None,
+        "max_daily_spend": round(runs[0].max_daily_spend, 2),
+        "wall_s_per_day": round(sum(d.wall_s for d in days) / max(len(days), 1), 2),
+    }
