@@ -19,6 +19,7 @@ from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
 from orchestration.environment import TARGETS_CSV_VAR, Environment, current_environment, data_dir, targets_csv
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
+from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
 from rl.bidding.checks import CHECKS, CheckFailure, run_checks
 from rl.bidding.plan import PLATFORMS
@@ -83,7 +84,7 @@ class BidPushConfig(dg.Config):
 
 
 def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    cols = ", ".join(planner.MART_COLUMNS)
+    cols = ", ".join(mart_history.MART_COLUMNS)
     marts = _frame(
         conn, f"SELECT {cols} FROM fct_campaign_daily WHERE date BETWEEN ? AND ? ORDER BY date", [first, last]
     )
@@ -91,7 +92,7 @@ def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFr
     return marts, dim
 
 
-def _reference(conn, history: planner.MartHistory) -> planner.Reference:
+def _reference(conn, history: mart_history.MartHistory) -> planner.Reference:
     """The reference settings: recorded once, from the settings in force on the first day GAELP planned."""
     conn.execute(REFERENCE_DDL)
     rows = conn.execute(f"SELECT platform, campaign_id, daily_budget, bid, source FROM {REFERENCE_TABLE}").fetchall()
@@ -182,8 +183,8 @@ def daily_bid_plan(
     kill_tag = context.run.tags.get(KILL_SWITCH_TAG) if context.run else None
     with duckdb.get_connection() as conn:
         marts, dim = _marts(conn, first, last)
-        campaigns = planner.campaigns_in_schema_order(schema, dim)
-        history = planner.history_from_marts(marts, campaigns, last, settings.history_days)
+        campaigns = mart_history.campaigns_in_schema_order(schema, dim)
+        history = mart_history.history_from_marts(marts, campaigns, last, settings.history_days)
         reference = _reference(conn, history)
         promoted = (None, None, "a baseline was asked for", None)
         if not config.policy:

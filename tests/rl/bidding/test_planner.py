@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
 from rl.bidding.checks import passes, run_checks
 from rl.bidding.plan import PlanError
@@ -59,9 +60,9 @@ def marts(days=60, budgets=REF_BUDGETS, bids=REF_BIDS, key_events=1.0, seed=0) -
     return pl.DataFrame(rows)
 
 
-def history(frame: pl.DataFrame | None = None) -> planner.MartHistory:
-    campaigns = planner.campaigns_in_schema_order(SCHEMA, DIM)
-    return planner.history_from_marts(marts() if frame is None else frame, campaigns, LAST, ACCOUNT.history_days)
+def history(frame: pl.DataFrame | None = None) -> mart_history.MartHistory:
+    campaigns = mart_history.campaigns_in_schema_order(SCHEMA, DIM)
+    return mart_history.history_from_marts(marts() if frame is None else frame, campaigns, LAST, ACCOUNT.history_days)
 
 
 REFERENCE = planner.Reference(REF_BUDGETS, REF_BIDS, "test")
@@ -109,7 +110,6 @@ def test_the_static_reference_plan_holds_the_reference_settings_and_passes_the_c
     e = plan.entries[0]
     assert e.data_partition == LAST.isoformat() and e.plan_date == (LAST + dt.timedelta(days=1)).isoformat()
     assert e.policy_version == "baseline:static_reference" and (e.budget_target, e.bid_targets) == ("10100", ("10101",))
-    assert "budget plan" in planner.diff_table(plan.entries)
 
 
 @pytest.mark.parametrize("name", ["proportional", "pacer", "response_curve", "online_lp"])
@@ -141,15 +141,15 @@ def test_unknown_campaigns_and_unknown_settings_are_errors():
     with pytest.raises(PlanError, match="no daily_budget/bid"):
         history(no_settings)
     with pytest.raises(PlanError, match="disagree"):
-        planner.campaigns_in_schema_order(SCHEMA, DIM.head(7))
+        mart_history.campaigns_in_schema_order(SCHEMA, DIM.head(7))
 
 
 def test_paused_campaigns_are_not_planned():
     dim = DIM.with_columns(
         pl.when(pl.col("campaign_id") == 301).then(pl.lit("paused")).otherwise("status").alias("status")
     )
-    campaigns = planner.campaigns_in_schema_order(SCHEMA, dim)
-    h = planner.history_from_marts(marts(), campaigns, LAST, ACCOUNT.history_days)
+    campaigns = mart_history.campaigns_in_schema_order(SCHEMA, dim)
+    h = mart_history.history_from_marts(marts(), campaigns, LAST, ACCOUNT.history_days)
     plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
     assert 301 not in {e.campaign_id for e in plan.entries} and len(plan.entries) == 7
 
