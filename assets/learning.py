@@ -33,7 +33,11 @@ class PolicyTrainingConfig(dg.Config):
     learning_rate: float = 3e-4
     n_steps: int = 14
     batch_size: int = 56
-    bc_cycles: int = 1
+    # the policy learns a correction of this baseline (None: the actions themselves, warm-started by imitation)
+    residual_base: str | None = "online_lp"
+    residual_kwargs: dict[str, float] = {"slack": 1.0, "decay": 0.5}
+    residual_scale: float = 0.3
+    bc_cycles: int = 0  # imitation warm start (only without residual_base)
     bc_epochs: int = 300
     oracle_budget_step: float = 25.0  # the teacher's budget grid (coarser is faster)
     checkpoint_every: int = 0
@@ -78,6 +82,9 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
         learning_rate=config.learning_rate,
         n_steps=config.n_steps,
         batch_size=config.batch_size,
+        residual_base=config.residual_base,
+        residual_kwargs=tuple(sorted(config.residual_kwargs.items())),
+        residual_scale=config.residual_scale,
         bc_cycles=config.bc_cycles,
         bc_epochs=config.bc_epochs,
         oracle_budget_step=config.oracle_budget_step,
@@ -108,6 +115,7 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
             "final_score": dg.MetadataValue.float(float(curve[-1]["score"]))
             if curve
             else f"no episode finished in {info['timesteps']} timesteps",
+            "learns": info["learns"],
             "behaviour_cloning": dg.MetadataValue.json(info["bc"] or {"used": False}),
             "tensorboard": dg.MetadataValue.path(str(run.run_dir / "tensorboard")),
             "learning_curve": _preview.png(png, "learning curve"),

@@ -4,9 +4,10 @@ and the LP bound on held-out seeds (common random numbers), then run it in a cop
     .venv/bin/python -m benchmarks.policy [--train-seconds 480] [--n-envs 8] [--bc-cycles 18] [--eval-seeds 2]
     .venv/bin/python -m benchmarks.policy --teacher oracle --bc-cycles 8 --select-seeds   # the old oracle warm start
 
-The policy is warm-started by imitating the online-LP baseline (DAgger, teacher hyperparameters and bid multiplier
-chosen on training seeds 601/602), then fine-tuned by PPO for the rest of the time; the fine-tuned model is kept
-only if it beats the warm start on validation seed 601.
+The policy learns a correction of the online-LP baseline (residual learning, `rl.policies.residual`): it starts as
+exactly that baseline and PPO trains the correction for the rest of the time; the trained correction is kept only
+if it beats the zero correction on validation seed 601. `--residual-base none` instead learns the actions
+themselves, warm-started by imitating online LP (DAgger, teacher bid multiplier chosen on training seeds 601/602).
 
 The training market is the calibration artifact's (data/calibration/market_calibration.json) when it exists, else
 the default world file's parameters with fixed noise (flagged in the output as "params_source"); training randomises
@@ -43,7 +44,7 @@ from rl.market.params import MarketParams  # noqa: E402
 from rl.policies.base import SB3Policy  # noqa: E402
 from rl.policies.baselines import BASELINES  # noqa: E402
 from rl.training.params import make_params_sampler, training_market  # noqa: E402
-from rl.training.pipeline import EvalSettings, calibration_path, tuned_baselines, world_comparison  # noqa: E402
+from rl.training.pipeline import EvalSettings, calibration_path, learns, tuned_baselines, world_comparison  # noqa: E402
 from rl.training.train import TrainConfig, make_venv, train  # noqa: E402
 from rl.world.paths import DEFAULT_WORLD_FILE  # noqa: E402
 
@@ -78,6 +79,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--teacher-bid-mult", type=float, default=0.92)
     ap.add_argument("--teacher-tune", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument("--dagger-rounds", type=int, default=3)
+    ap.add_argument(
+        "--residual-base",
+        default="online_lp",
+        help='learn a correction of this baseline (rl.policies.residual); "none": learn the actions themselves',
+    )
+    ap.add_argument("--residual-kwargs", default='{"slack": 1.0, "decay": 0.5}')
+    ap.add_argument("--residual-scale", type=float, default=0.3)
+    ap.add_argument(
+        "--paired",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reward = the learner's minus a same-draws twin's under the residual base (rl.training.paired)",
+    )
     ap.add_argument("--select-seeds", type=int, nargs="*", default=[601])
     ap.add_argument("--eval-seeds", type=int, default=2)
     ap.add_argument("--eval-envs", type=int, default=4)
@@ -98,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     market = training_market(calibration_path(data_dir()), DEFAULT_WORLD_FILE)
     params = market.params
     print(f"training market: {market.source} ({params.name}, params {market.params_hash})")
+    residual = None if args.residual_base == "none" else args.residual_base
     cfg = TrainConfig(
         algo=args.algo,
         total_timesteps=10_000_000,
@@ -110,7 +125,11 @@ def main(argv: list[str] | None = None) -> dict:
         n_epochs=5,
         learning_rate=args.learning_rate,
         log_std_init=args.log_std_init,
-        bc_cycles=args.bc_cycles,
+        bc_cycles=0 if residual else args.bc_cycles,
+        residual_base=residual,
+        residual_kwargs=tuple(sorted(json.loads(args.residual_kwargs).items())),
+        residual_scale=args.residual_scale,
+        paired=bool(residual) and args.paired,
         bc_epochs=args.bc_epochs,
         teacher=args.teacher,
         teacher_kwargs=tuple(sorted(json.loads(args.teacher_kwargs).items())),
@@ -217,8 +236,10 @@ def main(argv: list[str] | None = None) -> dict:
         "params_source": market.source,
         "algo": args.algo,
         "n_envs": args.n_envs,
-        "bc_cycles": args.bc_cycles,
-        "teacher": args.teacher,
+        "bc_cycles": cfg.bc_cycles,
+        "teacher": None if residual else args.teacher,
+        "paired": cfg.paired,
+        "learns": learns(result),
         "bc": result.bc,
         "selection": result.extra or None,
         "torch_threads": torch.get_num_threads(),

@@ -28,19 +28,33 @@ class Policy(Protocol):
 
 
 class SB3Policy:
-    """A Stable-Baselines3 model as a `Policy` (deterministic actions by default)."""
+    """A Stable-Baselines3 model as a `Policy` (deterministic actions by default). A residual model (one trained as
+    a correction of a baseline, `rl.policies.residual`) carries its baseline in the model file; its action is the
+    baseline's plus the scaled correction."""
 
     def __init__(self, model, deterministic: bool = True, name: str = "sb3"):
+        from rl.policies.residual import residual_spec  # residual imports the baselines, which import this module
+
         self.model = model
         self.deterministic = deterministic
         self.name = name
+        self.residual = residual_spec(model)
+        self.base = None if self.residual is None else self.residual.baseline()
 
     def reset(self, n_envs: int) -> None:
-        pass
+        if self.base is not None:
+            self.base.reset(n_envs)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        action, _ = self.model.predict(np.asarray(obs, dtype=np.float32), deterministic=self.deterministic)
-        return np.asarray(action)
+        obs = np.asarray(obs, dtype=np.float32)
+        action, _ = self.model.predict(obs, deterministic=self.deterministic)
+        if self.base is None:
+            return np.asarray(action)
+        from rl.policies.residual import combine
+
+        return combine(self.base.act(np.atleast_2d(obs)), np.atleast_2d(action), self.residual.scale).reshape(
+            np.shape(action)
+        )
 
 
 class OraclePolicy:

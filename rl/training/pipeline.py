@@ -26,6 +26,7 @@ from rl.evaluation.world import copy_world, fresh_world, world_episode
 from rl.market.params import parse_market_params
 from rl.policies.base import SB3Policy
 from rl.policies.baselines import BASELINES
+from rl.policies.residual import residual_spec
 from rl.training.params import TrainingMarket, make_params_sampler, scale_market, training_market
 from rl.training.registry import GateDecision, ModelRegistry, RegisteredModel, gate
 from rl.training.train import TrainConfig, TrainResult, load_model, make_venv, train
@@ -83,10 +84,19 @@ def train_policy(
         "config": dataclasses.asdict(config),
         "curve": result.curve,
         "bc": result.bc,
+        "learns": learns(result),
     }
     models_dir(data_dir).mkdir(parents=True, exist_ok=True)
     (models_dir(data_dir) / LATEST).write_text(json.dumps(info, indent=1, default=str))
     return TrainingRun(result, market, run_dir, info)
+
+
+def learns(result: TrainResult) -> str:
+    """What the trained model is, in words: a correction of a named baseline, or the actions themselves."""
+    spec = residual_spec(result.model)
+    if spec is not None:
+        return spec.label
+    return "the budget and bid actions themselves" + (" (imitation warm start)" if result.bc else "")
 
 
 def latest_training(data_dir: Path) -> dict:

@@ -21,6 +21,12 @@ same observations as the policy, so imitation transfers. Demonstrations are coll
 observation labelled with the teacher's action; `teacher_bid_mult` holds the teacher's bids at a multiple of the
 reference. With `select_seeds` (validation seeds, never evaluation seeds) the warm-started model and the RL
 fine-tuned one are both scored and the better is kept (RL with a few thousand steps can make it worse).
+
+Residual learning (`residual_base` = a baseline without per-market memory, e.g. "online_lp"): the model learns a
+correction of that baseline's actions (`rl.policies.residual`) on a `ResidualVecEnv`; its action head starts at
+zero, so before any learning it acts exactly as the baseline, and no imitation is needed. The baseline's name,
+hyperparameters and the correction's scale are saved inside the model file; `SB3Policy` applies them on load.
+With `select_seeds` the zero-correction start and the trained correction are compared as above.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
 from rl.market.params import MarketParams
+from rl.policies.residual import ResidualSpec, ResidualVecEnv, attach_spec
+from rl.training.paired import PairedVecEnv
 from rl.training.imitation import (
     baseline_teacher,
     behaviour_clone,
@@ -81,6 +89,14 @@ class TrainConfig:
     teacher_bid_mult: float | None = None  # baseline teacher: hold every bid at this × the reference bid
     teacher_tune: bool = False  # grid-search the baseline teacher's hyperparameters on `select_seeds` first
     dagger_rounds: int = 2  # baseline teacher: rounds of collection (the first driven by the teacher)
+    # residual learning (rl.policies.residual): the model learns a correction of this baseline's actions instead of
+    # the actions themselves; it starts as exactly the baseline (zeroed action head) and no warm start is needed
+    residual_base: str | None = None
+    residual_kwargs: tuple[tuple[str, float], ...] = ()  # the residual base's hyperparameters
+    residual_scale: float = 0.3  # model action 1 moves the baseline's action by this much
+    # paired training (rl.training.paired): each training market runs beside a twin with the same random numbers
+    # driven by the residual base; the reward is the difference (needs residual_base)
+    paired: bool = False
     select_seeds: tuple[int, ...] = ()  # validation seeds: keep the warm-started model if RL made it worse
     checkpoint_every: int = 0  # timesteps between checkpoints (0: only the final model)
     progress_bar: bool = True
@@ -90,7 +106,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {self.algo!r}")
-        for name in ("total_timesteps", "n_envs", "episode_days", "n_steps", "batch_size", "n_epochs"):
+        if self.total_timesteps < 0:  # 0: no reinforcement learning, the starting model (warm start or residual)
+            raise ValueError(f"total_timesteps must be >= 0, got {self.total_timesteps}")
+        for name in ("n_envs", "episode_days", "n_steps", "batch_size", "n_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.bc_cycles < 0 or self.checkpoint_every < 0:
@@ -100,6 +118,15 @@ class TrainConfig:
 
             if self.teacher not in BASELINES:
                 raise ValueError(f"teacher must be 'oracle' or one of {sorted(BASELINES)}, got {self.teacher!r}")
+        if self.residual_base is not None:
+            from rl.policies.residual import RESIDUAL_BASES
+
+            if self.residual_base not in RESIDUAL_BASES:
+                raise ValueError(f"residual_base must be one of {list(RESIDUAL_BASES)}, got {self.residual_base!r}")
+            if self.bc_cycles > 0:
+                raise ValueError("a residual model starts as its baseline: set bc_cycles=0 with residual_base")
+        elif self.paired:
+            raise ValueError("paired training compares with the residual base: set residual_base with paired=True")
         if self.dagger_rounds < 1:
             raise ValueError(f"dagger_rounds must be >= 1, got {self.dagger_rounds}")
 
@@ -236,6 +263,15 @@ def mean_score(model: BaseAlgorithm, venv: BatchedBiddingVecEnv, seeds) -> float
     return float(np.mean([run_episode(policy, venv, s).scores.mean() for s in seeds]))
 
 
+def start_as_base(model: BaseAlgorithm) -> None:
+    """Zero the actor's output layer, so a residual model's deterministic correction starts at exactly zero (the
+    policy starts as its baseline) while gradients still reach the layer."""
+    head = model.policy.action_net if isinstance(model, PPO) else model.actor.mu
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+
+
 # -- the training run -----------------------------------------------------------------------------------------------
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The checkpoint with the most timesteps under `out_dir/checkpoints`, if any."""
@@ -269,7 +305,19 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    venv = make_venv(params, config, schema, params_sampler)
+    base_env = make_venv(params, config, schema, params_sampler)
+    spec = None
+    if config.residual_base is not None:
+        spec = ResidualSpec(
+            base=config.residual_base,
+            scale=config.residual_scale,
+            schema_json=base_env.schema.to_json(),
+            bid_range=base_env.codec.bid_range,
+            kwargs=dict(config.residual_kwargs),
+        )
+    venv = base_env if spec is None else ResidualVecEnv(base_env, spec)
+    if config.paired:  # the twin gets the same seed, params sampler and schema: the same markets and draws
+        venv = PairedVecEnv(venv, make_venv(params, config, base_env.schema, params_sampler), spec.baseline())
     tb_dir = _tensorboard_dir(config, out_dir)
     bc = None
     if resume_from is not None:
@@ -278,7 +326,10 @@ def train(
             model.tensorboard_log = str(tb_dir)
     else:
         model = build_model(config, venv, tb_dir)
-        if config.bc_cycles > 0 and config.teacher != "oracle":
+        if spec is not None:
+            start_as_base(model)
+            attach_spec(model, spec)
+        elif config.bc_cycles > 0 and config.teacher != "oracle":
             demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
             teacher, bc = baseline_teacher(demo_env, config)
             data = None
@@ -325,7 +376,7 @@ def train(
         )
     select_env = warm_path = None
     warm_score = None
-    if config.select_seeds and resume_from is None and bc is not None:
+    if config.select_seeds and resume_from is None and (bc is not None or spec is not None):
         select_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 104729)
         t0 = time.perf_counter()
         warm_score = mean_score(model, select_env, config.select_seeds)
@@ -363,7 +414,7 @@ def train(
         curve=curve,
         timesteps=int(model.num_timesteps),
         wall_s=time.perf_counter() - start,
-        schema=venv.schema,
+        schema=base_env.schema,
         config=config,
         bc=bc,
         stopped_early=bool(limit is not None and limit.hit),

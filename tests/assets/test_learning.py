@@ -20,8 +20,6 @@ TRAIN = {
     "net_arch": [16],
     "n_steps": 8,
     "batch_size": 16,
-    "bc_cycles": 1,
-    "bc_epochs": 5,
     "tensorboard": False,
 }
 EVAL = {"eval_seeds": [901, 902], "tune_seeds": [], "n_envs": 2, "oracle_budget_step": 25.0, "world_days": 3}
@@ -47,6 +45,7 @@ def test_learning_assets_materialize(tmp_path, monkeypatch, reference_params):
     train_meta = result.asset_materializations_for_node("bidding_policy")[0].metadata
     assert train_meta["params_source"].value == "fallback_world_file_with_noise"
     assert train_meta["fallback_params"].value is True
+    assert train_meta["learns"].value == "online_lp(decay=0.5, slack=1) + learned correction ×0.3"
     assert "data:image/png;base64," in train_meta["learning_curve"].value
     meta = result.asset_materializations_for_node("policy_evaluation")[0].metadata
     assert "data:image/png;base64," in meta["scores_chart"].value
