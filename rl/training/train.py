@@ -47,13 +47,13 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
 from rl.market.params import MarketParams
 from rl.policies.residual import ResidualSpec, ResidualVecEnv, attach_spec
-from rl.training.paired import PairedVecEnv
 from rl.training.imitation import (
     baseline_teacher,
     behaviour_clone,
     collect_dagger,
     collect_demonstrations,
 )
+from rl.training.paired import PairedVecEnv
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 TENSORBOARD_PIN = "tensorboard==2.21.0"
