@@ -37,6 +37,7 @@ class PolicyTrainingConfig(dg.Config):
     residual_base: str | None = "online_lp"
     residual_kwargs: dict[str, float] = {"slack": 1.0, "decay": 0.5}
     residual_scale: float = 0.3
+    paired: bool = True  # reward against a same-draws twin run by the residual base (rl.training.paired)
     bc_cycles: int = 0  # imitation warm start (only without residual_base)
     bc_epochs: int = 300
     oracle_budget_step: float = 25.0  # the teacher's budget grid (coarser is faster)
@@ -85,6 +86,7 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
         residual_base=config.residual_base,
         residual_kwargs=tuple(sorted(config.residual_kwargs.items())),
         residual_scale=config.residual_scale,
+        paired=config.paired and config.residual_base is not None,
         bc_cycles=config.bc_cycles,
         bc_epochs=config.bc_epochs,
         oracle_budget_step=config.oracle_budget_step,

@@ -66,8 +66,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--train-seconds", type=float, default=480.0)
     ap.add_argument("--algo", default="ppo", choices=["ppo", "sac"])
     ap.add_argument("--n-envs", type=int, default=8)
-    ap.add_argument("--episode-days", type=int, default=14)
+    ap.add_argument("--episode-days", type=int, default=14, help="evaluation episodes")
+    ap.add_argument(
+        "--train-episode-days",
+        type=int,
+        default=None,
+        help="training episodes (default: --episode-days); longer ones spend less of the time on warm-up history",
+    )
     ap.add_argument("--warmup-days", type=int, default=28)
+    ap.add_argument(
+        "--train-settle-days",
+        type=int,
+        default=None,
+        help="days simulated after a training episode for its conversions to arrive (default: the longest lag; "
+        "fewer cut the episode short and PPO bootstraps the rest)",
+    )
     ap.add_argument("--bc-cycles", type=int, default=18)
     ap.add_argument("--bc-epochs", type=int, default=150)
     ap.add_argument("--learning-rate", type=float, default=1e-4)
@@ -113,15 +126,17 @@ def main(argv: list[str] | None = None) -> dict:
     params = market.params
     print(f"training market: {market.source} ({params.name}, params {market.params_hash})")
     residual = None if args.residual_base == "none" else args.residual_base
+    train_days = args.train_episode_days or args.episode_days
     cfg = TrainConfig(
         algo=args.algo,
         total_timesteps=10_000_000,
         n_envs=args.n_envs,
         seed=args.seed,
-        episode_days=args.episode_days,
+        episode_days=train_days,
         warmup_days=args.warmup_days,
-        n_steps=args.episode_days,
-        batch_size=args.episode_days * args.n_envs // 2,
+        settle_days=args.train_settle_days,
+        n_steps=train_days,
+        batch_size=train_days * args.n_envs // 2,
         n_epochs=5,
         learning_rate=args.learning_rate,
         log_std_init=args.log_std_init,
@@ -231,6 +246,8 @@ def main(argv: list[str] | None = None) -> dict:
         "eval_episodes": len(ev.results["policy"]["score"]),
         "eval_seeds": seeds,
         "episode_days": args.episode_days,
+        "train_episode_days": train_days,
+        "train_settle_days": args.train_settle_days,
         "eval_wall_s": _r(eval_s, 1),
         "total_wall_s": _r(time.perf_counter() - t_all, 1),
         "params_source": market.source,
