@@ -18,6 +18,7 @@ Shapes: M markets, C campaigns (schema order), H = warmup + episode days, L = lo
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,6 +159,17 @@ class MarketBatch:
         for _ in range(cfg.warmup_days):
             self._resolve(self.reports.budgets_now, self.reports.bids_now)
         return self.observe()
+
+    def fork(self) -> MarketBatch:
+        """An independent copy of the markets as they stand: the same setup, history, hidden state and day, so
+        that stepping the copy with the same actions gives the same days (the draws depend only on the seed and
+        the date). The read-only parts (compiled market, today's draws) are shared, not copied."""
+        if self.setup is None:
+            raise RuntimeError("fork() before start(): there are no markets to copy")
+        twin = copy.copy(self)
+        for name in ("reports", "state", "true_conversions", "true_revenue", "episode_return", "_potential"):
+            setattr(twin, name, copy.deepcopy(getattr(self, name)))
+        return twin
 
     @property
     def day(self) -> int:

@@ -53,6 +53,9 @@ class BatchedBiddingVecEnv(VecEnv):
         self.sim = MarketBatch(self.schema, self.config, n_envs)
         self._rng = np.random.default_rng(seed)
         self._actions: np.ndarray | None = None
+        # False: a finished cycle is not followed by a new one until `follow()` hands one over (a paired twin)
+        self.auto_restart = True
+        self._finished = False
         obs_space, act_space = make_spaces(self.schema)
         super().__init__(n_envs, obs_space, act_space)
 
@@ -64,6 +67,7 @@ class BatchedBiddingVecEnv(VecEnv):
             self._rng = np.random.default_rng(self._seeds[0])
         options = self._options[0] if self._options else {}
         obs = self._start(options)
+        self._finished = False
         self._reset_seeds()
         self._reset_options()
         return obs
@@ -77,7 +81,20 @@ class BatchedBiddingVecEnv(VecEnv):
         self.reset_infos = [dict(info, market=m) for m in range(self.num_envs)]
         return obs
 
+    def follow(self, other: BatchedBiddingVecEnv) -> np.ndarray:
+        """Continue with a copy of `other`'s markets as they stand (its setup, warm-up history and day), and return
+        their observation. A twin that follows the learner's environment at every new cycle skips simulating the
+        same warm-up a second time."""
+        if other.num_envs != self.num_envs or other.schema.to_json() != self.schema.to_json():
+            raise ValueError("follow() needs an environment with the same number of markets and schema")
+        self.sim = other.sim.fork()
+        self.reset_infos = [dict(i) for i in other.reset_infos]
+        self._finished = False
+        return self.sim.observe()
+
     def step_async(self, actions: np.ndarray) -> None:
+        if self._finished:
+            raise RuntimeError("the cycle has finished and auto_restart is off: call follow() (or reset()) first")
         self._actions = np.asarray(actions, dtype=float).reshape(self.num_envs, self.schema.action_size)
 
     def step_wait(self):
@@ -90,7 +107,10 @@ class BatchedBiddingVecEnv(VecEnv):
             for m, info in enumerate(infos):
                 info["terminal_observation"] = obs[m]
                 info["TimeLimit.truncated"] = not self.sim.complete
-            obs = self._start()
+            if self.auto_restart:
+                obs = self._start()
+            else:
+                self._finished = True
         else:
             for info in infos:
                 info["TimeLimit.truncated"] = False

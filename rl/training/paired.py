@@ -12,8 +12,11 @@ visitors, clicks and conversion chances; subtracting its reward cancels most of 
 does not depend on the learner's actions, so the subtraction is a control variate: the policy gradient stays
 unbiased and the ranking of policies by expected return is unchanged, only its variance drops.
 
-The twin is stepped in lockstep (same episode lengths, same resets); its reference policy acts on the twin's own
-observations and must not keep per-market memory across resets (the same rule as residual bases).
+The twin is stepped in lockstep. It does not simulate the warm-up history itself: at every new cycle it takes a
+copy of the learner's markets as they stand after the warm-up (`BatchedBiddingVecEnv.follow`), which is the same
+simulation (the warm-up runs the settings in force, whatever either policy would do) at a fraction of the cost.
+Its reference policy acts on the twin's own observations and must not keep per-market memory across cycles (the
+same rule as residual bases).
 """
 
 from __future__ import annotations
@@ -33,23 +36,21 @@ class PairedVecEnv(VecEnvWrapper):
             raise ValueError(f"the twin has {twin.num_envs} markets, the learner's environment {venv.num_envs}")
         if twin.schema.to_json() != venv.get_attr("schema")[0].to_json():
             raise ValueError("the twin and the learner's environment must share the observation schema")
+        if not isinstance(venv.unwrapped, BatchedBiddingVecEnv):
+            raise TypeError(f"paired training needs a BatchedBiddingVecEnv underneath, got {type(venv.unwrapped)}")
         super().__init__(venv)
         self.twin = twin
+        self.twin.auto_restart = False  # its cycles are copies of the learner's (see module docstring)
         self.reference = reference
         self._twin_obs: np.ndarray | None = None
 
-    def seed(self, seed: int | None = None):
-        self.twin.seed(seed)
-        return self.venv.seed(seed)
-
-    def set_options(self, options=None) -> None:
-        self.twin.set_options(options)
-        self.venv.set_options(options)
+    def _follow(self) -> None:
+        self._twin_obs = self.twin.follow(self.venv.unwrapped)
+        self.reference.reset(self.num_envs)
 
     def reset(self) -> np.ndarray:
         obs = self.venv.reset()
-        self._twin_obs = self.twin.reset()
-        self.reference.reset(self.num_envs)
+        self._follow()
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -64,6 +65,8 @@ class PairedVecEnv(VecEnvWrapper):
         if not np.array_equal(dones, twin_dones):
             raise RuntimeError("the twin fell out of step with the learner's environment (different episode ends)")
         self._twin_obs = twin_obs
+        if dones.all():  # the learner's environment has started its next cycle: the twin takes a copy of it
+            self._follow()
         for info, r in zip(infos, twin_rewards, strict=True):
             info["reference_reward"] = float(r)
         return obs, (rewards - twin_rewards).astype(np.float32), dones, infos

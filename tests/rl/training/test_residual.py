@@ -129,16 +129,20 @@ def test_a_base_with_memory_or_a_warm_start_is_refused(tiny_params):
 
 
 def test_paired_twin_sees_the_same_draws_so_a_zero_correction_earns_exactly_zero(tiny_params):
-    """The twin is in step with the learner across resets: with no correction the learner *is* the reference, and
-    every paired reward is 0; with a correction the twin's reward is unchanged (it does not depend on the learner)."""
+    """The twin copies the learner's markets at every new cycle and stays in step across the automatic reset: with
+    no correction the learner *is* the reference and every paired reward is 0; with a correction the twin's reward
+    is unchanged (it does not depend on the learner)."""
     from rl.training.paired import PairedVecEnv
+
+    def no_warmup(*args, **kwargs):
+        raise AssertionError("the twin simulated a warm-up of its own instead of copying the learner's")
 
     def paired(seed=3):
         venv = make_venv(tiny_params, tiny_config(), seed=seed)
         spec = ResidualSpec("online_lp", 0.3, venv.schema.to_json(), venv.codec.bid_range, dict(LP))
-        return PairedVecEnv(
-            ResidualVecEnv(venv, spec), make_venv(tiny_params, tiny_config(), seed=seed), spec.baseline()
-        )
+        twin = make_venv(tiny_params, tiny_config(), seed=seed + 1)  # its own seed is never used
+        twin._start = no_warmup
+        return PairedVecEnv(ResidualVecEnv(venv, spec), twin, spec.baseline())
 
     zero = np.zeros((2, 2 * len(tiny_params.campaigns)))
     push = zero + 0.8
@@ -164,3 +168,16 @@ def test_paired_training_runs_and_needs_a_residual_base(tmp_path, tiny_params):
     assert res.timesteps >= 32 and residual_spec(load_model(res.model_path, "ppo")).base == "online_lp"
     with pytest.raises(ValueError, match="residual_base with paired"):
         tiny_config(paired=True)
+
+
+def test_a_twin_without_auto_restart_refuses_to_step_a_finished_cycle(tiny_params):
+    venv = make_venv(tiny_params, tiny_config(), seed=3)
+    venv.auto_restart = False
+    venv.reset()
+    action = np.zeros((2, 2 * len(tiny_params.campaigns)))
+    for _ in range(tiny_config().episode_days):
+        venv.step(action)
+    with pytest.raises(RuntimeError, match="call follow"):
+        venv.step(action)
+    with pytest.raises(ValueError, match="same number of markets"):
+        venv.follow(make_venv(tiny_params, tiny_config(n_envs=3), seed=3))
