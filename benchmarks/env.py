@@ -1,4 +1,5 @@
-"""Speed of the batched environment against SB3's DummyVecEnv over the single-market env, and PPO training speed.
+"""Speed of the batched environment against SB3's DummyVecEnv over the single-market env, PPO training speed, and
+the paired residual training env with the twin copying the learner's warm-up against simulating its own.
 
     .venv/bin/python -m benchmarks.env [--markets 16] [--volume 0.1] [--steps 40] [--ppo-steps 2048]
 
@@ -28,6 +29,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 from rl.env import BatchedBiddingVecEnv, BiddingEnv, EnvConfig, ObservationSchema  # noqa: E402
 from rl.market.params import MarketParams, load_market_params  # noqa: E402
+from rl.policies.residual import ResidualSpec, ResidualVecEnv  # noqa: E402
+from rl.training.paired import PairedVecEnv  # noqa: E402
 from rl.world.paths import DEFAULT_WORLD_FILE  # noqa: E402
 
 
@@ -94,8 +97,27 @@ def main(argv: list[str] | None = None) -> dict:
     ppo_rate = model.num_timesteps / ppo_s
     print(f"PPO on the batched env: {model.num_timesteps} steps in {ppo_s:.1f} s -> {ppo_rate:,.0f} steps/s")
 
+    # paired residual training (rl.training.paired): the twin copying the learner's warm-up vs simulating its own
+    paired_rates = {}
+    for copy_warmup in (True, False):
+        learner = BatchedBiddingVecEnv(params, n_envs=args.markets, config=config, schema=schema)
+        spec = ResidualSpec("online_lp", 0.3, schema.to_json(), learner.codec.bid_range, {"slack": 1.0, "decay": 0.5})
+        twin = BatchedBiddingVecEnv(params, n_envs=args.markets, config=config, schema=schema)
+        env = PairedVecEnv(ResidualVecEnv(learner, spec), twin, spec.baseline(), copy_warmup=copy_warmup)
+        paired_rates[copy_warmup] = time_steps(env, 2 * episode, args.seed)
+    paired_ratio = paired_rates[True] / paired_rates[False]
+    print(
+        f"paired residual env: {paired_rates[True]:,.0f} decided market-days/s with the twin copying the warm-up, "
+        f"{paired_rates[False]:,.0f} simulating its own -> {paired_ratio:.2f}x"
+    )
+
     out = {
         "benchmark": "env",
+        "paired_steps_per_s": {
+            "twin_copies_warmup": round(paired_rates[True], 1),
+            "twin_simulates_warmup": round(paired_rates[False], 1),
+        },
+        "paired_ratio": round(paired_ratio, 2),
         "env_steps_per_s": {"batched_vec_env": round(batched_rate, 1), "dummy_vec_env": round(dummy_rate, 1)},
         "ratio": round(ratio, 2),
         "ppo_steps_per_s": round(ppo_rate, 1),

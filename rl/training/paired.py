@@ -31,7 +31,7 @@ from rl.policies.base import Policy
 class PairedVecEnv(VecEnvWrapper):
     """`venv` (the learner's environment, possibly a `ResidualVecEnv`) paired with `twin` driven by `reference`."""
 
-    def __init__(self, venv: VecEnv, twin: BatchedBiddingVecEnv, reference: Policy):
+    def __init__(self, venv: VecEnv, twin: BatchedBiddingVecEnv, reference: Policy, copy_warmup: bool = True):
         if twin.num_envs != venv.num_envs:
             raise ValueError(f"the twin has {twin.num_envs} markets, the learner's environment {venv.num_envs}")
         if twin.schema.to_json() != venv.get_attr("schema")[0].to_json():
@@ -40,9 +40,17 @@ class PairedVecEnv(VecEnvWrapper):
             raise TypeError(f"paired training needs a BatchedBiddingVecEnv underneath, got {type(venv.unwrapped)}")
         super().__init__(venv)
         self.twin = twin
-        self.twin.auto_restart = False  # its cycles are copies of the learner's (see module docstring)
+        # copy_warmup=False: the twin simulates its own cycles and stays in step only by sharing the learner's seed,
+        # params sampler and schema (the same markets, at twice the warm-up cost; kept for benchmarks.env)
+        self.copy_warmup = copy_warmup
+        self.twin.auto_restart = not copy_warmup
         self.reference = reference
         self._twin_obs: np.ndarray | None = None
+
+    def seed(self, seed: int | None = None):
+        if not self.copy_warmup:
+            self.twin.seed(seed)
+        return self.venv.seed(seed)
 
     def _follow(self) -> None:
         self._twin_obs = self.twin.follow(self.venv.unwrapped)
@@ -50,7 +58,11 @@ class PairedVecEnv(VecEnvWrapper):
 
     def reset(self) -> np.ndarray:
         obs = self.venv.reset()
-        self._follow()
+        if self.copy_warmup:
+            self._follow()
+        else:
+            self._twin_obs = self.twin.reset()
+            self.reference.reset(self.num_envs)
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -65,7 +77,7 @@ class PairedVecEnv(VecEnvWrapper):
         if not np.array_equal(dones, twin_dones):
             raise RuntimeError("the twin fell out of step with the learner's environment (different episode ends)")
         self._twin_obs = twin_obs
-        if dones.all():  # the learner's environment has started its next cycle: the twin takes a copy of it
+        if dones.all() and self.copy_warmup:  # the learner's environment has started its next cycle: copy it
             self._follow()
         for info, r in zip(infos, twin_rewards, strict=True):
             info["reference_reward"] = float(r)

@@ -161,6 +161,16 @@ def test_paired_twin_sees_the_same_draws_so_a_zero_correction_earns_exactly_zero
     assert np.any(runs["zero"][1] != 0), "the reference earned something"
     np.testing.assert_array_equal(runs["push"][1], runs["zero"][1])
     assert np.any(runs["push"][0] != 0)
+    # a twin that simulates its own cycles from the same seed is the same simulation
+    venv = make_venv(tiny_params, tiny_config(), seed=3)
+    spec = ResidualSpec("online_lp", 0.3, venv.schema.to_json(), venv.codec.bid_range, dict(LP))
+    own = PairedVecEnv(
+        ResidualVecEnv(venv, spec), make_venv(tiny_params, tiny_config(), seed=3), spec.baseline(), copy_warmup=False
+    )
+    own.seed(21)
+    own.reset()
+    rewards = [own.step(push)[1] for _ in range(2 * tiny_config().episode_days + 1)]
+    np.testing.assert_array_equal(np.array(rewards), runs["push"][0])
 
 
 def test_paired_training_runs_and_needs_a_residual_base(tmp_path, tiny_params):
