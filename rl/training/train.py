@@ -47,6 +47,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
 from rl.market.params import MarketParams
 from rl.policies.residual import ResidualSpec, ResidualVecEnv, attach_spec
+from rl.training.callbacks import LearningCurve, WallClockLimit
 from rl.training.imitation import (
     baseline_teacher,
     behaviour_clone,
@@ -164,38 +165,6 @@ class TrainResult:
             "curve": self.curve,
             "extra": self.extra,
         }
-
-
-class LearningCurve(BaseCallback):
-    """Records every finished reset cycle's mean true score and return (from the infos' "episode_summary")."""
-
-    def __init__(self, sink: list[dict]):
-        super().__init__()
-        self.sink = sink
-
-    def _on_step(self) -> bool:
-        summaries = [i["episode_summary"] for i in self.locals.get("infos", []) if "episode_summary" in i]
-        if summaries:
-            score = float(np.mean([s["score"] for s in summaries]))
-            ret = float(np.mean([s["return"] for s in summaries]))
-            self.sink.append({"timesteps": int(self.num_timesteps), "score": score, "return": ret})
-            self.logger.record("episode/score", score)
-            self.logger.record("episode/return", ret)
-        return True
-
-
-class WallClockLimit(BaseCallback):
-    def __init__(self, seconds: float):
-        super().__init__()
-        self.seconds = seconds
-        self.start = time.perf_counter()
-        self.hit = False
-
-    def _on_step(self) -> bool:
-        if time.perf_counter() - self.start > self.seconds:
-            self.hit = True
-            return False
-        return True
 
 
 def make_venv(
