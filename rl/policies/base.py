@@ -33,8 +33,9 @@ class SB3Policy:
     baseline's plus the scaled correction."""
 
     def __init__(self, model, deterministic: bool = True, name: str = "sb3"):
-        from rl.policies.residual import residual_spec  # residual imports the baselines, which import this module
+        from rl.policies.residual import combine, residual_spec  # residual imports baselines, which import this
 
+        self._combine = combine
         self.model = model
         self.deterministic = deterministic
         self.name = name
@@ -50,9 +51,7 @@ class SB3Policy:
         action, _ = self.model.predict(obs, deterministic=self.deterministic)
         if self.base is None:
             return np.asarray(action)
-        from rl.policies.residual import combine
-
-        return combine(self.base.act(np.atleast_2d(obs)), np.atleast_2d(action), self.residual.scale).reshape(
+        return self._combine(self.base.act(np.atleast_2d(obs)), np.atleast_2d(action), self.residual.scale).reshape(
             np.shape(action)
         )
 

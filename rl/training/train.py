@@ -46,7 +46,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
 from rl.market.params import MarketParams
-from rl.policies.residual import ResidualSpec, ResidualVecEnv, attach_spec
+from rl.policies.residual import RESIDUAL_BASES, ResidualSpec, ResidualVecEnv, attach_spec
 from rl.training.callbacks import LearningCurve, WallClockLimit
 from rl.training.imitation import (
     baseline_teacher,
@@ -120,8 +120,6 @@ class TrainConfig:
             if self.teacher not in BASELINES:
                 raise ValueError(f"teacher must be 'oracle' or one of {sorted(BASELINES)}, got {self.teacher!r}")
         if self.residual_base is not None:
-            from rl.policies.residual import RESIDUAL_BASES
-
             if self.residual_base not in RESIDUAL_BASES:
                 raise ValueError(f"residual_base must be one of {list(RESIDUAL_BASES)}, got {self.residual_base!r}")
             if self.bc_cycles > 0:

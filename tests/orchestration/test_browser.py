@@ -29,10 +29,10 @@ import pytest
 from tests.conftest import scaled
 from tests.orchestration.webserver_helpers import (
     WebserverError,
-    _die_with_parent,
-    _group_members,
+    die_with_parent,
     dismiss_community_dialog,
     find_job,
+    group_members,
     launch_partition,
     processes_with_env,
     run_errors,
@@ -126,7 +126,7 @@ class Chromium:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         try:
             out, err = process.communicate(timeout=self.timeout_s)
@@ -136,7 +136,7 @@ class Chromium:
             message = f"chromium timed out after {self.timeout_s:.0f} s: {command}\n{err.decode()[-3000:]}"
             raise BrowserError(message) from timeout
         finally:
-            if _group_members(process.pid):  # helpers (zygote, GPU/network services) that outlived the browser
+            if group_members(process.pid):  # helpers (zygote, GPU/network services) that outlived the browser
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:

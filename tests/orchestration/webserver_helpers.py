@@ -46,7 +46,7 @@ def _tail(path: Path, chars: int = 6000) -> str:
     return text[-chars:] if len(text) > chars else text
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes in process group `pgid`, from /proc."""
     members = []
     for entry in Path("/proc").iterdir():
@@ -143,15 +143,15 @@ class Webserver:
                 self.process.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 pass
-        if _group_members(pgid):
+        if group_members(pgid):
             try:
                 os.killpg(pgid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + grace_s
-            while _group_members(pgid) and time.monotonic() < deadline:
+            while group_members(pgid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-        killed = _group_members(pgid)
+        killed = group_members(pgid)
         if killed:
             try:
                 os.killpg(pgid, signal.SIGKILL)
@@ -163,15 +163,15 @@ class Webserver:
             self.process.kill()
             self.process.wait(timeout=grace_s)
         deadline = time.monotonic() + 10
-        while _group_members(pgid) and time.monotonic() < deadline:
+        while group_members(pgid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        left = _group_members(pgid)
+        left = group_members(pgid)
         if left:
             raise WebserverError(f"processes {left} of the webserver's group survived SIGKILL")
         return killed
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the server gets SIGTERM if the test process dies without its finalizers (e.g. killed by CI)."""
     import ctypes
 
@@ -193,7 +193,7 @@ def start_webserver(workspace: Path, env: dict[str, str], log_path: Path, cwd: P
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
     finally:
         log.close()  # the child holds its own descriptor
