@@ -118,7 +118,7 @@ class _CampaignMajorOutcome:
     paid: np.ndarray | None
 
 
-def _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_click_outcomes: bool):
+def _resolve_campaign_major(cm, draws, state, budgets, bids, bid_mult, all_click_outcomes: bool):
     """Auction, click and pacing outcome of every opportunity, one vectorised pass per campaign over all markets.
 
     Per opportunity it performs the same float operations, in the same order, as the per-block functions of
@@ -146,7 +146,8 @@ def _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_
         paid_parts, session_parts, converts_parts = [], [], []
     z = draws.comp_z.T  # [Kmax, N]
     log_seg_comp = np.log(cm.seg_comp)
-    hbm = None if hour_bid_mult is None else np.asarray(hour_bid_mult, dtype=float).reshape(n_m, n_c, HOURS)
+    cells = HOURS * N_DEVICES
+    bm = None if bid_mult is None else np.asarray(bid_mult, dtype=float).reshape(n_m, n_c, cells)
     market_of = np.arange(n_m)
     for c in range(n_c):
         a, b = offsets[c], offsets[c + 1]
@@ -169,7 +170,7 @@ def _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_
         # Our score in the rivals' segment-free log space (run_auction).
         q = cm.quality[c]
         with np.errstate(divide="ignore"):
-            if hbm is None:
+            if bm is None:
                 bid_m = bids[:, c]
                 log_bq = bid_m * q
                 np.log(log_bq, out=log_bq)
@@ -177,7 +178,8 @@ def _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_
                 ours -= log_seg
                 bid_ok = np.repeat((bid_m >= cm.reserve[c]) & (bid_m > 0), lens_c)
             else:
-                mult = hbm[:, c, :].reshape(-1)[np.repeat(market_of * HOURS, lens_c) + hour]
+                # the (hour, device) cell's modifier: base bid × device modifier × hour-block modifier
+                mult = bm[:, c, :].reshape(-1)[np.repeat(market_of * cells, lens_c) + hd]
                 bid = np.repeat(bids[:, c], lens_c) * mult
                 ours = bid * q
                 np.log(ours, out=ours)
@@ -260,13 +262,14 @@ def _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_
     )
 
 
-def resolve_opportunities(cm, draws, state, budgets, bids, hour_bid_mult=None) -> OpportunityOutcome:
+def resolve_opportunities(cm, draws, state, budgets, bids, bid_mult=None) -> OpportunityOutcome:
     """Auction, click and pacing outcome of every opportunity, in the draws' order (identical to resolving the
     blocks of `rl.market.auction.blocks` one by one)."""
     n_m, n_c = draws.n_markets, cm.n_campaigns
     budgets = np.asarray(budgets, dtype=float).reshape(n_m, n_c)
     bids = np.asarray(bids, dtype=float).reshape(n_m, n_c)
-    o = _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_click_outcomes=True)
+    bid_mult = _check_bid_mult(bid_mult, n_m, n_c)
+    o = _resolve_campaign_major(cm, draws, state, budgets, bids, bid_mult, all_click_outcomes=True)
     n = draws.n_opportunities
 
     def flat(values, dtype=None) -> np.ndarray:
@@ -293,10 +296,11 @@ def resolve_day(
     state: MarketState,
     budgets: np.ndarray,
     bids: np.ndarray,
-    hour_bid_mult: np.ndarray | None = None,
+    bid_mult: np.ndarray | None = None,
 ) -> tuple[DayResult, MarketState]:
-    """Resolve one day. budgets, bids: [M, C]; hour_bid_mult: optional [M, C, 24]. Returns the result and the
-    next day's state (the input state is not modified)."""
+    """Resolve one day. budgets, bids: [M, C]; bid_mult: optional [M, C, 24, D] multiplier of the bid in each
+    (hour, device) cell (`rl.market.modifiers.cell_multipliers` of the device and hour-block modifiers; None: 1).
+    Returns the result and the next day's state (the input state is not modified)."""
     n_m, n_c = draws.n_markets, cm.n_campaigns
     budgets = np.asarray(budgets, dtype=float).reshape(n_m, n_c)
     bids = np.asarray(bids, dtype=float).reshape(n_m, n_c)
@@ -304,10 +308,11 @@ def resolve_day(
         raise ValueError(f"budgets must be finite and >= 0, got {budgets}")
     if np.any(~np.isfinite(bids)) or np.any(bids < 0):
         raise ValueError(f"bids must be finite and >= 0, got {bids}")
+    bid_mult = _check_bid_mult(bid_mult, n_m, n_c)
     # Outcomes in campaign-major order: each cell (market, campaign, hour, device) lies in one (market, campaign)
     # block, whose opportunities keep their order, so every per-cell sum below adds the same terms in the same order
     # as over the draws' order. Sums skip the opportunities that would add exactly 0.
-    o = _resolve_campaign_major(cm, draws, state, budgets, bids, hour_bid_mult, all_click_outcomes=False)
+    o = _resolve_campaign_major(cm, draws, state, budgets, bids, bid_mult, all_click_outcomes=False)
     cell = o.cell
     size = n_m * n_c * HOURS * N_DEVICES
     shape = (n_m, n_c, HOURS, N_DEVICES)
@@ -360,6 +365,16 @@ def resolve_day(
         bids=bids,
     )
     return result, next_state(cm, state, result, draws)
+
+
+def _check_bid_mult(bid_mult, n_m: int, n_c: int) -> np.ndarray | None:
+    """The cell multipliers as [M, C, 24, D] floats (broadcast from any shape that broadcasts), or None."""
+    if bid_mult is None:
+        return None
+    out = np.broadcast_to(np.asarray(bid_mult, dtype=float), (n_m, n_c, HOURS, N_DEVICES))
+    if np.any(~np.isfinite(out)) or np.any(out < 0):
+        raise ValueError("bid multipliers (device × hour-block modifiers) must be finite and >= 0")
+    return out
 
 
 def value_full(mask: np.ndarray, idx: np.ndarray, value: np.ndarray) -> np.ndarray:

@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEVICES: tuple[str, ...] = ("mobile", "desktop", "tablet")
 HOURS = 24
+DEFAULT_HOUR_BLOCKS = 6  # ad-schedule blocks of 4 hours: 00-04, 04-08, …, 20-24
+# The search platforms' own bid-adjustment ranges, as multipliers of the bid: Google Ads and Microsoft Advertising
+# allow device adjustments of −100% … +900% and ad-schedule (hour-of-day) adjustments of −90% … +900%.
+SEARCH_DEVICE_MODIFIER_RANGE: tuple[float, float] = (0.0, 10.0)
+SEARCH_HOUR_MODIFIER_RANGE: tuple[float, float] = (0.1, 10.0)
 
 
 class MarketParamsError(ValueError):
@@ -56,12 +61,25 @@ class Segment(_Strict):
         return self
 
 
+def _check_range(v: tuple[float, float] | None, what: str) -> tuple[float, float] | None:
+    if v is None:
+        return None
+    lo, hi = v
+    if not 0 <= lo <= 1 <= hi or hi > 100:
+        raise ValueError(f"{what} must be (low, high) multipliers with 0 <= low <= 1 <= high <= 100, got {v}")
+    return (float(lo), float(hi))
+
+
 class Platform(_Strict):
     """An ad platform and its auction.
 
     kind="search": generalised second-price auction over `position_ctr` slots; rank by bid × quality; pay per click
     max(reserve, next score / own quality). kind="social": single-slot second-price eCPM auction with the bid as a
     CPM cap; pay per impression max(reserve, second eCPM / own quality) / 1000.
+
+    Bid modifiers: a search platform lets the advertiser multiply a campaign's bid by a device modifier and an
+    hour-block (ad schedule) modifier, within `device_modifier_range` / `hour_modifier_range` (defaults: the Google
+    Ads and Microsoft Advertising ranges). Social platforms have no such controls: giving them a range is an error.
     """
 
     name: str = Field(min_length=1)
@@ -75,6 +93,37 @@ class Platform(_Strict):
     channel_group: str = Field(description="GA4 sessionDefaultChannelGroup for this platform's paid traffic.")
     hour_profile: list[float] = Field(description="Relative opportunity volume by hour of day (24 values).")
     dow_profile: list[float] = Field(description="Relative opportunity volume by day of week, Monday first (7).")
+    device_modifier_range: tuple[float, float] | None = Field(
+        default=None, description="Allowed device bid multipliers (low, high); search platforms only."
+    )
+    hour_modifier_range: tuple[float, float] | None = Field(
+        default=None, description="Allowed hour-block (ad schedule) bid multipliers (low, high); search only."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_modifier_ranges(cls, data: object) -> object:
+        # a search platform that does not say otherwise has the search platforms' standard ranges
+        if isinstance(data, dict) and data.get("kind") == "search":
+            data = dict(data)
+            data.setdefault("device_modifier_range", SEARCH_DEVICE_MODIFIER_RANGE)
+            data.setdefault("hour_modifier_range", SEARCH_HOUR_MODIFIER_RANGE)
+        return data
+
+    @field_validator("device_modifier_range")
+    @classmethod
+    def _device_range(cls, v):
+        return _check_range(v, "device_modifier_range")
+
+    @field_validator("hour_modifier_range")
+    @classmethod
+    def _hour_range(cls, v):
+        return _check_range(v, "hour_modifier_range")
+
+    @property
+    def has_modifiers(self) -> bool:
+        """True when the platform offers device and hour-block bid modifiers."""
+        return self.device_modifier_range is not None and self.hour_modifier_range is not None
 
     @field_validator("position_ctr")
     @classmethod
@@ -99,6 +148,10 @@ class Platform(_Strict):
     def _social_one_slot(self) -> Platform:
         if self.kind == "social" and len(self.position_ctr) != 1:
             raise ValueError("a social platform has exactly one slot (position_ctr of length 1)")
+        if self.kind == "social" and (self.device_modifier_range is not None or self.hour_modifier_range is not None):
+            raise ValueError("a social platform has no device or hour-block bid modifiers (give no modifier ranges)")
+        if (self.device_modifier_range is None) != (self.hour_modifier_range is None):
+            raise ValueError("give both device_modifier_range and hour_modifier_range, or neither")
         return self
 
 
@@ -148,6 +201,12 @@ class Campaign(_Strict):
     current_bid: float = Field(gt=0, description="Max CPC (search) or CPM bid cap (social) in force, currency.")
     current_daily_budget: float = Field(ge=0, description="Daily budget in force, currency.")
     max_bid: float = Field(gt=0, description="Hard upper limit on the bid any policy may set.")
+    current_device_modifiers: list[float] | None = Field(
+        default=None, description="Device bid multipliers in force (mobile, desktop, tablet); None = all 1."
+    )
+    current_hour_modifiers: list[float] | None = Field(
+        default=None, description="Hour-block bid multipliers in force (`hour_blocks` values); None = all 1."
+    )
 
     @field_validator("segment_mix")
     @classmethod
@@ -162,6 +221,9 @@ class MarketParams(_Strict):
 
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
+    hour_blocks: int = Field(
+        default=DEFAULT_HOUR_BLOCKS, ge=1, le=24, description="Ad-schedule blocks per day (divides 24)."
+    )
     currency: str = Field(default="USD", min_length=3, max_length=3)
     history_start: dt.date = Field(description="First simulated date of the world's history.")
     daily_budget: float = Field(gt=0, description="The account's total daily budget.")
@@ -193,9 +255,17 @@ class MarketParams(_Strict):
     def _device_mult(cls, v: list[float]) -> list[float]:
         return _check_profile(v, len(DEVICES), "device multipliers")
 
+    @field_validator("hour_blocks")
+    @classmethod
+    def _blocks(cls, v: int) -> int:
+        if HOURS % v:
+            raise ValueError(f"hour_blocks must divide 24, got {v}")
+        return v
+
     @model_validator(mode="after")
     def _references(self) -> MarketParams:
         platforms = {p.name for p in self.platforms}
+        by_name = {p.name: p for p in self.platforms}
         segments = {s.name for s in self.segments}
         ids = [c.id for c in self.campaigns]
         problems = []
@@ -215,6 +285,20 @@ class MarketParams(_Strict):
                 problems.append(f"campaigns.{i}.segment_mix: unknown segments {sorted(unknown)}")
             if c.current_bid > c.max_bid:
                 problems.append(f"campaigns.{i}.current_bid: {c.current_bid} exceeds max_bid {c.max_bid}")
+            plat = by_name.get(c.platform)
+            for name, length, rng in (
+                ("current_device_modifiers", len(DEVICES), plat and plat.device_modifier_range),
+                ("current_hour_modifiers", self.hour_blocks, plat and plat.hour_modifier_range),
+            ):
+                mods = getattr(c, name)
+                if mods is None or plat is None:
+                    continue
+                if rng is None:
+                    problems.append(f"campaigns.{i}.{name}: {c.platform} has no bid modifiers")
+                elif len(mods) != length:
+                    problems.append(f"campaigns.{i}.{name}: needs {length} values, got {len(mods)}")
+                elif any(not rng[0] <= m <= rng[1] for m in mods):
+                    problems.append(f"campaigns.{i}.{name}: {mods} outside the platform's range {list(rng)}")
         by_id = {c.id: c for c in self.campaigns}
         for i, k in enumerate(self.competitors):
             if k.platform not in platforms:

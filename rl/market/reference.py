@@ -43,9 +43,10 @@ def reference_resolve_day(
     state: MarketState,
     budgets: np.ndarray,
     bids: np.ndarray,
-    hour_bid_mult: np.ndarray | None = None,
+    bid_mult: np.ndarray | None = None,
 ) -> tuple[DayResult, MarketState]:
-    """Resolve one day opportunity by opportunity. budgets, bids: [M, C]; hour_bid_mult: optional [M, C, 24].
+    """Resolve one day opportunity by opportunity. budgets, bids: [M, C]; bid_mult: optional [M, C, 24, D], the
+    bid multiplier of each (hour, device) cell (device modifier × hour-block modifier).
 
     Returns the day's result and the next day's state; the input state is not modified.
     """
@@ -53,7 +54,9 @@ def reference_resolve_day(
     budgets = _as_matrix(budgets, n_m, n_c, "budgets")
     bids = _as_matrix(bids, n_m, n_c, "bids")
     budget_l, bid_l = budgets.tolist(), bids.tolist()
-    hour_mult = None if hour_bid_mult is None else np.asarray(hour_bid_mult, float).reshape(n_m, n_c, HOURS).tolist()
+    cell_mult = None
+    if bid_mult is not None:
+        cell_mult = np.broadcast_to(np.asarray(bid_mult, float), (n_m, n_c, HOURS, N_DEVICES)).tolist()
 
     # Market description as plain Python lists.
     device_cdf, seg_cdf = cm.device_cdf.tolist(), cm.seg_cdf.tolist()
@@ -100,7 +103,8 @@ def reference_resolve_day(
         #    costs just enough to keep our rank: the next lower score / our quality (at least the reserve).
         #    Social (one slot, eCPM): shown only if nobody outscores us; an impression costs the best rival eCPM /
         #    our quality (at least the reserve CPM), per mille.
-        bid = bid_l[m][c] if hour_mult is None else bid_l[m][c] * hour_mult[m][c][h]
+        #    With bid modifiers, our bid in this auction is the base bid × the device and hour-block modifiers.
+        bid = bid_l[m][c] if cell_mult is None else bid_l[m][c] * cell_mult[m][c][h][d]
         ours = bid * quality[c]
         n_above = 0
         while n_above < len(scores) and scores[n_above] > ours:

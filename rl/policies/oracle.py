@@ -1,10 +1,11 @@
 """Two hindsight yardsticks for one day whose randomness is fixed (common random numbers).
 
-* `clairvoyant_oracle` — the best per-campaign daily budget and bid *any policy in the action space* could have
-  set for that day, knowing the day's realised opportunities. It replays a grid of bids per campaign through the
-  engine's own auction and pacing, with the campaign's budget on a dollar grid, then picks one (bid, budget) per
-  campaign by an exact dynamic programme over (budget used, conversions) → least spend, and maximises the score.
-  On its grid it is exact: no fixed grid policy can score higher on that day.
+* `clairvoyant_oracle` — the best per-campaign daily budget and bid *on its grid* for that day, knowing the day's
+  realised opportunities. It replays a grid of bids per campaign (and, when given, a set of candidate device ×
+  hour-block modifier patterns) through the engine's own auction and pacing, with the campaign's budget on a
+  dollar grid, then picks one (bid, modifiers, budget) per campaign by an exact dynamic programme over (budget
+  used, conversions) → least spend, and maximises the score. On its grid it is exact: no policy choosing from the
+  same grid can score higher on that day; settings off the grid (finer bids, other modifiers) can.
 * `informed_oracle` — the best settings for the day knowing the market's *true parameters and state* but not the
   day's draws: it replays the same grid over independent replicate days and maximises the expected score. No policy
   that decides before the day can be expected to beat it; the clairvoyant oracle's lead over it is hindsight about
@@ -41,7 +42,8 @@ def day_score(conversions: float, spend: float, target_cpa: float) -> float:
 
 @dataclass(frozen=True)
 class OracleResult:
-    """The clairvoyant choice for one day: per campaign bid and budget, and what the day then yields."""
+    """The clairvoyant choice for one day: per campaign bid and budget, and what the day then yields.
+    `modifier_option` [C]: the index of the chosen candidate modifier pattern (0 when none were given)."""
 
     bids: np.ndarray  # [C]
     budgets: np.ndarray  # [C]
@@ -50,6 +52,7 @@ class OracleResult:
     score: float
     campaign_spend: np.ndarray  # [C]
     campaign_conversions: np.ndarray  # [C]
+    modifier_option: np.ndarray | None = None  # [C] int
 
     @property
     def cpa(self) -> float:
@@ -76,19 +79,27 @@ def bid_grid(cm: CompiledMarket, multipliers=DEFAULT_BID_MULTIPLIERS) -> np.ndar
     return np.minimum(np.asarray(multipliers)[:, None] * ref[None, :], cap[None, :])
 
 
-def campaign_outcomes(cm, draws, state, bids_grid, budget_levels) -> tuple[np.ndarray, np.ndarray]:
+def campaign_outcomes(
+    cm, draws, state, bids_grid, budget_levels, cell_mult: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Spend and conversions for every (bid row, campaign, budget level): arrays [G, C, L].
 
     Uses the engine's own auction and pacing (`rl.market.auction`), with pacing evaluated for all budget levels at
-    once."""
+    once. `cell_mult` ([G, C, 24, D], or anything that broadcasts to it): the bid multiplier of every (hour, device)
+    cell for each row (device × hour-block modifiers); None: 1."""
     n_g, n_c, n_l = len(bids_grid), cm.n_campaigns, len(budget_levels)
     spend = np.zeros((n_g, n_c, n_l))
     conv = np.zeros((n_g, n_c, n_l))
+    mult = None
+    if cell_mult is not None:
+        mult = np.broadcast_to(np.asarray(cell_mult, dtype=float), (n_g, n_c, 24, 3)).reshape(n_g, n_c, 72)
     for b in blocks(cm, draws, state):
         sl = slice(b.lo, b.hi)
         _, converts_if_clicked = click_outcomes(cm, draws, b)
+        hd = b.hour * 3 + b.device
         for g, bids in enumerate(bids_grid):
-            position, shown, price = run_auction(cm, b, bids[b.c])
+            bid = bids[b.c] if mult is None else bids[b.c] * mult[g, b.c][hd]
+            position, shown, price = run_auction(cm, b, bid)
             clicked, cost = clicks_and_cost(cm, b, draws.u_click[sl], position, shown, price)
             converts = clicked & converts_if_clicked
             # Shown opportunities with no cost and no conversion cannot change spend or conversions.
@@ -102,21 +113,34 @@ def campaign_outcomes(cm, draws, state, bids_grid, budget_levels) -> tuple[np.nd
     return spend, conv
 
 
+def _with_options(grid: np.ndarray, options: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Every (bid row, modifier option) pair as one row: bids [G·O, C], cell multipliers [G·O, C, 24, D] or None."""
+    if options is None:
+        return grid, None, 1
+    options = np.asarray(options, dtype=float)
+    if options.ndim != 4 or options.shape[2:] != (24, 3):
+        raise ValueError(f"modifier options must be [O, C, 24, 3] cell multipliers, got shape {options.shape}")
+    n_o = len(options)
+    return np.repeat(grid, n_o, axis=0), np.tile(options, (len(grid), 1, 1, 1)), n_o
+
+
 def clairvoyant_oracle(
     cm: CompiledMarket,
     draws: DayDraws,
     state: MarketState,
     budget_step: float = 5.0,
     multipliers=DEFAULT_BID_MULTIPLIERS,
+    modifier_options: np.ndarray | None = None,
 ) -> OracleResult:
-    """Best (bid, budget) per campaign for this day in hindsight; budgets on a `budget_step` grid summing to at
-    most the account's daily budget, bids from `bid_grid(cm, multipliers)`."""
+    """Best (bid, modifiers, budget) per campaign for this day in hindsight; budgets on a `budget_step` grid summing
+    to at most the account's daily budget, bids from `bid_grid(cm, multipliers)`, modifiers one of
+    `modifier_options` ([O, C, 24, D] cell multipliers; None: no modifiers)."""
     _single_market(draws)
     total = cm.params.daily_budget
     n_units = int(np.floor(total / budget_step + 1e-9))
     levels = np.arange(n_units + 1) * budget_step
-    grid = bid_grid(cm, multipliers)
-    spend, conv = campaign_outcomes(cm, draws, state, grid, levels)
+    grid, cell_mult, n_o = _with_options(bid_grid(cm, multipliers), modifier_options)
+    spend, conv = campaign_outcomes(cm, draws, state, grid, levels, cell_mult)
     conv_i = np.rint(conv).astype(np.int64)
     k_max = int(conv_i.max(axis=(0, 2)).sum())
     inf = np.inf
@@ -153,13 +177,14 @@ def clairvoyant_oracle(
     u, k = np.unravel_index(np.argmax(score), score.shape)
     bids = np.zeros(cm.n_campaigns)
     budgets = np.zeros(cm.n_campaigns)
+    option = np.zeros(cm.n_campaigns, dtype=np.int64)
     c_spend = np.zeros(cm.n_campaigns)
     c_conv = np.zeros(cm.n_campaigns)
     for c in reversed(range(cm.n_campaigns)):
         g, level, kc = choices[c][u, k]
         if g < 0:  # the empty choice: (0 units, 0 conversions) carried through
             g, level, kc = 0, 0, 0
-        bids[c], budgets[c] = grid[g, c], levels[level]
+        bids[c], budgets[c], option[c] = grid[g, c], levels[level], g % n_o
         c_spend[c], c_conv[c] = spend[g, c, level], conv_i[g, c, level]
         u, k = u - level, k - kc
     total_spend, total_conv = float(c_spend.sum()), float(c_conv.sum())
@@ -171,6 +196,7 @@ def clairvoyant_oracle(
         score=day_score(total_conv, total_spend, cm.params.target_cpa),
         campaign_spend=c_spend,
         campaign_conversions=c_conv,
+        modifier_option=option,
     )
 
 
@@ -181,13 +207,17 @@ def informed_oracle(
     budget_step: float = 5.0,
     multipliers=DEFAULT_BID_MULTIPLIERS,
     prices=(0.0, 0.005, 0.01, 0.02, 0.04, 0.08),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Budgets [C] and bids [C] that maximise the day's expected score given the true parameters and state.
+    modifier_options: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Budgets [C], bids [C] and the chosen modifier option [C] (0 without options) that maximise the day's
+    expected score given the true parameters and state (a greedy, one-day diagnostic; `rl.policies.ceiling` plans
+    the horizon and is the yardstick).
 
     Expected spend and conversions per (bid, campaign, budget level) are means over `replicates` (independent draws
     of the same day). The choice maximises expected conversions − price × expected spend under the daily budget by
     a dynamic programme over budget units, for each shadow price of spend in `prices`, and keeps the choice whose
-    expected score (with the CPA penalty) is highest."""
+    score of the expected conversions and spend (with the CPA penalty) is highest. With `modifier_options`
+    ([O, C, 24, D]) the modifier pattern is part of each campaign's choice."""
     if not replicates:
         raise ValueError("informed_oracle needs at least one replicate day")
     for d in replicates:
@@ -195,14 +225,14 @@ def informed_oracle(
     total = cm.params.daily_budget
     n_units = int(np.floor(total / budget_step + 1e-9))
     levels = np.arange(n_units + 1) * budget_step
-    grid = bid_grid(cm, multipliers)
+    grid, cell_mult, n_o = _with_options(bid_grid(cm, multipliers), modifier_options)
     spend = np.zeros((len(grid), cm.n_campaigns, n_units + 1))
     conv = np.zeros_like(spend)
     for d in replicates:
-        s, k = campaign_outcomes(cm, d, state, grid, levels)
+        s, k = campaign_outcomes(cm, d, state, grid, levels, cell_mult)
         spend += s / len(replicates)
         conv += k / len(replicates)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    best: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
     for price in prices:
         value = conv - price * spend  # [G, C, L]
         g_best = value.argmax(axis=0)  # [C, L] the best bid per campaign and budget level
@@ -218,18 +248,19 @@ def informed_oracle(
             dp = cand.max(axis=1)
         u = n_units
         budgets, bids = np.zeros(cm.n_campaigns), np.zeros(cm.n_campaigns)
+        option = np.zeros(cm.n_campaigns, dtype=np.int64)
         e_spend = e_conv = 0.0
         for c in reversed(range(cm.n_campaigns)):
             level = picks[c, u]
             g = g_best[c, level]
-            budgets[c], bids[c] = levels[level], grid[g, c]
+            budgets[c], bids[c], option[c] = levels[level], grid[g, c], g % n_o
             e_spend += spend[g, c, level]
             e_conv += conv[g, c, level]
             u -= level
         expected = day_score(e_conv, e_spend, cm.params.target_cpa)
         if best is None or expected > best[0]:
-            best = (expected, budgets, bids)
-    return best[1], best[2]
+            best = (expected, budgets, bids, option)
+    return best[1], best[2], best[3]
 
 
 def converting_click_costs(cm: CompiledMarket, draws: DayDraws, state: MarketState) -> np.ndarray:

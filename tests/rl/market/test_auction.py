@@ -126,14 +126,14 @@ def test_rival_score_multipliers_by_hand() -> None:
 
 def test_resolve_day_charges_the_auction_prices(tiny: CompiledMarket) -> None:
     """End to end on the hand-built day: every won auction is clicked (u_click = 0); search pays its GSP price per
-    click, social its eCPM price per impression; per-hour bid multipliers set the bid."""
+    click, social its eCPM price per impression; per-(hour, device) bid multipliers set the bid."""
     campaign = [0, 0, 0, 0, 1, 3, 3, 3]
     hour = [1, 2, 3, 4, 0, 0, 1, 2]
     draws = make_draws(tiny, campaign, hour=hour)
     bids = np.array([[1.0, 0.6, 1.0, 1.0, 1.0]])
-    mult = np.ones((1, 5, HOURS))
-    mult[0, 0, 1:5] = [3.5, 2.5, 1.5, 0.75]  # positions 1, 2, 3, not shown
-    mult[0, 3, 0:3] = [7.0, 5.5, 50.0]  # shown, not shown, shown
+    mult = np.ones((1, 5, HOURS, 1))  # the same for every device
+    mult[0, 0, 1:5, 0] = [3.5, 2.5, 1.5, 0.75]  # positions 1, 2, 3, not shown
+    mult[0, 3, 0:3, 0] = [7.0, 5.5, 50.0]  # shown, not shown, shown
     res, _ = resolve_day(tiny, draws, MarketState.initial(tiny, 1), np.full((1, 5), HUGE), bids, mult)
     assert res.per_campaign("opportunities")[0].tolist() == [4, 1, 0, 3, 0]
     assert res.per_campaign("auctions_won")[0].tolist() == [3, 1, 0, 2, 0]

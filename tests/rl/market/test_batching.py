@@ -20,6 +20,7 @@ from rl.market.auction import (
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import RANDOM_FIELDS, DayDraws, draw_day, market_rngs
 from rl.market.engine import MarketState, OpportunityOutcome, resolve_day, resolve_opportunities
+from rl.market.modifiers import cell_multipliers
 from rl.market.params import HOURS
 from tests.rl.market.tiny_market import CELL_METRICS
 
@@ -37,7 +38,7 @@ OUTCOME_FIELDS = (
 EVENT_FIELDS = ("market", "campaign", "device", "segment", "click_hour", "lag_days", "conv_hour", "value")
 
 
-def block_by_block(cm, draws, state, budgets, bids, hour_bid_mult=None) -> OpportunityOutcome:
+def block_by_block(cm, draws, state, budgets, bids, bid_mult=None) -> OpportunityOutcome:
     """Every opportunity resolved one (market, campaign) block at a time with the per-block functions."""
     n = draws.n_opportunities
     out = {
@@ -53,7 +54,7 @@ def block_by_block(cm, draws, state, budgets, bids, hour_bid_mult=None) -> Oppor
     }
     for b in blocks(cm, draws, state):
         sl = slice(b.lo, b.hi)
-        bid = bids[b.m, b.c] if hour_bid_mult is None else bids[b.m, b.c] * hour_bid_mult[b.m, b.c][b.hour]
+        bid = bids[b.m, b.c] if bid_mult is None else bids[b.m, b.c] * bid_mult[b.m, b.c][b.hour, b.device]
         pos, shown, price = run_auction(cm, b, bid)
         clicked, cost = clicks_and_cost(cm, b, draws.u_click[sl], pos, shown, price)
         out["device"][sl], out["segment"][sl], out["position"][sl] = b.device, b.segment, pos
@@ -71,7 +72,8 @@ def assert_outcomes_identical(a: OpportunityOutcome, b: OpportunityOutcome) -> N
 
 
 def random_setting(cm: CompiledMarket, n_markets: int, rng: np.random.Generator, volume: float):
-    """Budgets (some binding, some zero), bids (some zero), hour multipliers and a state with fatigue and shifts."""
+    """Budgets (some binding, some zero), bids (some zero), device × hour-block modifiers (some devices excluded)
+    and a state with fatigue and shifts."""
     budgets = np.array([c.current_daily_budget for c in cm.params.campaigns]) * volume
     budgets = budgets * rng.choice([0.002, 0.02, 0.3, 1.0, 1e6], size=(n_markets, cm.n_campaigns))
     budgets[rng.random(budgets.shape) < 0.1] = 0.0
@@ -83,10 +85,13 @@ def random_setting(cm: CompiledMarket, n_markets: int, rng: np.random.Generator,
         exposure=rng.uniform(0.0, 20.0, (n_markets, cm.n_campaigns)),
         comp_shift=rng.normal(0.0, 0.3, (n_markets, cm.n_competitors)),
     )
-    return budgets, bids, rng.uniform(0.0, 2.0, (n_markets, cm.n_campaigns, HOURS)), state
+    device = rng.uniform(0.3, 2.5, (n_markets, cm.n_campaigns, 3))
+    device[rng.random(device.shape) < 0.05] = 0.0  # −100%: the device is excluded
+    hours = rng.uniform(0.1, 2.5, (n_markets, cm.n_campaigns, cm.params.hour_blocks))
+    return budgets, bids, cell_multipliers(device, hours), state
 
 
-@pytest.mark.parametrize("hourly", [False, True], ids=["flat-bids", "hour-multipliers"])
+@pytest.mark.parametrize("hourly", [False, True], ids=["flat-bids", "device-and-hour-modifiers"])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_engine_matches_block_by_block(small_market: CompiledMarket, seed: int, hourly: bool) -> None:
     cm = small_market

@@ -34,7 +34,7 @@ def test_pacing_never_exceeds_the_budget(small_market: CompiledMarket, seed, day
     date = cm.params.history_start + dt.timedelta(days=day)
     draws = draw_day(cm, date, market_rngs(seed, 2, date))
     budgets = np.reshape(budgets, (2, cm.n_campaigns))
-    mult = np.random.default_rng(seed).uniform(0.0, 3.0, (2, cm.n_campaigns, HOURS)) if hourly else None
+    mult = np.random.default_rng(seed).uniform(0.0, 3.0, (2, cm.n_campaigns, HOURS, 3)) if hourly else None
     res, _ = resolve_day(cm, draws, MarketState.initial(cm, 2), budgets, np.reshape(bids, (2, -1)), mult)
     cost = res.per_campaign("cost")
     assert np.all(cost <= budgets + 1e-9), (cost, budgets)

@@ -11,7 +11,7 @@ from rl.market import engine
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import DayResult, MarketState, resolve_day
-from rl.market.params import HOURS
+from rl.market.modifiers import cell_multipliers
 from rl.market.reference import reference_resolve_day
 
 DATE = dt.date(2025, 3, 14)
@@ -56,10 +56,10 @@ def assert_same(a: tuple[DayResult, MarketState], b: tuple[DayResult, MarketStat
     np.testing.assert_allclose(sa.comp_shift, sb.comp_shift, rtol=1e-12, atol=1e-15)
 
 
-def both(cm, draws, state, budgets, bids, hour_bid_mult=None):
+def both(cm, draws, state, budgets, bids, bid_mult=None):
     before = state.copy()
-    e = resolve_day(cm, draws, state, budgets, bids, hour_bid_mult)
-    r = reference_resolve_day(cm, draws, state, budgets, bids, hour_bid_mult)
+    e = resolve_day(cm, draws, state, budgets, bids, bid_mult)
+    r = reference_resolve_day(cm, draws, state, budgets, bids, bid_mult)
     np.testing.assert_array_equal(state.exposure, before.exposure)  # neither modifies its input state
     np.testing.assert_array_equal(state.comp_shift, before.comp_shift)
     return e, r
@@ -84,16 +84,28 @@ def test_two_markets_different_settings(small_market: CompiledMarket) -> None:
     assert not np.array_equal(e[0].impressions[0], e[0].impressions[1])
 
 
-def test_hour_bid_multipliers(small_market: CompiledMarket) -> None:
+def test_device_and_hour_block_modifiers(small_market: CompiledMarket) -> None:
+    """Effective bid = base × device modifier × hour-block modifier, applied identically by both implementations,
+    including a device excluded outright (modifier 0, Google's −100%)."""
     budgets, bids = current(small_market, 2)
     rng = np.random.default_rng(3)
-    mult = rng.uniform(0.3, 1.8, size=(2, small_market.n_campaigns, HOURS))
+    n_c, n_b = small_market.n_campaigns, small_market.params.hour_blocks
+    device = rng.uniform(0.4, 2.5, size=(2, n_c, 3))
+    device[1, 0, 0] = 0.0
+    hours = rng.uniform(0.1, 2.5, size=(2, n_c, n_b))
+    mult = cell_multipliers(device, hours)
     draws = day(small_market, 2)
     state = MarketState.initial(small_market, 2)
     e, r = both(small_market, draws, state, budgets, bids, mult)
     assert_same(e, r)
     plain, _ = resolve_day(small_market, draws, state, budgets, bids)
-    assert not np.array_equal(plain.auctions_won, e[0].auctions_won)  # the multipliers mattered
+    assert not np.array_equal(plain.auctions_won, e[0].auctions_won)  # the modifiers mattered
+    assert e[0].auctions_won[1, 0, :, 0].sum() == 0  # the excluded device wins nothing
+    assert e[0].auctions_won[1, 0, :, 1].sum() > 0
+    # a modifier is a multiplier of the bid: doubling the base bid equals doubling every modifier
+    doubled, _ = resolve_day(small_market, draws, state, budgets, bids * 2.0, mult)
+    via_mods, _ = resolve_day(small_market, draws, state, budgets, bids, mult * 2.0)
+    np.testing.assert_array_equal(doubled.auctions_won, via_mods.auctions_won)
 
 
 def test_binding_budgets(small_market: CompiledMarket) -> None:

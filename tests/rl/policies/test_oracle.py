@@ -116,7 +116,7 @@ def test_informed_oracle_sits_between_the_settings_in_force_and_hindsight(mid_ma
         draws, state = _day(cm, seed=21, offset=offset)
         date = draws.date
         replicates = [draw_day(cm, date, [np.random.default_rng([99, offset, r])]) for r in range(4)]
-        budgets, bids = informed_oracle(cm, replicates, state, budget_step=STEP)
+        budgets, bids, _ = informed_oracle(cm, replicates, state, budget_step=STEP)
         assert budgets.sum() <= cm.params.daily_budget + 1e-9
         assert np.all(np.isin(bids, bid_grid(cm)))
         day_informed = _score(cm, draws, state, budgets, bids)
