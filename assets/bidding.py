@@ -189,7 +189,7 @@ def daily_bid_plan(
         promoted = (None, None, "a baseline was asked for", None)
         if not config.policy:
             promoted = policy_choice.promoted_policy(conn, str(data_dir() / "models"))
-        codec = ActionCodec(schema.n_campaigns, settings.bid_range)
+        codec = ActionCodec.for_schema(schema, settings.bid_range)
         choice = policy_choice.choose_policy(
             schema,
             codec,

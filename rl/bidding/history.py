@@ -57,6 +57,10 @@ class MartHistory:
     budgets: np.ndarray
     bids: np.ndarray
     bid_kinds: tuple[str | None, ...]
+    # [3, H, C, K] spend, clicks and conversions (by click date) per device then hour block, and [H, C, K] the
+    # device and hour-block modifiers in force; None when the marts do not break delivery down
+    breakdowns: np.ndarray | None = None
+    modifiers: np.ndarray | None = None
 
     @property
     def n_days(self) -> int:

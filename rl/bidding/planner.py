@@ -53,6 +53,7 @@ class AccountSettings:
     max_bid_multiple: float = 2.0  # max bid = this × the reference bid
     history_days: int = 56
     episode_days: int = 28
+    hour_blocks: int = 6
     kill_switch: bool = True
     kill_switch_factor: float = 1.5
     kill_switch_days: int = 3
@@ -172,6 +173,8 @@ def reports_for(
     extra = {}
     if "share_reported" in Reports.__dataclass_fields__:  # search platforms report impression share, social do not
         extra["share_reported"] = np.array([c.platform in SEARCH_PLATFORMS for c in history.campaigns], dtype=bool)
+    n_k = 3 + settings.hour_blocks
+    breakdown = history.breakdowns if history.breakdowns is not None else np.zeros((3, h, c, n_k))
     return Reports(
         spend=history.spend[None].copy(),
         impressions=history.impressions[None].copy(),
@@ -189,6 +192,12 @@ def reports_for(
         bid_range=settings.bid_range,
         daily_budget=settings.daily_budget,
         target_cpa=settings.target_cpa,
+        spend_by=breakdown[0][None].copy(),
+        clicks_by=breakdown[1][None].copy(),
+        conv_by_lag_by=breakdown[2][None, ..., None].copy(),
+        modifiers_now=history.modifiers[today - 1][None].copy()
+        if history.modifiers is not None
+        else np.ones((1, c, n_k)),
         **extra,
     )
 
@@ -248,7 +257,7 @@ def make_plan(
         raise PlanError(f"history ends on {history.last_date}, not on the data partition {data_partition}")
     if [c.campaign_id for c in history.campaigns] != list(schema.campaign_ids):
         raise PlanError("history campaigns are not in the schema's order")
-    codec = ActionCodec(schema.n_campaigns, settings.bid_range)
+    codec = ActionCodec.for_schema(schema, settings.bid_range)
     decision = None
     if settings.kill_switch:
         decision = evaluate(

@@ -8,6 +8,7 @@ from rl.env.core import EnvConfig, EpisodeSetup, MarketBatch
 from rl.env.env import BiddingEnv
 from rl.env.guardrails import ActionCodec, GuardrailLimits, apply_guardrails, encode_settings
 from rl.env.schema import SCHEMA_VERSION, ObservationSchema
+from rl.env.settings import Settings, apply_action, encode_action
 from rl.env.vec_env import BatchedBiddingVecEnv
 
 __all__ = [
@@ -20,6 +21,9 @@ __all__ = [
     "GuardrailLimits",
     "MarketBatch",
     "ObservationSchema",
+    "Settings",
+    "apply_action",
     "apply_guardrails",
+    "encode_action",
     "encode_settings",
 ]

@@ -25,13 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rl.env.guardrails import DEFAULT_BID_RANGE, DEFAULT_MAX_STEP, GuardrailLimits, apply_guardrails, encode_settings
+from rl.env.guardrails import DEFAULT_BID_RANGE, DEFAULT_MAX_STEP, DEFAULT_MODIFIER_RANGE, GuardrailLimits
 from rl.env.observation import Reports, build_observation, reports_share
 from rl.env.reward import default_reward_scale, score
 from rl.env.schema import ObservationSchema
+from rl.env.settings import Settings, apply_action, encode_action
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import MarketState, resolve_day
+from rl.market.modifiers import N_DEVICES, block_of_hour, modifiers_in_force
 from rl.market.params import MarketParams
 from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, OracleResult, clairvoyant_oracle, informed_oracle
 
@@ -50,6 +52,7 @@ class EnvConfig:
     start_dates: tuple[dt.date, dt.date] | None = None
     max_step: float | None = DEFAULT_MAX_STEP
     bid_range: float = DEFAULT_BID_RANGE
+    modifier_range: float = DEFAULT_MODIFIER_RANGE
     reward_scale: float | None = None  # default target CPA / daily budget
     volume_scale_range: tuple[float, float] | None = None
 
@@ -123,7 +126,7 @@ class MarketBatch:
         self.cm = self._compiled[1]
         self.params = params
         self.setup = setup
-        self.limits = GuardrailLimits.from_params(params, cfg.max_step, cfg.bid_range)
+        self.limits = GuardrailLimits.from_params(params, cfg.max_step, cfg.bid_range, cfg.modifier_range)
         self.reward_scale = (
             cfg.reward_scale
             if cfg.reward_scale is not None
@@ -133,11 +136,22 @@ class MarketBatch:
         n_lags = int(self.cm.lag_max.max()) + 1
         self.settle_days = n_lags - 1 if cfg.settle_days is None else cfg.settle_days
         n_days = cfg.warmup_days + cfg.episode_days + self.settle_days
+        device, hours = modifiers_in_force(params)
+        self.settings = Settings(
+            np.tile([c.current_daily_budget for c in params.campaigns], (n_m, 1)).astype(float),
+            np.tile([c.current_bid for c in params.campaigns], (n_m, 1)).astype(float),
+            np.tile(device, (n_m, 1, 1)),
+            np.tile(hours, (n_m, 1, 1)),
+        )
+        self._block = block_of_hour(params.hour_blocks)
         self.reports = Reports.empty(
             n_m,
             n_days,
             n_c,
             n_lags,
+            n_breakdown=N_DEVICES + params.hour_blocks,
+            modifiers_now=np.concatenate([self.settings.device, self.settings.hours], axis=-1),
+            modifier_range=cfg.modifier_range,
             warmup_days=cfg.warmup_days,
             episode_days=cfg.episode_days,
             first_date=setup.start_date - dt.timedelta(days=cfg.warmup_days),
@@ -157,7 +171,7 @@ class MarketBatch:
         self._potential = np.zeros(n_m)
         self._today_draws: DayDraws | None = None
         for _ in range(cfg.warmup_days):
-            self._resolve(self.reports.budgets_now, self.reports.bids_now)
+            self._resolve(self.settings)
         return self.observe()
 
     def fork(self) -> MarketBatch:
@@ -167,7 +181,8 @@ class MarketBatch:
         if self.setup is None:
             raise RuntimeError("fork() before start(): there are no markets to copy")
         twin = copy.copy(self)
-        for name in ("reports", "state", "true_conversions", "true_revenue", "episode_return", "_potential"):
+        names = ("reports", "state", "settings", "true_conversions", "true_revenue", "episode_return", "_potential")
+        for name in names:
             setattr(twin, name, copy.deepcopy(getattr(self, name)))
         return twin
 
@@ -203,33 +218,48 @@ class MarketBatch:
             )
         return self._today_draws
 
-    def _resolve(self, budgets: np.ndarray, bids: np.ndarray):
+    def _resolve(self, settings: Settings):
         rep, i = self.reports, self.reports.today
-        result, self.state = resolve_day(self.cm, self.draws(), self.state, budgets, bids)
+        neutral = np.all(settings.device == 1.0) and np.all(settings.hours == 1.0)
+        mult = None if neutral else settings.cell_multipliers()
+        result, self.state = resolve_day(self.cm, self.draws(), self.state, settings.budgets, settings.bids, mult)
         rep.spend[:, i] = result.per_campaign("cost")
         rep.impressions[:, i] = result.per_campaign("impressions")
         rep.clicks[:, i] = result.per_campaign("clicks")
         rep.opportunities[:, i] = result.per_campaign("opportunities")
-        rep.budgets[:, i] = budgets
+        rep.budgets[:, i] = settings.budgets
+        # the device and hour-block breakdowns the platforms report: [M, C, D] then [M, C, B]
+        n_b = len(np.unique(self._block))
+        for name, cells in (("spend_by", result.cost), ("clicks_by", result.clicks)):
+            by_block = np.zeros(cells.shape[:2] + (n_b,))
+            np.add.at(by_block, (slice(None), slice(None), self._block), cells.sum(axis=3))
+            getattr(rep, name)[:, i] = np.concatenate([cells.sum(axis=2), by_block], axis=-1)
         ev = result.events
         np.add.at(rep.conv_by_lag, (ev.market, i, ev.campaign, ev.lag_days), 1.0)
+        np.add.at(rep.conv_by_lag_by, (ev.market, i, ev.campaign, ev.device, ev.lag_days), 1.0)
+        np.add.at(
+            rep.conv_by_lag_by, (ev.market, i, ev.campaign, N_DEVICES + self._block[ev.click_hour], ev.lag_days), 1.0
+        )
         self.true_conversions[:, i] = result.per_campaign("conversions")
         self.true_revenue[:, i] = result.per_campaign("revenue")
-        rep.budgets_now, rep.bids_now = budgets, bids
+        self.settings = settings
+        rep.budgets_now, rep.bids_now = settings.budgets, settings.bids
+        rep.modifiers_now = np.concatenate([settings.device, settings.hours], axis=-1)
         rep.today = i + 1
         return result
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, list[dict]]:
-        """Apply actions [M, 2C] through the guardrails, resolve the day. Returns (obs [M, D], rewards [M],
-        done, infos). At the last day the settle period follows within the same step, and infos carry
-        "episode_summary" (the true score)."""
+        """Apply actions [M, A] through the guardrails (`rl.env.settings.apply_action`), resolve the day. Returns
+        (obs [M, D], rewards [M], done, infos). At the last day the settle period follows within the same step,
+        and infos carry "episode_summary" (the true score)."""
         if self.setup is None or self.done:
             raise RuntimeError("step() on a finished or unstarted episode; call start() first")
         action = np.asarray(action, dtype=float).reshape(self.n_markets, self.schema.action_size)
         rep = self.reports
-        budgets, bids = apply_guardrails(action, rep.budgets_now, rep.bids_now, self.limits)
+        applied = apply_action(action, self.settings, self.limits)
+        budgets, bids = applied.budgets, applied.bids
         i = rep.today
-        self._resolve(budgets, bids)
+        self._resolve(applied)
         happened = rep.happened_on(i, first_click_day=self.config.warmup_days)  # [M, C]
         settled = np.zeros(self.n_markets)
         if self.done and self.settle_days > 0:  # campaigns paused; late conversions of episode clicks arrive
@@ -248,6 +278,8 @@ class MarketBatch:
                     "date": (rep.first_date + dt.timedelta(days=i)).isoformat(),
                     "budgets": budgets[m].copy(),
                     "bids": bids[m].copy(),
+                    "device_modifiers": applied.device[m].copy(),
+                    "hour_modifiers": applied.hours[m].copy(),
                     "spend": float(rep.spend[m, i].sum()),
                     "conversions_reported": float(happened[m].sum()),  # happened on this day
                     # evaluation-only truth about this day's clicks (eventual conversions); never in observations
@@ -309,7 +341,8 @@ class MarketBatch:
         out = np.empty((self.n_markets, self.schema.action_size))
         for m in range(self.n_markets):
             o = self.oracle_result(m, budget_step, multipliers)
-            out[m] = encode_settings(o.budgets, o.bids, self.limits)
+            now = self.settings.market(m)
+            out[m] = encode_action(Settings(o.budgets, o.bids, now.device, now.hours), self.limits)
         return out
 
     def informed_actions(
@@ -331,6 +364,7 @@ class MarketBatch:
                 )
                 for r in range(replicates)
             ]
-            budgets, bids = informed_oracle(self.cm, reps, state, budget_step=budget_step, multipliers=multipliers)
-            out[m] = encode_settings(budgets, bids, self.limits)
+            budgets, bids, _ = informed_oracle(self.cm, reps, state, budget_step=budget_step, multipliers=multipliers)
+            now = self.settings.market(m)
+            out[m] = encode_action(Settings(budgets, bids, now.device, now.hours), self.limits)
         return out

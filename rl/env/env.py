@@ -72,7 +72,7 @@ class BiddingEnv(gym.Env):
         self.config = EnvConfig() if config is None else config
         self.params_sampler = params_sampler
         self.observation_space, self.action_space = make_spaces(self.schema)
-        self.codec = ActionCodec(self.schema.n_campaigns, self.config.bid_range)
+        self.codec = ActionCodec.for_schema(self.schema, self.config.bid_range, self.config.modifier_range)
         self.sim = MarketBatch(self.schema, self.config, 1)
         self.render_mode = None
 

@@ -1,6 +1,8 @@
 """Action decoding and guardrails: a raw policy action → the budgets and bids actually applied.
 
-Action layout (per market): `action[:C]` budget shares, `action[C:]` bid multipliers, each in [-1, 1].
+Action layout (per market): `action[:C]` budget shares, `action[C:2C]` bid multipliers, then the device and
+hour-block modifiers of the campaigns that have them (`rl.env.schema`; decoded and guarded in `rl.env.settings`),
+each in [-1, 1].
   * budget share a → target budget (a + 1) / 2 × account daily budget (a = 0 is half the account budget per
     campaign; if the targets add up to more than the account budget they are scaled down, so a = 0 everywhere
     means an equal split of the whole budget);
@@ -20,6 +22,8 @@ Action layout (per market): `action[:C]` budget shares, `action[C:]` bid multipl
   5. bids are capped at `max_bid` (the hard cap wins over the step band if the current bid is above it), budgets
      are ≥ 0, and everything is finite.
 All functions are pure and vectorised over leading batch dimensions: action [..., 2C], budgets/bids [..., C].
+`rl.env.settings.apply_action` applies a whole action (modifiers included) and caps the bid so that no cell's
+effective bid (base × device × hour-block modifier) exceeds the max bid.
 """
 
 from __future__ import annotations
@@ -28,17 +32,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rl.market.params import MarketParams
+from rl.market.modifiers import ModifierLimits
+from rl.market.params import DEFAULT_HOUR_BLOCKS, DEVICES, MarketParams
 
 DEFAULT_MAX_STEP = 0.20
 DEFAULT_BID_RANGE = 4.0
+DEFAULT_MODIFIER_RANGE = 4.0  # modifier action a → modifier_range ** a: ×1/4 … ×4, inside the platforms' ranges
 BUDGET_FLOOR_SHARE = 0.1  # budget_floor = this × the equal share of the account budget
 _TOTAL_SAFETY = 1.0 - 1e-12  # a final total rescale lands strictly inside the account budget despite round-off
 
 
 @dataclass(frozen=True)
 class GuardrailLimits:
-    """Everything the guardrails need. ref_bids, max_bids: [C]."""
+    """Everything the guardrails need. ref_bids, max_bids: [C]; `modifiers` the platforms' modifier ranges
+    (None: no campaign has modifiers)."""
 
     daily_budget: float
     ref_bids: np.ndarray
@@ -46,6 +53,8 @@ class GuardrailLimits:
     max_step: float | None = DEFAULT_MAX_STEP
     bid_range: float = DEFAULT_BID_RANGE
     budget_floor: float | None = None  # default BUDGET_FLOOR_SHARE × daily_budget / C
+    modifiers: ModifierLimits | None = None
+    modifier_range: float = DEFAULT_MODIFIER_RANGE
 
     def __post_init__(self) -> None:
         if not self.daily_budget > 0:
@@ -56,10 +65,18 @@ class GuardrailLimits:
             raise ValueError(f"bid_range must be > 1, got {self.bid_range}")
         if np.any(~(np.asarray(self.ref_bids) > 0)) or np.any(~(np.asarray(self.max_bids) > 0)):
             raise ValueError("reference and max bids must be > 0")
+        if not self.modifier_range > 1:
+            raise ValueError(f"modifier_range must be > 1, got {self.modifier_range}")
+        if self.modifiers is not None and self.modifiers.n_campaigns != len(self.ref_bids):
+            raise ValueError("modifier limits and bids disagree on the number of campaigns")
 
     @classmethod
     def from_params(
-        cls, params: MarketParams, max_step: float | None = DEFAULT_MAX_STEP, bid_range: float = DEFAULT_BID_RANGE
+        cls,
+        params: MarketParams,
+        max_step: float | None = DEFAULT_MAX_STEP,
+        bid_range: float = DEFAULT_BID_RANGE,
+        modifier_range: float = DEFAULT_MODIFIER_RANGE,
     ) -> GuardrailLimits:
         return cls(
             daily_budget=float(params.daily_budget),
@@ -67,7 +84,20 @@ class GuardrailLimits:
             max_bids=np.array([c.max_bid for c in params.campaigns], dtype=float),
             max_step=max_step,
             bid_range=bid_range,
+            modifiers=ModifierLimits.from_params(params),
+            modifier_range=modifier_range,
         )
+
+    @property
+    def modifier_mask(self) -> np.ndarray:
+        """[C] bool: which campaigns have modifiers."""
+        if self.modifiers is None:
+            return np.zeros(self.n_campaigns, dtype=bool)
+        return self.modifiers.enabled
+
+    @property
+    def n_blocks(self) -> int:
+        return DEFAULT_HOUR_BLOCKS if self.modifiers is None else self.modifiers.n_blocks
 
     @property
     def n_campaigns(self) -> int:
@@ -84,26 +114,76 @@ class GuardrailLimits:
 
 @dataclass(frozen=True)
 class ActionCodec:
-    """Maps between actions and *normalised* settings: budget shares of the account budget and bid multipliers of
-    the reference bid. Baselines work in these units, so they need neither the budget nor the reference bids."""
+    """Maps between actions and *normalised* settings: budget shares of the account budget, bid multipliers of
+    the reference bid, and (for the campaigns in `modifiers`) device and hour-block modifiers. Baselines work in
+    these units, so they need neither the budget nor the reference bids. `modifiers`: one flag per campaign
+    (None: no campaign has modifiers; the action is then 2C long)."""
 
     n_campaigns: int
     bid_range: float = DEFAULT_BID_RANGE
+    modifiers: tuple[bool, ...] | None = None
+    n_blocks: int = DEFAULT_HOUR_BLOCKS
+    modifier_range: float = DEFAULT_MODIFIER_RANGE
 
-    def encode(self, budget_shares: np.ndarray, bid_mults: np.ndarray) -> np.ndarray:
-        """[..., C] shares (fraction of the account budget) and multipliers → action [..., 2C] (float64, clipped)."""
+    @classmethod
+    def for_schema(cls, schema, bid_range: float = DEFAULT_BID_RANGE, modifier_range: float = DEFAULT_MODIFIER_RANGE):
+        """The codec of an `ObservationSchema`'s action layout."""
+        return cls(schema.n_campaigns, bid_range, tuple(schema.modifiers), schema.hour_blocks, modifier_range)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return np.zeros(self.n_campaigns, dtype=bool) if self.modifiers is None else np.asarray(self.modifiers)
+
+    @property
+    def action_size(self) -> int:
+        return 2 * self.n_campaigns + int(self.mask.sum()) * (len(DEVICES) + self.n_blocks)
+
+    def encode(
+        self,
+        budget_shares: np.ndarray,
+        bid_mults: np.ndarray,
+        device: np.ndarray | None = None,
+        hours: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """[..., C] shares (fraction of the account budget) and multipliers, device modifiers [..., C, D] and
+        hour-block modifiers [..., C, B] (None: 1) → action [..., action_size] (float64, clipped)."""
         shares = np.asarray(budget_shares, dtype=float)
         mults = np.maximum(np.asarray(bid_mults, dtype=float), 1e-12)
         shares, mults = np.broadcast_arrays(shares, mults)
         a_budget = 2.0 * shares - 1.0
         a_bid = np.log(mults) / np.log(self.bid_range)
-        return np.clip(np.concatenate([a_budget, a_bid], axis=-1), -1.0, 1.0)
+        parts = [a_budget, a_bid]
+        mask = self.mask
+        if mask.any():
+            batch = shares.shape[:-1]
+            dev = np.ones((*batch, self.n_campaigns, len(DEVICES))) if device is None else device
+            hrs = np.ones((*batch, self.n_campaigns, self.n_blocks)) if hours is None else hours
+            dev = np.broadcast_to(np.maximum(np.asarray(dev, dtype=float), 1e-12), (*batch, self.n_campaigns, 3))
+            hrs = np.broadcast_to(
+                np.maximum(np.asarray(hrs, dtype=float), 1e-12), (*batch, self.n_campaigns, self.n_blocks)
+            )
+            mods = np.concatenate([dev, hrs], axis=-1)[..., mask, :]  # [..., S, D + B]
+            parts.append((np.log(mods) / np.log(self.modifier_range)).reshape(*batch, -1))
+        return np.clip(np.concatenate(parts, axis=-1), -1.0, 1.0)
 
     def decode(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Action [..., 2C] → (budget shares, bid multipliers) as targets, before guardrails (NaN stays NaN)."""
+        """Action [..., 2C + …] → (budget shares, bid multipliers) as targets, before guardrails (NaN stays NaN)."""
         a = _clean(np.asarray(action, dtype=float))
         c = self.n_campaigns
-        return (a[..., :c] + 1.0) / 2.0, self.bid_range ** a[..., c:]
+        return (a[..., :c] + 1.0) / 2.0, self.bid_range ** a[..., c : 2 * c]
+
+    def decode_modifiers(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Action → target (device [..., C, D], hour blocks [..., C, B]) modifiers: 1 for campaigns without
+        modifiers, NaN where the action is NaN (keep the modifier in force)."""
+        a = _clean(np.asarray(action, dtype=float))
+        batch = a.shape[:-1]
+        n_mod = len(DEVICES) + self.n_blocks
+        out = np.ones((*batch, self.n_campaigns, n_mod))
+        mask = self.mask
+        if mask.any():
+            part = a[..., 2 * self.n_campaigns :].reshape(*batch, int(mask.sum()), n_mod)
+            out[..., mask, :] = self.modifier_range**part
+        return out[..., : len(DEVICES)], out[..., len(DEVICES) :]
 
 
 def _clean(a: np.ndarray) -> np.ndarray:
@@ -120,11 +200,13 @@ def encode_settings(budgets: np.ndarray, bids: np.ndarray, limits: GuardrailLimi
 def apply_guardrails(
     action: np.ndarray, budgets: np.ndarray, bids: np.ndarray, limits: GuardrailLimits
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Applied (budgets, bids) [..., C] for a raw action [..., 2C] given the settings in force [..., C]."""
+    """Applied (budgets, bids) [..., C] for the budget-and-bid part of an action ([..., 2C]; a longer action's
+    modifier part is ignored here, see `rl.env.settings.apply_action`) given the settings in force [..., C]."""
     c = limits.n_campaigns
     action = np.asarray(action, dtype=float)
-    if action.shape[-1] != 2 * c:
-        raise ValueError(f"action must have {2 * c} values in its last axis, got shape {action.shape}")
+    if action.shape[-1] < 2 * c:
+        raise ValueError(f"action must have at least {2 * c} values in its last axis, got shape {action.shape}")
+    action = action[..., : 2 * c]
     cur_b = np.nan_to_num(np.maximum(np.asarray(budgets, dtype=float), 0.0), nan=0.0, posinf=limits.daily_budget)
     cur_p = np.asarray(bids, dtype=float)
     cur_p = np.where(np.isfinite(cur_p) & (cur_p > 0), cur_p, limits.ref_bids)

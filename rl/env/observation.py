@@ -24,6 +24,12 @@ T = target CPA). "Nd" windows end yesterday; per-day means for volumes, totals f
   episode_spend        spend so far / (B × episode length)
   episode_conversions  reported conversions of episode clicks so far / ((B / T) × episode length)
   episode_target_over_cpa  the same conversions × T / spend so far, capped at 10
+  mod_<k>              the device / hour-block modifier in force: log(modifier) / log(modifier range), 0 for
+                       campaigns without modifiers (k = mobile, desktop, tablet, h00_04, …)
+  spend_<k>_28d, clicks_<k>_28d, conversions_<k>_28d
+                       the trailing 28 days broken down by device and by hour block (of the click): spend per day
+                       / (B / C), log1p(clicks per day) / 6, log1p(reported conversions by click date) / 4 — what
+                       the device and hourly reports (`fct_device_daily`, `fct_campaign_hourly`) hold
 `decode` inverts the scaling (for rule-based policies working from the observation).
 """
 
@@ -35,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rl.env.schema import ObservationSchema
+from rl.env.schema import BREAKDOWN_METRICS, ObservationSchema, breakdown_keys
 
 OBS_BOUND = 100.0  # observation space bounds (±); features stay far inside
 RATIO_CAP = 10.0
@@ -51,6 +57,11 @@ _TRANSFORMS: dict[str, tuple[str, float]] = {
     "conversions_28d": ("log", 4.0),
     "account_conversions_28d": ("log", 5.0),
     "budget_at_target_cpa": ("log", 4.0),
+}
+_BREAKDOWN_TRANSFORMS: dict[str, tuple[str, float]] = {
+    "spend": ("raw", 1.0),
+    "clicks": ("log", 6.0),
+    "conversions": ("log", 4.0),
 }
 
 
@@ -79,12 +90,30 @@ class Reports:
     daily_budget: float
     target_cpa: float
     share_reported: np.ndarray | None = None  # [C] bool: the platform reports impression share (search only)
+    spend_by: np.ndarray | None = None
+    clicks_by: np.ndarray | None = None
+    conv_by_lag_by: np.ndarray | None = None
+    modifiers_now: np.ndarray | None = None
+    modifier_range: float = 4.0
 
     @classmethod
-    def empty(cls, n_markets, n_days, n_campaigns, n_lags, **kw) -> Reports:
+    def empty(cls, n_markets, n_days, n_campaigns, n_lags, n_breakdown: int = 9, **kw) -> Reports:
         z = lambda *s: np.zeros(s)  # noqa: E731
-        m, h, c = n_markets, n_days, n_campaigns
-        return cls(z(m, h, c), z(m, h, c), z(m, h, c), z(m, h, c), z(m, h, c), z(m, h, c, n_lags), today=0, **kw)
+        m, h, c, k = n_markets, n_days, n_campaigns, n_breakdown
+        kw.setdefault("modifiers_now", np.ones((m, c, k)))
+        return cls(
+            z(m, h, c),
+            z(m, h, c),
+            z(m, h, c),
+            z(m, h, c),
+            z(m, h, c),
+            z(m, h, c, n_lags),
+            today=0,
+            spend_by=z(m, h, c, k),
+            clicks_by=z(m, h, c, k),
+            conv_by_lag_by=z(m, h, c, k, n_lags),
+            **kw,
+        )
 
     @property
     def date(self) -> dt.date:
@@ -95,14 +124,25 @@ class Reports:
 
     def reported_by_click_day(self, days: int) -> np.ndarray:
         """[M, W, C] conversions of each click day in the trailing window that have happened by today (W ≤ days)."""
+        return self._reported(self.conv_by_lag, days)
+
+    def reported_breakdown(self, days: int) -> np.ndarray:
+        """[M, C, K] conversions by device / hour block of the trailing window's clicks that have happened by today."""
+        return self._reported(self.conv_by_lag_by, days).sum(axis=1)
+
+    def _reported(self, by_lag: np.ndarray, days: int) -> np.ndarray:
         w = self.window(days)
         click_days = np.arange(w.start, w.stop)
+        rest = by_lag.shape[2:-1]
         if len(click_days) == 0:
-            return np.zeros(self.spend.shape[:1] + (0,) + self.spend.shape[2:])
-        cum = np.cumsum(self.conv_by_lag[:, w], axis=-1)  # [M, W, C, L]
+            return np.zeros(by_lag.shape[:1] + (0,) + rest)
+        window = by_lag[:, w]  # [M, W, ..., L]
         # a click on day d has had days d .. today−1 for its conversions: lags 0 .. today−1−d
-        max_lag = np.minimum(self.today - 1 - click_days, cum.shape[-1] - 1)
-        return cum[:, np.arange(len(click_days)), :, max_lag].transpose(1, 0, 2)
+        max_lag = np.minimum(self.today - 1 - click_days, window.shape[-1] - 1)
+        lags = np.arange(window.shape[-1])
+        happened = (lags[None, :] <= max_lag[:, None]).astype(float)  # [W, L]
+        shape = (1, len(click_days)) + (1,) * len(rest) + (window.shape[-1],)
+        return (window * happened.reshape(shape)).sum(axis=-1)
 
     def happened_on(self, day: int, first_click_day: int = 0) -> np.ndarray:
         """[M, C] conversions that happened on `day` from clicks on days ≥ first_click_day."""
@@ -170,6 +210,17 @@ def campaign_values(rep: Reports) -> dict[str, np.ndarray]:
     )
     out["budget"] = rep.budgets_now / share
     out["bid"] = np.log(rep.bids_now / rep.ref_bids) / math.log(rep.bid_range)
+    if rep.spend_by is not None:
+        keys = breakdown_keys(rep.spend_by.shape[-1] - 3)
+        mods = np.log(np.maximum(rep.modifiers_now, 1e-3)) / math.log(rep.modifier_range)
+        spend_by = rep.spend_by[:, w28].sum(axis=1) / 28 / share  # [M, C, K]
+        clicks_by = rep.clicks_by[:, w28].sum(axis=1) / 28
+        conv_by = rep.reported_breakdown(28)
+        for i, k in enumerate(keys):
+            out[f"mod_{k}"] = mods[:, :, i]
+            out[f"spend_{k}_28d"] = spend_by[:, :, i]
+            out[f"clicks_{k}_28d"] = clicks_by[:, :, i]
+            out[f"conversions_{k}_28d"] = conv_by[:, :, i]
     return out
 
 
@@ -199,13 +250,22 @@ def global_values(rep: Reports, campaign: dict[str, np.ndarray]) -> dict[str, np
     }
 
 
+def _transform(name: str) -> tuple[str, float]:
+    if name in _TRANSFORMS:
+        return _TRANSFORMS[name]
+    metric = name.split("_", 1)[0]
+    if name.endswith("_28d") and metric in BREAKDOWN_METRICS:
+        return _BREAKDOWN_TRANSFORMS[metric]
+    return ("raw", 1.0)
+
+
 def _scale(name: str, x: np.ndarray) -> np.ndarray:
-    kind, s = _TRANSFORMS.get(name, ("raw", 1.0))
+    kind, s = _transform(name)
     return np.log1p(np.maximum(x, 0.0)) / s if kind == "log" else x
 
 
 def _unscale(name: str, x: np.ndarray) -> np.ndarray:
-    kind, s = _TRANSFORMS.get(name, ("raw", 1.0))
+    kind, s = _transform(name)
     return np.expm1(x * s) if kind == "log" else x
 
 

@@ -49,7 +49,7 @@ class BatchedBiddingVecEnv(VecEnv):
         self.base_params = self.schema.align(params)
         self.config = EnvConfig() if config is None else config
         self.params_sampler = params_sampler
-        self.codec = ActionCodec(self.schema.n_campaigns, self.config.bid_range)
+        self.codec = ActionCodec.for_schema(self.schema, self.config.bid_range, self.config.modifier_range)
         self.sim = MarketBatch(self.schema, self.config, n_envs)
         self._rng = np.random.default_rng(seed)
         self._actions: np.ndarray | None = None

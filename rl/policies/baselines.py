@@ -30,14 +30,23 @@ from scipy.optimize import linprog
 
 from rl.env.guardrails import ActionCodec
 from rl.env.observation import decode
-from rl.env.schema import ObservationSchema
+from rl.env.schema import ObservationSchema, breakdown_keys
 from rl.policies.base import TuneResult, tune
 
 EXPLORE_SHARE = 0.02  # minimum budget share per campaign for the adaptive allocators (keeps data coming)
 
 
+def modifiers_in_force(schema: ObservationSchema, f: dict[str, np.ndarray], modifier_range: float):
+    """The device [n, C, D] and hour-block [n, C, B] modifiers in force, from the decoded `mod_*` features."""
+    keys = breakdown_keys(schema.hour_blocks)
+    mods = modifier_range ** np.stack([f[f"mod_{k}"] for k in keys], axis=-1)  # [n, C, D + B]
+    return mods[..., :3], mods[..., 3:]
+
+
 class Baseline(abc.ABC):
-    """Common plumbing: decode → `settings` → encode. Subclasses implement `settings(features)`."""
+    """Common plumbing: decode → `settings` (budgets and bids) and `modifiers` → encode. Subclasses implement
+    `settings(features)`; `modifiers` holds the device and hour-block modifiers in force unless a subclass (or the
+    pattern-rules variant, `rl.policies.patterns`) sets them."""
 
     name: ClassVar[str] = "baseline"
     GRID: ClassVar[dict[str, list[Any]]] = {}
@@ -45,6 +54,8 @@ class Baseline(abc.ABC):
     def __init__(self, schema: ObservationSchema, codec: ActionCodec):
         if codec.n_campaigns != schema.n_campaigns:
             raise ValueError("codec and schema disagree on the number of campaigns")
+        if tuple(codec.mask.tolist()) != tuple(schema.modifiers):
+            raise ValueError("codec and schema disagree on which campaigns have bid modifiers")
         self.schema = schema
         self.codec = codec
         self.n_envs = 0
@@ -65,12 +76,18 @@ class Baseline(abc.ABC):
         obs = np.atleast_2d(obs)
         if self.n_envs != len(obs):
             self.reset(len(obs))
-        shares, mults = self.settings(decode(self.schema, obs))
-        return self.codec.encode(shares, mults)
+        f = decode(self.schema, obs)
+        shares, mults = self.settings(f)
+        device, hours = self.modifiers(f)
+        return self.codec.encode(shares, mults, device, hours)
 
     @abc.abstractmethod
     def settings(self, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Budget shares [n, C] and bid multipliers [n, C] from the decoded observation features."""
+
+    def modifiers(self, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Device [n, C, D] and hour-block [n, C, B] modifiers: by default the ones in force (held)."""
+        return modifiers_in_force(self.schema, f, self.codec.modifier_range)
 
     # -- helpers shared by the adaptive baselines ----------------------------------------------------------------
     def _units(self, f) -> tuple[np.ndarray, np.ndarray]:

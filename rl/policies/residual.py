@@ -55,7 +55,7 @@ class ResidualSpec:
 
     def baseline(self) -> Baseline:
         schema = ObservationSchema.from_json(self.schema_json)
-        return BASELINES[self.base](schema, ActionCodec(schema.n_campaigns, self.bid_range), **self.kwargs)
+        return BASELINES[self.base](schema, ActionCodec.for_schema(schema, self.bid_range), **self.kwargs)
 
     def to_dict(self) -> dict:
         return asdict(self)

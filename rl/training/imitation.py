@@ -11,7 +11,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rl.env import BatchedBiddingVecEnv, encode_settings
+from rl.env import BatchedBiddingVecEnv, Settings, encode_action
 
 if TYPE_CHECKING:
     from rl.training.train import TrainConfig
@@ -45,8 +45,10 @@ def teacher_actions(venv: BatchedBiddingVecEnv, budget_step: float, full_budget:
         if full_budget and budgets.sum() > 0:
             budgets = budgets * limits.daily_budget / budgets.sum()
         bids = np.where(funded, o.bids, bids_now[m])
-        acts[m] = encode_settings(budgets, bids, limits)
-        weights[m, n_c:] = funded
+        now = venv.sim.settings.market(m)
+        acts[m] = encode_action(Settings(budgets, bids, now.device, now.hours), limits)
+        weights[m, n_c : 2 * n_c] = funded
+        weights[m, 2 * n_c :] = 0.0  # the oracle keeps the modifiers in force: nothing to imitate there
     return acts, weights
 
 
@@ -93,25 +95,26 @@ def baseline_teacher(venv: BatchedBiddingVecEnv, config: TrainConfig):
     teacher = cls.for_env(venv, **kwargs)
     if config.teacher_bid_mult is not None:
         info["teacher_bid_mult"] = config.teacher_bid_mult
-        teacher = FixedBids(teacher, config.teacher_bid_mult, venv.codec.bid_range)
+        teacher = FixedBids(teacher, config.teacher_bid_mult, venv.codec.bid_range, venv.schema.n_campaigns)
     return teacher, info
 
 
 class FixedBids:
     """A policy whose budget actions are `base`'s and whose bid targets are `mult` × the reference bid."""
 
-    def __init__(self, base, mult: float, bid_range: float):
+    def __init__(self, base, mult: float, bid_range: float, n_campaigns: int):
         if not mult > 0:
             raise ValueError(f"teacher bid multiplier must be > 0, got {mult}")
         self.base, self.name = base, f"{base.name}_bids_x{mult:g}"
         self.a_bid = float(np.clip(np.log(mult) / np.log(bid_range), -1.0, 1.0))
+        self.n_campaigns = n_campaigns
 
     def reset(self, n_envs: int) -> None:
         self.base.reset(n_envs)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         action = np.array(self.base.act(obs), dtype=float)
-        action[:, action.shape[1] // 2 :] = self.a_bid
+        action[:, self.n_campaigns : 2 * self.n_campaigns] = self.a_bid
         return action
 
 

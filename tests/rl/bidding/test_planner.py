@@ -69,7 +69,7 @@ REFERENCE = planner.Reference(REF_BUDGETS, REF_BIDS, "test")
 
 
 def choice(name="static_reference"):
-    codec = ActionCodec(SCHEMA.n_campaigns, ACCOUNT.bid_range)
+    codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
     return policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "none", None), override=name)
 
 
@@ -121,7 +121,7 @@ def test_every_baseline_plans_within_the_guardrails(name):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    action=arrays(np.float64, 16, elements=st.floats(allow_nan=True, allow_infinity=True)),
+    action=arrays(np.float64, SCHEMA.action_size, elements=st.floats(allow_nan=True, allow_infinity=True)),
     budget_mult=st.floats(0.0, 1.0),
     bid_mult=st.floats(0.3, 3.0),
 )
@@ -155,7 +155,7 @@ def test_paused_campaigns_are_not_planned():
 
 
 def test_without_a_promoted_model_the_plan_falls_back_and_says_why():
-    codec = ActionCodec(SCHEMA.n_campaigns, ACCOUNT.bid_range)
+    codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
     promoted = policy_choice.promoted_policy(None, "/nonexistent")
     assert promoted[0] is None and promoted[2]
     picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, promoted)
@@ -163,12 +163,12 @@ def test_without_a_promoted_model_the_plan_falls_back_and_says_why():
     picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "no promoted model", "pacer"))
     assert picked.version == "baseline:pacer" and picked.reason == "no promoted model"
     gate = policy_choice.choose_policy(
-        SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None), "gate"
+        SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(SCHEMA.action_size)), "v3", None, None), "gate"
     )
     assert gate.source == "fallback" and gate.reason == "gate"
     assert (
         policy_choice.choose_policy(
-            SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(16)), "v3", None, None)
+            SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(SCHEMA.action_size)), "v3", None, None)
         ).version
         == "v3"
     )
@@ -178,7 +178,7 @@ def test_without_a_promoted_model_the_plan_falls_back_and_says_why():
 
 def test_the_kill_switch_reverts_the_plan_to_the_reference_settings():
     h = history(marts(budgets=REF_BUDGETS * 0.8, bids=REF_BIDS * 1.1, key_events=0.0))
-    pick = policy_choice.PolicyChoice(FixedPolicy(np.ones(16)), "v9", "promoted")
+    pick = policy_choice.PolicyChoice(FixedPolicy(np.ones(SCHEMA.action_size)), "v9", "promoted")
     plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, pick, LAST.isoformat())
     assert plan.kill_switch.fire and plan.choice_source == "kill_switch"
     assert all(e.policy_version == "baseline:static_reference" for e in plan.entries)

@@ -52,7 +52,8 @@ def test_gymnasium_and_sb3_env_checkers_pass(small_params, schema, short_config)
     obs, info = env.reset(seed=1)
     assert obs.dtype == np.float32 and obs.shape == (schema.obs_size,)
     assert env.observation_space.contains(obs)
-    assert env.action_space.shape == (2 * schema.n_campaigns,)
+    n_modifiers = schema.n_modifier_campaigns * (3 + schema.hour_blocks)
+    assert schema.n_modifier_campaigns > 0 and env.action_space.shape == (2 * schema.n_campaigns + n_modifiers,)
 
 
 def test_episode_ends_after_the_settle_period_with_the_true_score(small_params, schema, short_config):
@@ -205,7 +206,8 @@ def test_warm_up_conversions_are_observed_but_never_rewarded(mid_params, schema)
     config = EnvConfig(episode_days=3, warmup_days=14, max_step=None, settle_days=0)
     env = BiddingEnv(mid_params, config, schema)
     obs0, _ = env.reset(seed=0, options={"start_date": START})
-    pause = np.concatenate([-np.ones(schema.n_campaigns), np.zeros(schema.n_campaigns)]).astype(np.float32)
+    pause = np.zeros(schema.action_size, dtype=np.float32)
+    pause[: schema.n_campaigns] = -1.0  # every budget 0; bids and modifiers as they are
     for _ in range(3):
         obs, r, *_, info = env.step(pause)
         assert r == 0.0 and info["spend"] == 0.0 and info["conversions_reported"] == 0.0

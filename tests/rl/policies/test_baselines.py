@@ -116,7 +116,7 @@ def test_pacer_lowers_bids_above_target_and_raises_them_below(mid_params, schema
 def test_response_curve_fit_and_equal_marginal_cpa(schema):
     from rl.env.guardrails import ActionCodec
 
-    policy = ResponseCurvePolicy(schema, ActionCodec(schema.n_campaigns), exponent=0.6)
+    policy = ResponseCurvePolicy(schema, ActionCodec.for_schema(schema), exponent=0.6)
     policy.reset(1)
     rng = np.random.default_rng(0)
     a_true = np.linspace(0.2, 0.8, schema.n_campaigns)
@@ -139,7 +139,7 @@ def test_response_curve_fit_and_equal_marginal_cpa(schema):
 def test_online_lp_prefers_cheap_conversions_within_budget_and_cpa(schema):
     from rl.env.guardrails import ActionCodec
 
-    policy = OnlineLPPolicy(schema, ActionCodec(schema.n_campaigns), slack=1.0, decay=0.5)
+    policy = OnlineLPPolicy(schema, ActionCodec.for_schema(schema), slack=1.0, decay=0.5)
     rate = np.array([2.0, 1.5, 0.5, 0.2, 0.9, 0.1, 0.3, 1.1])  # conversions per target-CPA unit of spend
     recent, floor = np.full(8, 0.5), np.full(8, 0.01)
     cap = np.full(8, np.inf)
@@ -150,7 +150,7 @@ def test_online_lp_prefers_cheap_conversions_within_budget_and_cpa(schema):
     assert s[0] == s.max() and s[0] >= 0.75 - 1e-9  # the best campaign gets at least its first two segments
     assert s[1] == pytest.approx(0.6) and s[5] == pytest.approx(0.01)  # capped; and the worst stays at the floor
     # a looser CPA allowance buys more of the poorer campaigns
-    loose = OnlineLPPolicy(schema, ActionCodec(schema.n_campaigns), slack=3.0, decay=0.5)
+    loose = OnlineLPPolicy(schema, ActionCodec.for_schema(schema), slack=3.0, decay=0.5)
     assert loose.solve(rate, recent, cap, floor, budget=10.0).sum() > s.sum()
 
 

@@ -91,7 +91,8 @@ def test_residual_env_hands_the_combined_action_to_the_market(tiny_params):
     baseline + scale × correction directly."""
     venv = make_venv(tiny_params, tiny_config(), seed=3)
     spec = ResidualSpec("proportional", 0.5, venv.schema.to_json(), venv.codec.bid_range, {"smoothing": 2.0})
-    correction = np.tile(np.r_[np.full(venv.schema.n_campaigns, 0.4), np.full(venv.schema.n_campaigns, -0.6)], (2, 1))
+    n_c, n_mod = venv.schema.n_campaigns, venv.schema.action_size - 2 * venv.schema.n_campaigns
+    correction = np.tile(np.r_[np.full(n_c, 0.4), np.full(n_c, -0.6), np.linspace(-0.5, 0.5, n_mod)], (2, 1))
     wrapped = ResidualVecEnv(venv, spec)
     wrapped.seed(4)
     wrapped.reset()
@@ -144,7 +145,7 @@ def test_paired_twin_sees_the_same_draws_so_a_zero_correction_earns_exactly_zero
         twin._start = no_warmup
         return PairedVecEnv(ResidualVecEnv(venv, spec), twin, spec.baseline())
 
-    zero = np.zeros((2, 2 * len(tiny_params.campaigns)))
+    zero = np.zeros((2, make_venv(tiny_params, tiny_config()).schema.action_size))
     push = zero + 0.8
     runs = {}
     for name, action in (("zero", zero), ("push", push)):
@@ -184,7 +185,7 @@ def test_a_twin_without_auto_restart_refuses_to_step_a_finished_cycle(tiny_param
     venv = make_venv(tiny_params, tiny_config(), seed=3)
     venv.auto_restart = False
     venv.reset()
-    action = np.zeros((2, 2 * len(tiny_params.campaigns)))
+    action = np.zeros((2, venv.schema.action_size))
     for _ in range(tiny_config().episode_days):
         venv.step(action)
     with pytest.raises(RuntimeError, match="call follow"):

@@ -65,13 +65,14 @@ def test_teacher_spends_the_whole_budget_and_ignores_bids_where_the_oracle_does_
     acts, weights = teacher_actions(venv, budget_step=5.0)
     raw = venv.oracle_results(5.0)
     n_c = venv.schema.n_campaigns
-    shares, mults = ActionCodec(n_c, venv.config.bid_range).decode(acts)
+    shares, mults = ActionCodec.for_schema(venv.schema, venv.config.bid_range).decode(acts)
     for m, o in enumerate(raw):
         if o.budgets.sum() > 0:
             assert shares[m].sum() == pytest.approx(1.0)
             np.testing.assert_allclose(shares[m], o.budgets / o.budgets.sum(), atol=1e-9)
         np.testing.assert_array_equal(weights[m, :n_c], 1.0)
-        np.testing.assert_array_equal(weights[m, n_c:], (o.budgets > 0).astype(float))
+        np.testing.assert_array_equal(weights[m, n_c : 2 * n_c], (o.budgets > 0).astype(float))
+        np.testing.assert_array_equal(weights[m, 2 * n_c :], 0.0)  # modifiers held: nothing to imitate
         unfunded = o.budgets == 0
         np.testing.assert_allclose(
             (mults[m] * venv.sim.limits.ref_bids)[unfunded], venv.sim.reports.bids_now[m][unfunded], rtol=1e-9
