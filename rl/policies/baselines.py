@@ -30,17 +30,11 @@ from scipy.optimize import linprog
 
 from rl.env.guardrails import ActionCodec
 from rl.env.observation import decode
-from rl.env.schema import ObservationSchema, breakdown_keys
+from rl.env.schema import ObservationSchema
 from rl.policies.base import TuneResult, tune
+from rl.policies.patterns import PATTERN_GRID, modifiers_in_force, with_patterns
 
 EXPLORE_SHARE = 0.02  # minimum budget share per campaign for the adaptive allocators (keeps data coming)
-
-
-def modifiers_in_force(schema: ObservationSchema, f: dict[str, np.ndarray], modifier_range: float):
-    """The device [n, C, D] and hour-block [n, C, B] modifiers in force, from the decoded `mod_*` features."""
-    keys = breakdown_keys(schema.hour_blocks)
-    mods = modifier_range ** np.stack([f[f"mod_{k}"] for k in keys], axis=-1)  # [n, C, D + B]
-    return mods[..., :3], mods[..., 3:]
 
 
 class Baseline(abc.ABC):
@@ -294,6 +288,25 @@ class OnlineLPPolicy(Baseline):
         return res.x.reshape(widths.shape).sum(axis=0)
 
 
-BASELINES: dict[str, type[Baseline]] = {
-    cls.name: cls for cls in (StaticPolicy, ProportionalPolicy, PacerPolicy, ResponseCurvePolicy, OnlineLPPolicy)
-}
+# the "pattern rules" variant of every baseline (`rl.policies.patterns`): the same budgets and bids, with device and
+# hour-block modifiers set from the discovered patterns
+StaticPatterns = with_patterns(StaticPolicy)
+ProportionalPatterns = with_patterns(ProportionalPolicy)
+PacerPatterns = with_patterns(PacerPolicy)
+ResponseCurvePatterns = with_patterns(ResponseCurvePolicy)
+OnlineLPPatterns = with_patterns(OnlineLPPolicy)
+PLAIN: tuple[type[Baseline], ...] = (StaticPolicy, ProportionalPolicy, PacerPolicy, ResponseCurvePolicy, OnlineLPPolicy)
+PATTERNS = (StaticPatterns, ProportionalPatterns, PacerPatterns, ResponseCurvePatterns, OnlineLPPatterns)
+BASELINES: dict[str, type[Baseline]] = {cls.name: cls for cls in PLAIN + PATTERNS}
+
+
+def tune_baseline(name: str, venv, seeds, chosen: dict[str, dict]) -> TuneResult:
+    """Grid-search one baseline on `seeds`. A pattern-rules variant searches only the pattern grid, on top of its
+    baseline's hyperparameters in `chosen` (tuned first), so both are tuned as fairly with far fewer runs."""
+    cls = BASELINES[name]
+    base_name = getattr(cls, "base_name", None)
+    if base_name is None:
+        return cls.tune(venv, seeds)
+    fixed = chosen.get(base_name, {})
+    grid = {k: [v] for k, v in fixed.items()} | dict(PATTERN_GRID)
+    return cls.tune(venv, seeds, grid)

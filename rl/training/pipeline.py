@@ -25,7 +25,7 @@ from rl.evaluation.evaluate import Evaluation, evaluate, run_tracked
 from rl.evaluation.world import copy_world, fresh_world, world_episode
 from rl.market.params import parse_market_params
 from rl.policies.base import SB3Policy
-from rl.policies.baselines import BASELINES
+from rl.policies.baselines import BASELINES, tune_baseline
 from rl.policies.residual import residual_spec
 from rl.training.params import TrainingMarket, make_params_sampler, scale_market, training_market
 from rl.training.registry import GateDecision, ModelRegistry, RegisteredModel, gate
@@ -109,14 +109,16 @@ def latest_training(data_dir: Path) -> dict:
 def tuned_baselines(venv, tune_seeds: Sequence[int], names: Sequence[str] | None = None) -> tuple[dict, dict]:
     """Every baseline grid-searched on `tune_seeds` (never the evaluation seeds): (policies, chosen settings)."""
     policies, chosen = {}, {}
-    for name in names or list(BASELINES):
+    wanted = list(names or BASELINES)
+    # plain baselines first: a pattern-rules variant is tuned on top of its baseline's hyperparameters
+    for name in sorted(wanted, key=lambda n: getattr(BASELINES[n], "base_name", None) is not None):
         cls = BASELINES[name]
         if tune_seeds:
-            res = cls.tune(venv, list(tune_seeds))
+            res = tune_baseline(name, venv, list(tune_seeds), chosen)
             policies[name], chosen[name] = cls.for_env(venv, **res.best), res.best
         else:
             policies[name], chosen[name] = cls.for_env(venv), {}
-    return policies, chosen
+    return {n: policies[n] for n in wanted}, {n: chosen[n] for n in wanted}
 
 
 @dataclass(frozen=True)
