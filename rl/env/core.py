@@ -33,11 +33,14 @@ from rl.env.settings import Settings, apply_action, encode_action
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import MarketState, resolve_day
+from rl.market.fast import FastDraws, fast_day, fast_draws
+from rl.market.landscape import Landscape
 from rl.market.modifiers import N_DEVICES, block_of_hour, modifiers_in_force
 from rl.market.params import MarketParams
 from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, OracleResult, clairvoyant_oracle, informed_oracle
 
 ParamsSampler = Callable[[np.random.Generator], MarketParams]
+ENGINES = ("full", "fast")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class EnvConfig:
     modifier_range: float = DEFAULT_MODIFIER_RANGE
     reward_scale: float | None = None  # default target CPA / daily budget
     volume_scale_range: tuple[float, float] | None = None
+    # "full": the opportunity-level engine (every evaluation); "fast": the landscape day (`rl.market.fast`), for
+    # training where a decision must be cheap
+    engine: str = "full"
 
     def __post_init__(self) -> None:
         if self.episode_days < 1:
@@ -67,6 +73,8 @@ class EnvConfig:
             raise ValueError(f"start_dates must be (earliest, latest), got {self.start_dates}")
         if self.volume_scale_range is not None and not 0 < self.volume_scale_range[0] <= self.volume_scale_range[1]:
             raise ValueError(f"volume_scale_range must be 0 < low <= high, got {self.volume_scale_range}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
 
     def date_range(self, params: MarketParams) -> tuple[dt.date, dt.date]:
         if self.start_dates is not None:
@@ -114,6 +122,7 @@ class MarketBatch:
         self.config = config
         self.n_markets = n_markets
         self._compiled: tuple[MarketParams, CompiledMarket] | None = None
+        self._landscape: tuple[MarketParams, Landscape] | None = None
         self.setup: EpisodeSetup | None = None
 
     # -- episode lifecycle -------------------------------------------------------------------------------------
@@ -125,6 +134,8 @@ class MarketBatch:
             self._compiled = (params, CompiledMarket.from_params(params))
         self.cm = self._compiled[1]
         self.params = params
+        if cfg.engine == "fast" and (self._landscape is None or self._landscape[0] is not params):
+            self._landscape = (params, Landscape.build(self.cm))
         self.setup = setup
         self.limits = GuardrailLimits.from_params(params, cfg.max_step, cfg.bid_range, cfg.modifier_range)
         self.reward_scale = (
@@ -170,6 +181,7 @@ class MarketBatch:
         self.episode_return = np.zeros(n_m)
         self._potential = np.zeros(n_m)
         self._today_draws: DayDraws | None = None
+        self._fast_draws: FastDraws | None = None
         for _ in range(cfg.warmup_days):
             self._resolve(self.settings)
         return self.observe()
@@ -222,7 +234,16 @@ class MarketBatch:
         rep, i = self.reports, self.reports.today
         neutral = np.all(settings.device == 1.0) and np.all(settings.hours == 1.0)
         mult = None if neutral else settings.cell_multipliers()
-        result, self.state = resolve_day(self.cm, self.draws(), self.state, settings.budgets, settings.bids, mult)
+        if self.config.engine == "fast":
+            if self._fast_draws is None or self._fast_draws.date != self.date:
+                self._fast_draws = fast_draws(self.cm, self.date, self.setup.market_seed, self.n_markets)
+            land = self._landscape[1]
+            volume = self.setup.volume_scale
+            result, self.state = fast_day(
+                land, self._fast_draws, self.state, settings.budgets, settings.bids, mult, volume
+            )
+        else:
+            result, self.state = resolve_day(self.cm, self.draws(), self.state, settings.budgets, settings.bids, mult)
         rep.spend[:, i] = result.per_campaign("cost")
         rep.impressions[:, i] = result.per_campaign("impressions")
         rep.clicks[:, i] = result.per_campaign("clicks")
