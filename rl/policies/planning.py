@@ -100,55 +100,61 @@ def bid_shapes(
     eta = np.zeros((n_l, n_c, n_blocks), dtype=int)
     lam = lams[:, None, None, None, None]  # [L, 1, 1, 1, 1] against [G, C, 24, D]
     gain = value[None] - lam * cost[None]  # [L, G, C, 24, D]
+    # index grids for gathers at [L, C, K, 24, D]
     c_ix = np.arange(n_c)[None, :, None, None]
     h_ix = np.arange(HOURS)[None, None, :, None]
     d_ix = np.arange(N_DEVICES)[None, None, None, :]
     l_ix = np.arange(n_l)[:, None, None, None]
 
     def cells(b, dl, et):
-        """Effective grid index of every cell [L, C, 24, D] (clipped to the grid)."""
-        idx = b[:, :, None, None] + dl[:, :, None, :] + et[:, :, block][:, :, :, None]
+        """Effective grid index of every cell [L, C, (cand,) 24, D] (clipped to the grid): b [L, C(, cand)],
+        dl [L, C(, cand), D], et [L, C(, cand), B]."""
+        idx = b[..., None, None] + dl[..., None, :] + et[..., block][..., None]
         return np.clip(idx, -origin, origin)
 
     def objective(idx):
-        return gain[l_ix, idx + origin, c_ix, h_ix, d_ix]  # [L, C, 24, D]
+        """gain at the indices [L, C, K, 24, D] (K candidates) → [L, C, K, 24, D]."""
+        ex = np.expand_dims
+        return gain[ex(l_ix, 2), idx + origin, ex(c_ix, 2), ex(h_ix, 2), ex(d_ix, 2)]
 
     mod = np.asarray(modifiers, dtype=bool)
     bid_cands = np.arange(-k_bid, k_bid + 1)
     mod_cands = np.arange(-k_mod, k_mod + 1)
     for _ in range(sweeps):
         before = (beta.copy(), delta.copy(), eta.copy())
-        # base bid: every candidate, under the cap given the modifiers' largest cell
+        # base bid: every candidate at once, under the cap given the modifiers' largest cell
         top = delta.max(axis=2) + eta.max(axis=2)  # [L, C]
-        scores = np.stack(
-            [objective(cells(np.full_like(beta, b), delta, eta)).sum(axis=(2, 3)) for b in bid_cands], axis=-1
-        )  # [L, C, nb]
+        cand = np.broadcast_to(bid_cands, (n_l, n_c, len(bid_cands)))
+        idx = cells(cand, delta[:, :, None, :], eta[:, :, None, :])  # [L, C, K, 24, D]
+        scores = objective(idx).sum(axis=(3, 4))  # [L, C, K]
         allowed = bid_cands[None, None, :] + top[:, :, None] <= cap[None, :, None]
         scores = np.where(allowed, scores, -np.inf)
         best = bid_cands[np.argmax(scores, axis=-1)]
         beta = np.where(np.isfinite(scores.max(axis=-1)), best, -k_bid)
         if mod.any():
+            n_m = len(mod_cands)
             # device modifiers, all devices at once (each cell has one device)
             room = cap[None, :] - beta - eta.max(axis=2)  # [L, C] the largest device index allowed
-            per = np.stack(
-                [objective(cells(beta, np.full_like(delta, m), eta)).sum(axis=2) for m in mod_cands], axis=-1
-            )  # [L, C, D, nm]
-            per = np.where(mod_cands[None, None, None, :] <= room[:, :, None, None], per, -np.inf)
-            delta = np.where(mod[None, :, None], mod_cands[np.argmax(per, axis=-1)], 0)
+            dl = np.broadcast_to(mod_cands[:, None], (n_l, n_c, n_m, N_DEVICES))
+            idx = cells(np.broadcast_to(beta[:, :, None], (n_l, n_c, n_m)), dl, eta[:, :, None, :])
+            per = objective(idx).sum(axis=3)  # [L, C, K, D]
+            per = np.where(mod_cands[None, None, :, None] <= room[:, :, None, None], per, -np.inf)
+            delta = np.where(mod[None, :, None], mod_cands[np.argmax(per, axis=2)], 0)
             # hour-block modifiers, all blocks at once (each cell has one block)
             room = cap[None, :] - beta - delta.max(axis=2)
-            per = np.stack(
-                [objective(cells(beta, delta, np.full_like(eta, m))).sum(axis=3) for m in mod_cands], axis=-1
-            )  # [L, C, 24, nm]
-            by_block = np.zeros((n_l, n_c, n_blocks, len(mod_cands)))
-            np.add.at(by_block, (slice(None), slice(None), block), per)
-            by_block = np.where(mod_cands[None, None, None, :] <= room[:, :, None, None], by_block, -np.inf)
-            eta = np.where(mod[None, :, None], mod_cands[np.argmax(by_block, axis=-1)], 0)
+            et = np.broadcast_to(mod_cands[:, None], (n_l, n_c, n_m, n_blocks))
+            idx = cells(np.broadcast_to(beta[:, :, None], (n_l, n_c, n_m)), delta[:, :, None, :], et)
+            per = objective(idx).sum(axis=4)  # [L, C, K, 24]
+            by_block = np.zeros((n_l, n_c, n_m, n_blocks))
+            np.add.at(by_block, (slice(None), slice(None), slice(None), block), per)
+            by_block = np.where(mod_cands[None, None, :, None] <= room[:, :, None, None], by_block, -np.inf)
+            eta = np.where(mod[None, :, None], mod_cands[np.argmax(by_block, axis=2)], 0)
         if all(np.array_equal(a, b) for a, b in zip(before, (beta, delta, eta), strict=True)):
             break
-    idx = cells(beta, delta, eta) + origin
-    spend = cost[idx, c_ix, h_ix, d_ix].sum(axis=(2, 3))
-    conv = value[idx, c_ix, h_ix, d_ix].sum(axis=(2, 3))
+    idx = cells(beta, delta, eta) + origin  # [L, C, 24, D]
+    c2, h2, d2 = np.arange(n_c)[None, :, None, None], np.arange(HOURS)[None, None, :, None], np.arange(N_DEVICES)
+    spend = cost[idx, c2, h2, d2].sum(axis=(2, 3))
+    conv = value[idx, c2, h2, d2].sum(axis=(2, 3))
     return BidShapes(
         lams=lams,
         bids=np.exp(log_ref[None, :] + GRID_STEP * beta),

@@ -81,8 +81,14 @@ def collect_demonstrations(
 
 
 def baseline_teacher(venv: BatchedBiddingVecEnv, config: TrainConfig):
-    """The configured baseline teacher for `venv` (hyperparameters tuned on `select_seeds` if asked)."""
+    """The configured teacher for `venv`: the informed planning ceiling ("ceiling": it reads the simulator's
+    hidden truth, which is why it can only ever be a teacher), or a baseline (hyperparameters tuned on
+    `select_seeds` if asked)."""
     from rl.policies.baselines import BASELINES
+    from rl.policies.ceiling import InformedCeilingPolicy
+
+    if config.teacher == "ceiling":
+        return InformedCeilingPolicy(venv), {"teacher": "ceiling"}
 
     cls = BASELINES[config.teacher]
     kwargs = dict(config.teacher_kwargs)

@@ -45,6 +45,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
+from rl.env.core import ENGINES
 from rl.market.params import MarketParams
 from rl.policies.residual import RESIDUAL_BASES, ResidualSpec, ResidualVecEnv, attach_spec
 from rl.training.callbacks import LearningCurve, WallClockLimit
@@ -103,6 +104,9 @@ class TrainConfig:
     progress_bar: bool = True
     tensorboard: bool = True
     max_wall_s: float | None = None  # stop learning after this many seconds (the model so far is kept)
+    # the simulator the learner trains in: "fast" (bid landscapes, `rl.market.fast`) or "full" (the opportunity-level
+    # engine). Only the training environments use it; every evaluation and validation runs the full engine.
+    engine: str = "fast"
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -114,11 +118,13 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.bc_cycles < 0 or self.checkpoint_every < 0:
             raise ValueError("bc_cycles and checkpoint_every must be >= 0")
-        if self.teacher != "oracle":
+        if self.teacher not in ("oracle", "ceiling"):
             from rl.policies.baselines import BASELINES
 
             if self.teacher not in BASELINES:
-                raise ValueError(f"teacher must be 'oracle' or one of {sorted(BASELINES)}, got {self.teacher!r}")
+                raise ValueError(
+                    f"teacher must be 'oracle', 'ceiling' or one of {sorted(BASELINES)}, got {self.teacher!r}"
+                )
         if self.residual_base is not None:
             if self.residual_base not in RESIDUAL_BASES:
                 raise ValueError(f"residual_base must be one of {list(RESIDUAL_BASES)}, got {self.residual_base!r}")
@@ -126,15 +132,18 @@ class TrainConfig:
                 raise ValueError("a residual model starts as its baseline: set bc_cycles=0 with residual_base")
         elif self.paired:
             raise ValueError("paired training compares with the residual base: set residual_base with paired=True")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dagger_rounds < 1:
             raise ValueError(f"dagger_rounds must be >= 1, got {self.dagger_rounds}")
 
-    def env_config(self) -> EnvConfig:
+    def env_config(self, engine: str = "full") -> EnvConfig:
         return EnvConfig(
             episode_days=self.episode_days,
             warmup_days=self.warmup_days,
             settle_days=self.settle_days,
             volume_scale_range=self.volume_scale_range,
+            engine=engine,
         )
 
 
@@ -171,11 +180,13 @@ def make_venv(
     schema: ObservationSchema | None = None,
     params_sampler: Callable | None = None,
     seed: int | None = None,
+    engine: str = "full",
 ) -> BatchedBiddingVecEnv:
+    """The batched environment of `config`; `engine` "full" unless the caller trains (`TrainConfig.engine`)."""
     return BatchedBiddingVecEnv(
         params,
         n_envs=config.n_envs,
-        config=config.env_config(),
+        config=config.env_config(engine),
         schema=schema,
         params_sampler=params_sampler,
         seed=config.seed if seed is None else seed,
@@ -272,7 +283,7 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    base_env = make_venv(params, config, schema, params_sampler)
+    base_env = make_venv(params, config, schema, params_sampler, engine=config.engine)
     spec = None
     if config.residual_base is not None:
         spec = ResidualSpec(
@@ -284,7 +295,8 @@ def train(
         )
     venv = base_env if spec is None else ResidualVecEnv(base_env, spec)
     if config.paired:  # the twin gets the same seed, params sampler and schema: the same markets and draws
-        venv = PairedVecEnv(venv, make_venv(params, config, base_env.schema, params_sampler), spec.baseline())
+        twin = make_venv(params, config, base_env.schema, params_sampler, engine=config.engine)
+        venv = PairedVecEnv(venv, twin, spec.baseline())
     tb_dir = _tensorboard_dir(config, out_dir)
     bc = None
     if resume_from is not None:
@@ -297,7 +309,9 @@ def train(
             start_as_base(model)
             attach_spec(model, spec)
         elif config.bc_cycles > 0 and config.teacher != "oracle":
-            demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
+            demo_env = make_venv(
+                params, config, venv.schema, params_sampler, seed=config.seed + 7919, engine=config.engine
+            )
             teacher, bc = baseline_teacher(demo_env, config)
             data = None
             rounds = min(config.dagger_rounds, config.bc_cycles)
