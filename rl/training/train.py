@@ -31,6 +31,7 @@ With `select_seeds` the zero-correction start and the trained correction are com
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -55,7 +56,7 @@ from rl.training.imitation import (
     collect_dagger,
     collect_demonstrations,
 )
-from rl.training.paired import PairedVecEnv
+from rl.training.paired import FrozenPolicy, PairedVecEnv
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 TENSORBOARD_PIN = "tensorboard==2.21.0"
@@ -130,8 +131,11 @@ class TrainConfig:
                 raise ValueError(f"residual_base must be one of {list(RESIDUAL_BASES)}, got {self.residual_base!r}")
             if self.bc_cycles > 0:
                 raise ValueError("a residual model starts as its baseline: set bc_cycles=0 with residual_base")
-        elif self.paired:
-            raise ValueError("paired training compares with the residual base: set residual_base with paired=True")
+        elif self.paired and not (self.bc_cycles > 0 and self.teacher != "oracle"):
+            raise ValueError(
+                "paired training compares with a fixed reference: the residual base (set residual_base) or the "
+                "warm start distilled from a teacher (set bc_cycles > 0 with teacher 'ceiling' or a baseline)"
+            )
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dagger_rounds < 1:
@@ -296,7 +300,8 @@ def train(
     venv = base_env if spec is None else ResidualVecEnv(base_env, spec)
     if config.paired:  # the twin gets the same seed, params sampler and schema: the same markets and draws
         twin = make_venv(params, config, base_env.schema, params_sampler, engine=config.engine)
-        venv = PairedVecEnv(venv, twin, spec.baseline())
+        # the reference: the residual base, or (set below, once it exists) a frozen copy of the warm start
+        venv = PairedVecEnv(venv, twin, spec.baseline() if spec is not None else None)
     tb_dir = _tensorboard_dir(config, out_dir)
     bc = None
     if resume_from is not None:
@@ -331,6 +336,8 @@ def train(
             bc.update(fits[-1])
             bc["rounds"] = [{k: f[k] for k in ("samples", "loss_first", "loss_last")} for f in fits]
             bc["collect_and_fit_s"] = round(time.perf_counter() - start, 2)
+            if config.paired:  # RL is rewarded for what it adds to the distilled student (a frozen copy)
+                venv.reference = FrozenPolicy(copy.deepcopy(model.policy), name="warm_start")
         elif config.bc_cycles > 0:
             demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
             obs, acts, weights, rets = collect_demonstrations(
