@@ -20,31 +20,39 @@ GATE = "promotion_gate"
 
 
 class PolicyTrainingConfig(dg.Config):
-    """Training run settings (see `rl.training.train.TrainConfig`)."""
+    """Training run settings (see `rl.training.train.TrainConfig`). By default the policy is distilled from the
+    informed planning ceiling (DAgger over `bc_cycles` reset cycles in `dagger_rounds` rounds), then fine-tuned by
+    paired PPO on the fast simulator against a frozen copy of itself, and the fine-tuned model is kept only if it
+    does better on the validation seeds."""
 
     algo: str = "ppo"
-    total_timesteps: int = 20_000
-    n_envs: int = 8
+    total_timesteps: int = 200_000
+    n_envs: int = 16
     seed: int = 0
     episode_days: int = 14
     warmup_days: int = 28
     settle_days: int | None = None
-    net_arch: list[int] = [64, 64]
-    learning_rate: float = 3e-4
+    net_arch: list[int] = [256, 256]
+    learning_rate: float = 3e-5
+    log_std_init: float = -2.0
     n_steps: int = 14
-    batch_size: int = 56
-    # the policy learns a correction of this baseline (None: the actions themselves, warm-started by imitation)
-    residual_base: str | None = "online_lp"
+    batch_size: int = 112
+    # a residual policy learns a correction of this baseline instead (None: the actions themselves)
+    residual_base: str | None = None
     residual_kwargs: dict[str, float] = {"slack": 1.0, "decay": 0.5}
     residual_scale: float = 0.3
-    paired: bool = True  # reward against a same-draws twin run by the residual base (rl.training.paired)
-    bc_cycles: int = 0  # imitation warm start (only without residual_base)
-    bc_epochs: int = 300
-    oracle_budget_step: float = 25.0  # the teacher's budget grid (coarser is faster)
+    paired: bool = True  # reward against a same-draws twin run by the residual base or the frozen warm start
+    teacher: str = "ceiling"  # the warm start's teacher: "ceiling", "oracle" or a baseline's name
+    bc_cycles: int = 6  # reset cycles of the teacher's labels (0: no warm start)
+    dagger_rounds: int = 3
+    bc_epochs: int = 100
+    select_seeds: list[int] = [601]  # validation: keep the warm start if RL made it worse
+    engine: str = "fast"  # the training simulator (evaluation always runs the full engine)
+    oracle_budget_step: float = 25.0  # the clairvoyant teacher's budget grid (coarser is faster)
     checkpoint_every: int = 0
     progress_bar: bool = False
     tensorboard: bool = True
-    max_wall_s: float | None = None
+    max_wall_s: float | None = 300.0
     uncertainty_scale: float = 1.0
 
 
@@ -58,7 +66,8 @@ class PolicyEvaluationConfig(dg.Config):
     warmup_days: int | None = None
     settle_days: int | None = None
     oracle_budget_step: float = 5.0
-    informed_replicates: int = 4  # replicate days per decision of the informed oracle; 0 skips it
+    ceiling: bool = True  # the informed planning ceiling, the yardstick the policy is measured against
+    informed_replicates: int = 0  # replicate days per decision of the greedy informed oracle (a diagnostic); 0 skips it
     world_days: int = 14  # demo mode: days the policy runs in a copy of the demo world (0: skip)
     promote: bool = True
 
@@ -81,14 +90,19 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
         settle_days=config.settle_days,
         net_arch=tuple(config.net_arch),
         learning_rate=config.learning_rate,
+        log_std_init=config.log_std_init,
         n_steps=config.n_steps,
         batch_size=config.batch_size,
         residual_base=config.residual_base,
         residual_kwargs=tuple(sorted(config.residual_kwargs.items())),
         residual_scale=config.residual_scale,
-        paired=config.paired and config.residual_base is not None,
-        bc_cycles=config.bc_cycles,
+        paired=config.paired and (config.residual_base is not None or config.bc_cycles > 0),
+        teacher=config.teacher,
+        bc_cycles=0 if config.residual_base is not None else config.bc_cycles,
+        dagger_rounds=config.dagger_rounds,
         bc_epochs=config.bc_epochs,
+        select_seeds=tuple(config.select_seeds),
+        engine=config.engine,
         oracle_budget_step=config.oracle_budget_step,
         checkpoint_every=config.checkpoint_every,
         progress_bar=config.progress_bar,
@@ -148,6 +162,7 @@ def policy_evaluation(
         warmup_days=config.warmup_days,
         settle_days=config.settle_days,
         oracle_budget_step=config.oracle_budget_step,
+        ceiling=config.ceiling,
         informed_replicates=config.informed_replicates,
         world_days=config.world_days if current_environment() is Environment.DEMO else 0,
         promote=config.promote,
