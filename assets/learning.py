@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
-from rl.evaluation.evaluate import INFORMED_ORACLE, LP_BOUND, ORACLE
+from rl.evaluation.evaluate import INFORMED_CEILING, INFORMED_ORACLE, LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
 from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
 from rl.training.train import TrainConfig
@@ -67,7 +67,7 @@ class PolicyEvaluationConfig(dg.Config):
     settle_days: int | None = None
     oracle_budget_step: float = 5.0
     ceiling: bool = True  # the informed planning ceiling, the yardstick the policy is measured against
-    informed_replicates: int = 0  # replicate days per decision of the greedy informed oracle (a diagnostic); 0 skips it
+    informed_replicates: int = 0  # replicate days of the greedy informed oracle (a diagnostic); 0 skips it
     world_days: int = 14  # demo mode: days the policy runs in a copy of the demo world (0: skip)
     promote: bool = True
 
@@ -149,8 +149,9 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
 def policy_evaluation(
     context: dg.AssetExecutionContext, config: PolicyEvaluationConfig, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    """The trained policy against every tuned baseline, the clairvoyant oracle and the LP bound on held-out seeds
-    (common random numbers); registered in `policy_registry`, promoted only if the gate passes."""
+    """The trained policy against every tuned baseline (and pattern-rules variant), the informed planning ceiling,
+    the clairvoyant oracle and the LP bound on held-out seeds (common random numbers, full engine); registered in
+    `policy_registry`, promoted only if the gate passes."""
     overlap = set(config.eval_seeds) & set(config.tune_seeds)
     if overlap:
         raise dg.Failure(f"evaluation seeds {sorted(overlap)} are also tuning seeds: held-out seeds must be unseen")
@@ -190,7 +191,7 @@ def policy_evaluation(
         "scores": dg.MetadataValue.json(table),
         "comparisons": dg.MetadataValue.json({b: ci.to_dict() for b, ci in ev.comparisons.items()}),
         "params_hash": entry.params_hash,
-        "scores_chart": _preview.png(png, "policy vs baselines vs oracle vs LP bound"),
+        "scores_chart": _preview.png(png, "policy vs baselines vs the informed ceiling, oracle and LP bound"),
         "scores_table": _preview.markdown(_score_rows(ev), "no evaluation result", max_rows=50),
     }
     if ev.world is not None:
@@ -217,8 +218,9 @@ def _score_rows(ev) -> list[dict]:
     for name, figures in ev.table().items():
         role = {
             ev.policy: "policy",
-            ORACLE: "hindsight oracle",
-            INFORMED_ORACLE: "informed oracle (true parameters)",
+            INFORMED_CEILING: "informed planning ceiling (the target)",
+            ORACLE: "clairvoyant oracle (hindsight: reported, not a target)",
+            INFORMED_ORACLE: "greedy informed oracle (a diagnostic)",
             LP_BOUND: "per-auction LP bound",
         }.get(name, "baseline")
         ci = comparisons.get(name)
