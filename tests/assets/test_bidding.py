@@ -113,7 +113,7 @@ def test_live_push_is_impossible_in_demo_mode(copy):
     assert _pushes(copy) == before
 
 
-def test_a_crash_mid_push_leaves_intended_rows_and_a_rerun_completes(copy, monkeypatch):
+def test_a_lost_call_fails_the_push_as_unknown_and_a_rerun_completes(copy, monkeypatch):
     from orchestration.resources.platforms.demo import DemoBidPlatform
 
     assert _materialize(
@@ -130,7 +130,8 @@ def test_a_crash_mid_push_leaves_intended_rows_and_a_rerun_completes(copy, monke
 
     monkeypatch.setattr(DemoBidPlatform, "_send", flaky)
     assert not _materialize(copy, selection=["bid_push"]).success
-    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'intended'")[0][0] >= 1
+    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'unknown'")[0][0] >= 1
+    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'intended'")[0][0] == 0
     monkeypatch.setattr(DemoBidPlatform, "_send", original)
     assert _materialize(copy, selection=["bid_push"]).success
     applied = _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'applied'")[0][0]
