@@ -120,7 +120,7 @@ class RpcError(grpc.RpcError, grpc.Call, grpc.Future):
         return False
 
 
-class _OkCall(grpc.Call):
+class OkCall(grpc.Call):
     def __init__(self, request_id: str):
         self._request_id = request_id
 
@@ -308,7 +308,7 @@ class FakeGoogleAdsServer(grpc.Channel):
                     raw = b"\xff\xfe<html>not a protobuf</html>"
                 else:
                     raw = type(answer).serialize(answer)
-                return response_deserializer(raw), _OkCall(request_id)
+                return response_deserializer(raw), OkCall(request_id)
 
             def __call__(self, request, **kwargs):
                 return self.with_call(request, **kwargs)[0]

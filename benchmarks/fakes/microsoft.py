@@ -60,7 +60,7 @@ class FakeMicrosoftServer(HttpTransport):
 
     def send(self, request):
         xml = request.message.decode()
-        self.timeouts.append(request.timeout)
+        self.timeouts.append(request.timeout or self.options.timeout)  # suds: the call's, else the client's
         self.sent.append(xml)
         method = (
             request.headers["SOAPAction"].decode().strip('"')
