@@ -49,7 +49,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
-from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.server import KILLED, FakeServer, Fault
 
 PREFIX = "/google.ads.googleads.v26.services."
 MUTATE_BUDGETS = PREFIX + "CampaignBudgetService/MutateCampaignBudgets"
@@ -269,6 +269,8 @@ class FakeGoogleAdsServer(grpc.Channel):
     @staticmethod
     def _fault_error(fault: Fault, request_id: str) -> RpcError:
         kind = fault.kind
+        if kind == KILLED:
+            raise KeyboardInterrupt("the push process was stopped during the call")
         if kind == "429":
             quota = ErrorCode(quota_error=QuotaErrorEnum.QuotaError.RESOURCE_TEMPORARILY_EXHAUSTED)
             return ads_error(

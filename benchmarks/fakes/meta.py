@@ -13,7 +13,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ProtocolError
 
-from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.server import KILLED, FakeServer, Fault
 
 MIN_BUDGET_CENTS = 100
 HTML = (
@@ -101,6 +101,8 @@ class FakeMetaServer(BaseAdapter):
 
     def _fault(self, request, fault: Fault):
         kind = fault.kind
+        if kind == KILLED:
+            raise KeyboardInterrupt("the push process was stopped during the call")
         if kind == "429":
             return self._reply(request, 429, "Too Many Requests", content_type="text/plain")
         if kind == "500":

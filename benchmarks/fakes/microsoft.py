@@ -11,7 +11,7 @@ import urllib.error
 from suds.transport import Reply, TransportError
 from suds.transport.http import HttpTransport
 
-from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.server import KILLED, FakeServer, Fault
 
 NS = "https://bingads.microsoft.com/CampaignManagement/v13"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -152,6 +152,8 @@ class FakeMicrosoftServer(HttpTransport):
     @staticmethod
     def _fault(fault: Fault, tracking: str):
         kind = fault.kind
+        if kind == KILLED:
+            raise KeyboardInterrupt("the push process was stopped during the call")
         if kind == "429":
             raise TransportError(
                 "Internal Server Error",

@@ -22,6 +22,9 @@ FAULTS = (
     "auth",
     "partial_failure",
 )
+# Not a platform answer: the process running the push is stopped while the call is in flight (before or after the
+# server applied it). The fakes raise KeyboardInterrupt, as a SIGINT would.
+KILLED = "process_killed"
 NEVER_APPLIED = {"429", "503", "auth"}  # answered before any processing
 # processed; the answer is what got lost (a partial failure: processed, one operation refused)
 ALWAYS_APPLIED = {"reset_after_send", "malformed_json", "partial_failure"}
@@ -35,8 +38,8 @@ class Fault:
     applies: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULTS:
-            raise ValueError(f"fault {self.kind!r} is not one of {FAULTS}")
+        if self.kind not in (*FAULTS, KILLED):
+            raise ValueError(f"fault {self.kind!r} is not one of {FAULTS} or {KILLED!r}")
 
 
 def fault(kind: str, applies: bool | None = None) -> Fault:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import urllib3
 
-from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.server import KILLED, FakeServer, Fault
 
 UPDATE = "/open_api/v1.3/adgroup/update/"
 GET = "/open_api/v1.3/adgroup/get/"
@@ -115,6 +115,8 @@ class FakeTikTokServer:
     @staticmethod
     def _fault(fault: Fault):
         kind = fault.kind
+        if kind == KILLED:
+            raise KeyboardInterrupt("the push process was stopped during the call")
         if kind == "429":
             return FakeTikTokServer._raw(429, b"Too Many Requests", "text/plain")
         if kind == "500":

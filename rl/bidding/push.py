@@ -135,15 +135,23 @@ def with_backoff(
     base_seconds: float,
     what: str,
     sleep: Callable[[float], None] = time.sleep,
+    ambiguous: Callable[[BaseException], bool] = lambda e: False,
 ) -> T:
     """`call()`, retried with exponential backoff (base, 2*base, 4*base...) while it raises a `retryable` error,
-    at most `attempts` times in all; the last error is raised as it is."""
+    at most `attempts` times in all; the last error is raised as it is. When an earlier attempt failed in an
+    `ambiguous` way (the request may have been processed), the raised error carries it as `earlier_unknown`: a
+    refusal on a later attempt does not mean nothing was applied."""
+    earlier: BaseException | None = None
     for attempt in range(max(1, attempts)):
         try:
             return call()
         except Exception as e:
             if attempt + 1 >= attempts or not retryable(e):
+                if earlier is not None:
+                    e.earlier_unknown = earlier  # type: ignore[attr-defined]
                 raise
+            if ambiguous(e):
+                earlier = e
             delay = base_seconds * 2**attempt
             log.warning(
                 "%s: %s (attempt %d of %d), retrying in %.1fs", what, type(e).__name__, attempt + 1, attempts, delay

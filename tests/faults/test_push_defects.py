@@ -155,3 +155,23 @@ def test_microsoft_ad_groups_are_updated_through_microsofts_campaign_id(audit):
     row = PlanRow("microsoft_ads", 401, None, 2.6, 50.0, 2.5, "p1", PARTITION, None, ("4401",))
     with pytest.raises(PlanError, match="whose id is the row's budget_target"):
         rig.resource.push([row], live=True, audit=audit)
+
+
+@pytest.mark.parametrize(
+    ("platform", "faults"),
+    [
+        ("google_ads", [Fault("502_html", True), Fault("auth")]),  # UNAVAILABLE (applied), retried, then refused
+        ("google_ads", [Fault("reset_after_send", True), Fault("partial_failure", True)]),
+        ("microsoft_ads", [Fault("503"), Fault("partial_failure", True)]),
+        ("tiktok", [Fault("503"), Fault("auth")]),
+    ],
+    ids=str,
+)
+def test_a_refusal_after_an_attempt_without_an_answer_is_unknown(platform, faults, audit):
+    """Found by the chaos benchmark: a retried call whose first attempt may have been applied, refused on a later
+    attempt, was recorded 'refused' although the server held the value."""
+    rig = make_rig(platform)
+    rig.server.faults = on_op("update", list(faults))
+    results = rig.resource.push(raise_all(rig), live=True, audit=audit)
+    assert "unknown" in {r.status for r in results} and "refused" not in {r.status for r in results}
+    assert wrong_rows(audit.rows(), rig.server.log, rig.server) == []

@@ -28,8 +28,10 @@ from orchestration.resources.platforms.google_ads_errors import (
     RequestIds,
     failed_call,
     failure_errors,
+    is_ambiguous,
     is_retryable,
 )
+from orchestration.resources.platforms.transport import Attempts
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
@@ -169,17 +171,19 @@ class GoogleAdsBidPlatform(BidPlatform):
             call = lambda: service.mutate_ad_groups(request=request, **options)  # noqa: E731
         n = len(batch.changes)
         what = f"Google Ads {method} for customer {request.customer_id}"
+        attempts = Attempts(is_ambiguous)
         try:
             response = with_backoff(
                 call,
                 retryable=is_retryable,
+                ambiguous=attempts,
                 attempts=self.retry_attempts,
                 base_seconds=self.retry_base_seconds,
                 what=what,
             )
         except Exception as e:
             return failed_call(e, what, n)
-        return self._outcomes(response, n, validate_only, what)
+        return self._outcomes(response, n, validate_only, what, attempts.unknown)
 
     def _read(self, changes: list[Change]) -> list[Reading]:
         from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
@@ -217,7 +221,9 @@ class GoogleAdsBidPlatform(BidPlatform):
                 out.append(Reading(None, problem=f"{kind} {key[1]} not found in customer {customer_id}"))
         return out
 
-    def _outcomes(self, response: Any, n: int, validate_only: bool, what: str) -> list[Outcome]:
+    def _outcomes(
+        self, response: Any, n: int, validate_only: bool, what: str, earlier: BaseException | None = None
+    ) -> list[Outcome]:
         from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 
         request_id = self._request_ids.last
@@ -234,7 +240,10 @@ class GoogleAdsBidPlatform(BidPlatform):
         outcomes = []
         for i in range(n):
             failed = [m for j, m in errors if j == i] + unplaced
-            if failed:
+            if failed and earlier is not None:  # an earlier attempt may have applied what this answer refuses
+                text = f"{what}: " + "; ".join(failed) + f"; but an earlier attempt ended without an answer ({earlier})"
+                outcomes.append(Outcome.unknown(text, request_id, i))
+            elif failed:
                 outcomes.append(Outcome.refused(f"{what}: " + "; ".join(failed), request_id, i))
             elif validate_only:
                 outcomes.append(Outcome.done("validated by Google Ads: no errors", request_id, i))

@@ -96,6 +96,11 @@ def _is_quota_error(e: BaseException) -> bool:
     return _grpc_code(e) == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+def is_ambiguous(e: BaseException) -> bool:
+    """A failed attempt that may have been processed: any code but the refusals (UNAVAILABLE, DEADLINE_EXCEEDED...)."""
+    return _grpc_code(e) not in REFUSED_CODES
+
+
 def is_retryable(e: BaseException) -> bool:
     """A quota error, or UNAVAILABLE ("come back later"): worth another attempt inside the call."""
     return _is_quota_error(e) or _grpc_code(e) == grpc.StatusCode.UNAVAILABLE
@@ -119,7 +124,10 @@ def failed_call(e: BaseException, what: str, n: int) -> list[Outcome]:
         return [Outcome.refused(text, None, i) for i in range(n)]
     code = _grpc_code(e)
     name = code.name if code is not None else type(e).__name__
-    refused = code in REFUSED_CODES
+    earlier = getattr(e, "earlier_unknown", None)  # a retried attempt that may have been applied
+    refused = code in REFUSED_CODES and earlier is None
+    if earlier is not None:
+        name += f" after an earlier attempt without an answer ({type(earlier).__name__})"
     if isinstance(e, GoogleAdsException):
         errors = failure_errors(e.failure)
         summary = "; ".join(m for _, m in errors) or "no error details"

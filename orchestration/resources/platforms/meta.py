@@ -27,7 +27,9 @@ from orchestration.resources.platforms.transport import (
     PlatformFault,
     http_fault,
     http_timeouts,
+    is_ambiguous,
     is_retryable,
+    settled,
     snippet,
     unreadable,
 )
@@ -141,13 +143,17 @@ class MetaBidPlatform(BidPlatform):
                 raise unreadable(what, status, body, request_id)
             return response, body
 
-        return with_backoff(
-            once,
-            retryable=is_retryable,
-            attempts=self.retry_attempts,
-            base_seconds=self.retry_base_seconds,
-            what=what,
-        )
+        try:
+            return with_backoff(
+                once,
+                retryable=is_retryable,
+                ambiguous=is_ambiguous,
+                attempts=self.retry_attempts,
+                base_seconds=self.retry_base_seconds,
+                what=what,
+            )
+        except PlatformFault as fault:
+            raise settled(fault) from None
 
     def _read(self, changes: list[Change]) -> list[Reading]:
         bodies: dict[str, dict | Reading] = {}  # ad set -> its fields, or why it cannot be pushed to

@@ -29,71 +29,20 @@ from typing import Any, ClassVar
 from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
-from orchestration.resources.platforms.transport import PlatformFault, http_fault, is_retryable, unreadable
+from orchestration.resources.platforms.microsoft_errors import as_list, classify, number, partial_errors
+from orchestration.resources.platforms.transport import (
+    Attempts,
+    PlatformFault,
+    is_ambiguous,
+    is_retryable,
+    settled,
+)
 from rl.bidding.audit import install_redacting_filter
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
 MAX_PER_CALL = 100
 _WSDL_CACHE: Any = None
-RATE_LIMIT_ERRORS = {"CallRateExceeded", "117"}
-INTERNAL_ERRORS = {"InternalError", "0"}  # Microsoft failed internally: the request may have been processed
-
-
-def _as_list(value: Any, name: str) -> list:
-    """A suds array (`ArrayOfX` with a list under `name`, or '' / None when empty) as a Python list."""
-    if value is None or isinstance(value, str):
-        return []
-    items = getattr(value, name, None)
-    if items is None:
-        return []
-    return list(items) if isinstance(items, list) else [items]
-
-
-def _fault_errors(fault: Any) -> tuple[list[tuple[int | None, str]], str | None]:
-    """(index or None, "ErrorCode (Code): Message") for each error of a SOAP fault, and its tracking id."""
-    detail = getattr(getattr(fault, "fault", None), "detail", None)
-    errors: list[tuple[int | None, str]] = []
-    tracking = None
-    for kind in ("ApiFaultDetail", "AdApiFaultDetail", "EditorialApiFaultDetail"):
-        body = getattr(detail, kind, None)
-        if body is None:
-            continue
-        tracking = getattr(body, "TrackingId", None) or tracking
-        for error in _as_list(getattr(body, "BatchErrors", None), "BatchError"):
-            errors.append((int(error.Index), f"{error.ErrorCode} ({error.Code}): {error.Message}"))
-        for name, item in (("OperationErrors", "OperationError"), ("Errors", "AdApiError")):
-            for error in _as_list(getattr(body, name, None), item):
-                errors.append((None, f"{error.ErrorCode} ({error.Code}): {error.Message}"))
-    if not errors:
-        errors.append((None, str(getattr(getattr(fault, "fault", None), "faultstring", fault))))
-    return errors, tracking
-
-
-def _has_code(errors: list[tuple[int | None, str]], codes: set[str]) -> bool:
-    return any(any(f"{code} (" in text or f"({code})" in text for code in codes) for _, text in errors)
-
-
-def _fault(e: BaseException, what: str) -> PlatformFault:
-    """A failed suds call classified (`transport`'s policy); `errors` per index are kept for refusals."""
-    from suds import WebFault
-
-    if isinstance(e, WebFault):
-        errors, tracking = _fault_errors(e)
-        detailed = any("(" in text for _, text in errors)
-        if _has_code(errors, RATE_LIMIT_ERRORS):
-            fault = PlatformFault("refused", f"{what} refused (rate limited)", tracking, retryable=True)
-        elif _has_code(errors, INTERNAL_ERRORS) or not detailed:
-            text = "; ".join(t for _, t in errors)
-            fault = PlatformFault("unknown", f"{what}: Microsoft failed internally ({text}); outcome unknown", tracking)
-        else:
-            fault = PlatformFault("refused", f"{what} refused", tracking)
-        fault.errors = errors
-        return fault
-    status = e.args[0] if e.args and isinstance(e.args[0], tuple) and len(e.args[0]) == 2 else None
-    if status is not None and isinstance(status[0], int):  # suds: an HTTP error without a SOAP fault
-        return http_fault(status[0], status[1], what) or unreadable(what, status[0], status[1])
-    return PlatformFault("unknown", f"{what}: no usable answer ({type(e).__name__}: {e}); outcome unknown")
 
 
 def _none_all(obj: Any) -> Any:
@@ -229,8 +178,9 @@ class MicrosoftAdsBidPlatform(BidPlatform):
         return Batch(group, described, (method, campaign_id, array))
 
     # -- sending ------------------------------------------------------------------------------------------------
-    def _call(self, method: str, what: str, **arguments: Any) -> Any:
-        """One SOAP call with backoff; the reply's response object, else a `PlatformFault`."""
+    def _call(self, method: str, what: str, attempts: Attempts | None = None, **arguments: Any) -> Any:
+        """One SOAP call with backoff; the reply's response object, else a `PlatformFault`. `attempts` learns
+        whether an attempt before the answer may have been processed."""
         service = self._service()
         install_redacting_filter(["suds", "bingads"], self._secret_values())  # tokens may have been refreshed
 
@@ -238,18 +188,22 @@ class MicrosoftAdsBidPlatform(BidPlatform):
             try:
                 response = getattr(service, method)(**arguments)
             except Exception as e:
-                raise _fault(e, what) from None
+                raise classify(e, what) from None
             if response is None:  # 202/204 or an empty body: not the operation's response element
                 raise PlatformFault("unknown", f"{what}: a reply without the {method} response; outcome unknown")
             return response
 
-        return with_backoff(
-            once,
-            retryable=is_retryable,
-            attempts=self.retry_attempts,
-            base_seconds=self.retry_base_seconds,
-            what=what,
-        )
+        try:
+            return with_backoff(
+                once,
+                retryable=is_retryable,
+                ambiguous=attempts or is_ambiguous,
+                attempts=self.retry_attempts,
+                base_seconds=self.retry_base_seconds,
+                what=what,
+            )
+        except PlatformFault as fault:
+            raise settled(fault) from None
 
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
         method, campaign_id, argument = batch.payload
@@ -266,8 +220,9 @@ class MicrosoftAdsBidPlatform(BidPlatform):
         }[method]
         what = f"Microsoft Advertising {method} ({self.account()})"
         n = len(batch.changes)
+        attempts = Attempts()
         try:
-            response = self._call(method, what, **arguments)
+            response = self._call(method, what, attempts, **arguments)
         except PlatformFault as fault:
             errors = fault.errors
             general = "; ".join(m for i, m in errors if i is None)
@@ -281,10 +236,19 @@ class MicrosoftAdsBidPlatform(BidPlatform):
                 for i in range(n)
             ]
         tracking = self._tracking_id(self._service())
-        partial = _partial_errors(response)
+        partial = partial_errors(response)
+        if partial and attempts.unknown is not None and not method.startswith("Get"):
+            # an earlier attempt may have applied what this answer refuses
+            text = f"{what}: refused after an earlier attempt without an answer ({attempts.unknown}); outcome unknown"
+            return [
+                Outcome.unknown(text, tracking, i)
+                if i in partial
+                else Outcome.done(f"updated {method[6:-1].lower()} {batch.changes[i].target}", tracking, i)
+                for i in range(n)
+            ]
         if method.startswith("Get"):
             name = "Campaign" if method == "GetCampaignsByIds" else "AdGroup"
-            found = _as_list(getattr(response, f"{name}s", None), name)
+            found = as_list(getattr(response, f"{name}s", None), name)
             return [self._checked(batch.changes[i], found, partial.get(i), tracking, i) for i in range(n)]
         return [
             Outcome.refused(f"{what}: " + "; ".join(partial[i]), tracking, i)
@@ -322,18 +286,18 @@ class MicrosoftAdsBidPlatform(BidPlatform):
                 readings.update({(field, str(i)): failed for i in ids})
                 continue
             name = "Campaign" if field == "budget" else "AdGroup"
-            found = _as_list(getattr(response, f"{name}s", None), name)
-            partial = _partial_errors(response)
+            found = as_list(getattr(response, f"{name}s", None), name)
+            partial = partial_errors(response)
             for k, object_id in enumerate(ids):
                 item = found[k] if k < len(found) else None
                 if k in partial or item is None or getattr(item, "Id", None) is None:
                     text = "; ".join(partial.get(k, [])) or f"{name.lower()} {object_id} not found in the account"
                     readings[(field, str(object_id))] = Reading(None, problem=text)
                 elif field == "budget":
-                    readings[(field, str(object_id))] = Reading(_number(getattr(item, "DailyBudget", None)))
+                    readings[(field, str(object_id))] = Reading(number(getattr(item, "DailyBudget", None)))
                 else:
                     bid = getattr(item, "CpcBid", None)
-                    readings[(field, str(object_id))] = Reading(_number(getattr(bid, "Amount", None)))
+                    readings[(field, str(object_id))] = Reading(number(getattr(bid, "Amount", None)))
         return [readings[(c.field, c.target)] for c in changes]
 
     @staticmethod
@@ -354,20 +318,3 @@ class MicrosoftAdsBidPlatform(BidPlatform):
             return str(tracking) if tracking else None
         except Exception:  # no reply header parsed (nothing to report)
             return None
-
-
-def _partial_errors(response: Any) -> dict[int, list[str]]:
-    """index -> "ErrorCode (Code): Message" of a response's partial errors. suds unwraps a response with a single
-    element (UpdateCampaigns: PartialErrors) into that element."""
-    errors = response if hasattr(response, "BatchError") else getattr(response, "PartialErrors", None)
-    partial: dict[int, list[str]] = {}
-    for error in _as_list(errors, "BatchError"):
-        partial.setdefault(int(error.Index), []).append(f"{error.ErrorCode} ({error.Code}): {error.Message}")
-    return partial
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None

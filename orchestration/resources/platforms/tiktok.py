@@ -27,7 +27,15 @@ from typing import Any, ClassVar
 from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
-from orchestration.resources.platforms.transport import PlatformFault, http_fault, http_timeouts, is_retryable, snippet
+from orchestration.resources.platforms.transport import (
+    PlatformFault,
+    http_fault,
+    http_timeouts,
+    is_ambiguous,
+    is_retryable,
+    settled,
+    snippet,
+)
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
@@ -133,13 +141,17 @@ class TikTokBidPlatform(BidPlatform):
                 raise PlatformFault("unknown", f"{what}: an answer that is not TikTok's JSON: {snippet(body)}")
             return answer
 
-        return with_backoff(
-            once,
-            retryable=is_retryable,
-            attempts=self.retry_attempts,
-            base_seconds=self.retry_base_seconds,
-            what=what,
-        )
+        try:
+            return with_backoff(
+                once,
+                retryable=is_retryable,
+                ambiguous=is_ambiguous,
+                attempts=self.retry_attempts,
+                base_seconds=self.retry_base_seconds,
+                what=what,
+            )
+        except PlatformFault as fault:
+            raise settled(fault) from None
 
     def _get(self, ad_group_ids: list[str]) -> tuple[dict[str, dict], str | None]:
         """The ad groups as TikTok holds them (id -> fields) and the request id: `/adgroup/get/`."""

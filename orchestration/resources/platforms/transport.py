@@ -81,3 +81,33 @@ def snippet(body: object) -> str:
 def http_timeouts(total: float) -> tuple[float, float]:
     """(connect, read) timeouts for an HTTP client, from one configured limit."""
     return min(CONNECT_TIMEOUT_SECONDS, total), total
+
+
+def is_ambiguous(e: BaseException) -> bool:
+    """A failed attempt that may have been processed (its outcome is unknown)."""
+    return not isinstance(e, PlatformFault) or e.kind == "unknown"
+
+
+def settled(fault: PlatformFault) -> PlatformFault:
+    """The fault a call ended with, as the audit must see it: a refusal after an earlier attempt whose outcome was
+    unknown (a retried 503, say) does not prove that nothing was applied, so the call's outcome is unknown."""
+    earlier = getattr(fault, "earlier_unknown", None)
+    if fault.kind != "refused" or earlier is None:
+        return fault
+    text = f"{fault.text}; but an earlier attempt ended without an answer ({earlier}), so the outcome is unknown"
+    return PlatformFault("unknown", text, fault.request_id, errors=fault.errors)
+
+
+class Attempts:
+    """The `ambiguous` predicate of `with_backoff` that also remembers the last attempt whose outcome was unknown
+    (`unknown`): a refusal in an answer that came after such an attempt does not prove nothing was applied."""
+
+    def __init__(self, ambiguous=is_ambiguous):
+        self.unknown: BaseException | None = None
+        self._ambiguous = ambiguous
+
+    def __call__(self, e: BaseException) -> bool:
+        if self._ambiguous(e):
+            self.unknown = e
+            return True
+        return False
