@@ -165,13 +165,13 @@ def ingest_day(resources: dict, db: Path, day: dt.date, rng: random.Random, rate
     stats["ingestion_runs"] += 2
 
 
-def run_sequence(number: int, args, injected: Counter, stats: dict, instance) -> None:
+def run_sequence(number: int, args, injected: Counter, stats: dict, instance, rigs: list) -> None:
     from dagster_duckdb import DuckDBResource
 
     from benchmarks.fakes.ga4 import CHANNELS, FakeGA4Resource, FakeGA4Server
 
     rng = random.Random(args.seed * 100_003 + number)
-    rigs = [make_rig(p) for p in PLATFORMS]
+    rigs = [rig.reset() for rig in rigs]  # a fresh account on each platform
     audit = PushAudit(duckdb.connect())
     first_day = FIRST_DAY + dt.timedelta(days=(number * args.days) % 300)
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,9 +217,10 @@ def main(argv: list[str] | None = None) -> dict:
         "statuses": Counter(),
         "examples": [],
     }
+    rigs = [make_rig(p) for p in PLATFORMS]
     with dg.DagsterInstance.ephemeral() as instance:
         for number in range(args.sequences):
-            run_sequence(number, args, injected, stats, instance)
+            run_sequence(number, args, injected, stats, instance, rigs)
             if (number + 1) % 25 == 0 or number + 1 == args.sequences:
                 print(
                     f"{number + 1:4d}/{args.sequences} sequences: {stats['changes_planned']} changes planned, "

@@ -203,7 +203,7 @@ class FakeGoogleAdsServer(grpc.Channel):
         server.record(op, writes, applied, fault, refused)
         if errors and not request.partial_failure:
             raise ads_error(grpc.StatusCode.INVALID_ARGUMENT, failure([(c, m, i) for i, c, m in errors]), request_id)
-        if fault is not None and fault.kind != "partial_failure":
+        if fault is not None and fault.kind not in ("partial_failure", "malformed_json"):
             raise self._fault_error(fault, request_id)
         results = (
             [] if request.validate_only else [{"resource_name": op.update.resource_name} for op in request.operations]

@@ -71,6 +71,16 @@ class Rig:
     def state(self) -> dict[tuple[str, str], float]:
         return dict(self.server.values)
 
+    def reset(self) -> Rig:
+        """A fresh account on the same resource and wire (building SDK clients again is slow, and suds runs out
+        of namespace prefixes after some hundreds of clients over one cached WSDL)."""
+        self.server.values.clear()
+        self.server.values.update(initial_values(self.platform))
+        self.server.owners.clear()
+        self.server.log.clear()
+        self.server.faults = lambda call, op: None
+        return self
+
 
 def initial_values(platform: str) -> dict[tuple[str, str], float]:
     values = {}
