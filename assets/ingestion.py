@@ -60,11 +60,17 @@ def _window(
             raise ValueError(f"partition {key!r} is not one of the daily partitions ({first_key} .. {last_key})")
     first, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
     earliest = max(first - dt.timedelta(days=lookback), DAILY_PARTITIONS.start.date())
-    if recover or earliest >= first:
+    if recover or earliest >= first or not _warehouse_exists(duckdb):
         return first, first, last
     with duckdb.get_connection() as conn:
         loaded = loaded_days(conn, table, earliest, first - dt.timedelta(days=1))
     return ingest.lookback_start(first, earliest, loaded), first, last
+
+
+def _warehouse_exists(duckdb: DuckDBResource) -> bool:
+    """False when the warehouse is a local file not created yet (nothing is loaded; its directory may not exist)."""
+    database = str(duckdb.database)
+    return database == ":memory:" or database.startswith("md:") or Path(database).exists()
 
 
 def _partition_span() -> tuple[dt.date, dt.date]:

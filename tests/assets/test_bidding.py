@@ -38,7 +38,7 @@ def test_plan_passes_checks_pushes_to_the_demo_world_and_a_second_push_changes_n
     result = _materialize(copy, {"ops": {"daily_bid_plan": {"config": {"policy": "proportional"}}}})
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 5 and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
+    assert len(checks) == 6 and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
     rows = _query(copy, f"SELECT campaign_id, daily_budget, bid, policy_version, data_partition FROM {PLAN_TABLE}")
     assert len(rows) == 8 and {r[3] for r in rows} == {"baseline:proportional"} and {r[4] for r in rows} == {LAST}
     assert sum(r[1] for r in rows) <= 500.0
