@@ -217,8 +217,8 @@ def _decide(audit: PushAudit, changes: list[Change], adapter: PushAdapter, mode:
             blocked.add(id(change))
         elif earlier is not None and reading.value is not None and _same(reading.value, change):
             why = (
-                f"read back from the platform: {reading.value:.2f} is in force, so the earlier attempt (audit id "
-                f"{earlier}, outcome unknown) took effect; not sent again"
+                f"read back from the platform: {reading.value:.2f} is in force (the earlier attempt, audit id "
+                f"{earlier}, whose outcome was unknown, took effect, or the same value was set since); not sent again"
             )
             rows.append((change, "skipped_unchanged", why))
             blocked.add(id(change))

@@ -54,6 +54,8 @@ def run(assets, resources: dict, first: dt.date, last: dt.date) -> dg.ExecuteInP
 
 
 def table(path, name: str) -> list[tuple]:
+    if not path.exists():  # nothing was ever written
+        return []
     with duckdb.connect(str(path), read_only=True) as con:
         exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
         if not exists[0]:

@@ -147,7 +147,7 @@ def test_a_lost_answer_is_unknown_the_push_goes_on_and_the_next_push_reads_it_ba
     again = Adapter(state=platform.state)
     results = push(reopened, again)
     assert again.reads == [[("budget", "202")]] and again.calls == []  # read back: 12.00 is in force, not re-sent
-    assert results[2].status == "skipped_unchanged" and "earlier attempt (audit id 4" in results[2].response
+    assert results[2].status == "skipped_unchanged" and "earlier attempt, audit id 4," in results[2].response
     assert {r.status for r in push(reopened, Adapter(state=platform.state))} == {"skipped_unchanged"}
     reopened.connection.close()
 
