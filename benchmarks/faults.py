@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{stats['runs_wedged']} runs wedged ({time.perf_counter() - started:.0f}s)",
                     flush=True,
                 )
+    for rig in rigs:
+        rig.resource.teardown_after_execution(None)  # the TikTok SDK's thread pool, while the interpreter is alive
     wall = time.perf_counter() - started
     print(f"faults injected: {sum(injected.values())} — " + ", ".join(f"{k} {n}" for k, n in sorted(injected.items())))
     print("first-run audit statuses: " + ", ".join(f"{k} {n}" for k, n in sorted(stats["statuses"].items())))

@@ -86,6 +86,11 @@ class TikTokBidPlatform(BidPlatform):
             self._api_client = ApiClient(configuration)
         return self._api_client
 
+    def teardown_after_execution(self, context: Any) -> None:
+        """Drop the SDK client now: it starts a thread pool per client and stops it only in `__del__`, which fails
+        with a traceback when it first runs at interpreter exit."""
+        self._api_client = None
+
     def _check_target(self, change: Change) -> None:
         if not change.target.isdigit():
             raise PlanError(f"{change.describe()}: a TikTok ad group id is digits, got {change.target!r}")
