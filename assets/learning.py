@@ -43,8 +43,9 @@ class PolicyTrainingConfig(dg.Config):
     residual_scale: float = 0.3
     paired: bool = True  # reward against a same-draws twin run by the residual base or the frozen warm start
     teacher: str = "ceiling"  # the warm start's teacher: "ceiling", "oracle" or a baseline's name
-    bc_cycles: int = 6  # reset cycles of the teacher's labels (0: no warm start)
+    bc_cycles: int = 48  # reset cycles of the teacher's labels (0: no warm start; fewer if the time runs out)
     dagger_rounds: int = 3
+    dagger_envs: int = 4  # markets per teaching cycle
     bc_epochs: int = 100
     select_seeds: list[int] = [601]  # validation: keep the warm start if RL made it worse
     engine: str = "fast"  # the training simulator (evaluation always runs the full engine)
@@ -53,7 +54,10 @@ class PolicyTrainingConfig(dg.Config):
     progress_bar: bool = False
     tensorboard: bool = True
     max_wall_s: float | None = 300.0
-    uncertainty_scale: float = 1.0
+    # domain randomisation around the calibration by its uncertainty (0: off). Off by default for the distilled
+    # policy: the teacher plans each randomised market with its true parameters, and where a month of reports
+    # cannot tell those markets apart the student learns the average of their plans (benchmarks.policy's note)
+    uncertainty_scale: float = 0.0
 
 
 class PolicyEvaluationConfig(dg.Config):
@@ -100,6 +104,7 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
         teacher=config.teacher,
         bc_cycles=0 if config.residual_base is not None else config.bc_cycles,
         dagger_rounds=config.dagger_rounds,
+        dagger_envs=config.dagger_envs,
         bc_epochs=config.bc_epochs,
         select_seeds=tuple(config.select_seeds),
         engine=config.engine,

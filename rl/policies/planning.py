@@ -98,13 +98,11 @@ def bid_shapes(
     beta = np.zeros((n_l, n_c), dtype=int)
     delta = np.zeros((n_l, n_c, N_DEVICES), dtype=int)
     eta = np.zeros((n_l, n_c, n_blocks), dtype=int)
-    lam = lams[:, None, None, None, None]  # [L, 1, 1, 1, 1] against [G, C, 24, D]
-    gain = value[None] - lam * cost[None]  # [L, G, C, 24, D]
-    # index grids for gathers at [L, C, K, 24, D]
-    c_ix = np.arange(n_c)[None, :, None, None]
-    h_ix = np.arange(HOURS)[None, None, :, None]
-    d_ix = np.arange(N_DEVICES)[None, None, None, :]
-    l_ix = np.arange(n_l)[:, None, None, None]
+    # the objective of every (λ, campaign, cell) along the grid, contiguous in the grid: [L, C, 24, D, G]
+    lam = lams[:, None, None, None, None]
+    gain = np.ascontiguousarray((value[None] - lam * cost[None]).transpose(0, 2, 3, 4, 1)).reshape(-1)
+    # flat offset of grid point 0 of every (λ, campaign, hour, device): gathers are one `take` each
+    base = (np.arange(n_l * n_c * HOURS * N_DEVICES) * n_g).reshape(n_l, n_c, HOURS, N_DEVICES)
 
     def cells(b, dl, et):
         """Effective grid index of every cell [L, C, (cand,) 24, D] (clipped to the grid): b [L, C(, cand)],
@@ -113,9 +111,9 @@ def bid_shapes(
         return np.clip(idx, -origin, origin)
 
     def objective(idx):
-        """gain at the indices [L, C, K, 24, D] (K candidates) → [L, C, K, 24, D]."""
-        ex = np.expand_dims
-        return gain[ex(l_ix, 2), idx + origin, ex(c_ix, 2), ex(h_ix, 2), ex(d_ix, 2)]
+        """gain at the grid indices [L, C, (K,) 24, D] (K candidates) → the same shape."""
+        offsets = base if idx.ndim == 4 else base[:, :, None]
+        return gain.take(offsets + (idx + origin))
 
     mod = np.asarray(modifiers, dtype=bool)
     bid_cands = np.arange(-k_bid, k_bid + 1)

@@ -32,6 +32,7 @@ With `select_seeds` the zero-correction start and the trained correction are com
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 import time
@@ -50,12 +51,7 @@ from rl.env.core import ENGINES
 from rl.market.params import MarketParams
 from rl.policies.residual import RESIDUAL_BASES, ResidualSpec, ResidualVecEnv, attach_spec
 from rl.training.callbacks import LearningCurve, WallClockLimit
-from rl.training.imitation import (
-    baseline_teacher,
-    behaviour_clone,
-    collect_dagger,
-    collect_demonstrations,
-)
+from rl.training.imitation import behaviour_clone, collect_demonstrations, distill
 from rl.training.paired import FrozenPolicy, PairedVecEnv
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
@@ -92,6 +88,8 @@ class TrainConfig:
     teacher_bid_mult: float | None = None  # baseline teacher: hold every bid at this × the reference bid
     teacher_tune: bool = False  # grid-search the baseline teacher's hyperparameters on `select_seeds` first
     dagger_rounds: int = 2  # baseline teacher: rounds of collection (the first driven by the teacher)
+    dagger_envs: int = 4  # markets per teaching cycle (each cycle draws one market: fewer markets, more draws)
+    dagger_share: float = 0.6  # of max_wall_s: the teacher's labelling stops after this share (rounds end early)
     # residual learning (rl.policies.residual): the model learns a correction of this baseline's actions instead of
     # the actions themselves; it starts as exactly the baseline (zeroed action head) and no warm start is needed
     residual_base: str | None = None
@@ -314,27 +312,12 @@ def train(
             start_as_base(model)
             attach_spec(model, spec)
         elif config.bc_cycles > 0 and config.teacher != "oracle":
+            teach_cfg = dataclasses.replace(config, n_envs=config.dagger_envs)
             demo_env = make_venv(
-                params, config, venv.schema, params_sampler, seed=config.seed + 7919, engine=config.engine
+                params, teach_cfg, venv.schema, params_sampler, seed=config.seed + 7919, engine=config.engine
             )
-            teacher, bc = baseline_teacher(demo_env, config)
-            data = None
-            rounds = min(config.dagger_rounds, config.bc_cycles)
-            per_round = [config.bc_cycles // rounds + (r < config.bc_cycles % rounds) for r in range(rounds)]
-            fits = []
-            for r, cycles in enumerate(per_round):
-                new = collect_dagger(
-                    demo_env,
-                    teacher,
-                    cycles,
-                    config.gamma,
-                    config.seed + 1 + 1000 * r,
-                    student=None if r == 0 else model,
-                )
-                data = new if data is None else tuple(np.concatenate([a, b]) for a, b in zip(data, new, strict=True))
-                fits.append(behaviour_clone(model, *data, config.bc_epochs, config.bc_learning_rate, config.seed + r))
-            bc.update(fits[-1])
-            bc["rounds"] = [{k: f[k] for k in ("samples", "loss_first", "loss_last")} for f in fits]
+            deadline = None if config.max_wall_s is None else start + config.dagger_share * config.max_wall_s
+            bc = distill(model, demo_env, config, deadline)
             bc["collect_and_fit_s"] = round(time.perf_counter() - start, 2)
             if config.paired:  # RL is rewarded for what it adds to the distilled student (a frozen copy)
                 venv.reference = FrozenPolicy(copy.deepcopy(model.policy), name="warm_start")
