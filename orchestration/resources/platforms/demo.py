@@ -69,7 +69,7 @@ class DemoBidPlatform(BidPlatform):
             return f"campaign {row.campaign_id} does not exist in the demo world"
         if campaign.platform != row.platform:
             return f"campaign {row.campaign_id} is on {campaign.platform!r} in the demo world, not {row.platform!r}"
-        budget_target, bid_targets = demo_targets(row.campaign_id)
+        budget_target, bid_targets = demo_targets(row.campaign_id, row.platform)
         expected = budget_target if change.field == "budget" else bid_targets[0]
         if change.target != expected:
             return (
