@@ -16,6 +16,7 @@ from typing import ClassVar
 import dagster as dg
 
 from orchestration.resources.platforms.transport import DEFAULT_TIMEOUT_SECONDS
+from rl.accounts.model import DiscoveredAccount
 from rl.bidding.audit import PushAudit
 from rl.bidding.plan import Change, PlanError, PlanRow
 from rl.bidding.push import Batch, Outcome, PushResult, Reading, execute_push
@@ -65,6 +66,15 @@ class BidPlatform(dg.ConfigurableResource):
         """The platform's current value of each change's object and field, one `Reading` per change (a `problem`
         when the object must not be pushed to: missing, or another account's). Used to reconcile an unknown
         outcome before sending again, and for the checks `_must_read` asks for."""
+
+    @abc.abstractmethod
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The account's campaigns, budgets and ad groups on `platform` as the platform lists them now (read-only,
+        paged calls with this resource's retries and timeout); a `DiscoveryError` naming the call otherwise."""
+
+    def _check_platform(self, platform: str) -> None:
+        if platform not in self.platforms():
+            raise ValueError(f"{type(self).__name__} reads {self.platforms()}, not {platform!r}")
 
     def _must_read(self, change: Change) -> bool:
         """Whether a change must be read before it is sent, on every push (default: no; Meta checks ownership)."""
