@@ -9,7 +9,7 @@ asset (the registry and targets against the platforms, in the UI).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from rl.accounts.model import DiscoveredAccount, DiscoveredCampaign
@@ -101,6 +101,6 @@ def proposals(known: Iterable[tuple[str, int]], accounts: Iterable[DiscoveredAcc
     return [c for a in accounts for c in a.campaigns if c.key not in known and c.status != "removed"]
 
 
-def paused_but_managed(managed: Mapping[tuple[str, int], object], accounts: Iterable[DiscoveredAccount]) -> list:
+def paused_but_managed(managed: Collection[tuple[str, int]], accounts: Iterable[DiscoveredAccount]) -> list:
     """Managed campaigns paused on their platform: their pushes are harmless but their budget is not spent."""
     return [c for a in accounts for c in a.campaigns if c.key in managed and c.status == "paused"]

@@ -10,7 +10,7 @@ retried and the timeouts are `orchestration.resources.platforms.transport`'s, fo
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import dagster as dg
@@ -105,9 +105,17 @@ class BidPlatform(dg.ConfigurableResource):
             for change in row.changes():
                 self._check_target(change)
 
-    def push(self, rows: Sequence[PlanRow], *, live: bool, audit: PushAudit) -> list[PushResult]:
+    def push(
+        self,
+        rows: Sequence[PlanRow],
+        *,
+        live: bool,
+        audit: PushAudit,
+        blocked: Mapping[tuple[str, int], str] | None = None,
+    ) -> list[PushResult]:
         """Push the plan rows: validate only (`live=False`) or apply (`live=True`, only when this resource's
-        `live_pushing_enabled` is on). Every change is written to `audit`; one `PushResult` per change."""
+        `live_pushing_enabled` is on). Every change is written to `audit`; one `PushResult` per change. The changes
+        of a campaign in `blocked` ((platform, campaign id) -> why) are recorded `not_sent`, never sent."""
         if live and not self.live_pushing_enabled:
             raise LivePushRefused(
                 f"{type(self).__name__} ({self.account()}): live pushing is switched off for this account; "
@@ -122,6 +130,7 @@ class BidPlatform(dg.ConfigurableResource):
             account=self.account(),
             adapter=_Adapter(self),
             secrets=self._secret_values(),
+            blocked=blocked,
         )
 
 
