@@ -16,7 +16,8 @@ from typing import Any
 from rl.accounts.model import DiscoveredAccount, DiscoveredCampaign, DiscoveryError, campaign_id
 from rl.accounts.naming import parse_utm
 
-CAMPAIGN_TYPES = ["Search", "Shopping", "Audience", "PerformanceMax"]
+# CampaignType is a list of flags, sent as one space-separated value (the SOAP form Microsoft documents)
+CAMPAIGN_TYPES = "Search Shopping Audience PerformanceMax"
 MANUAL_SCHEMES = ("ManualCpc", "EnhancedCpc")
 STATUS = {
     "Active": "enabled",
