@@ -308,7 +308,7 @@ def bid_push(
                 metadata={k: _failures_md(v) for k, v in failed.items()},
             )
         audit = PushAudit(conn)
-        modes, declared = {}, account_wiring.declared_shared()
+        modes, declared, drifted = {}, account_wiring.declared_shared(), {}
         for platform, resource in platforms.items():
             rows = [e.to_plan_row() for e in entries if e.platform == platform]
             if not rows:
@@ -316,8 +316,7 @@ def bid_push(
             live = config.live(platform, environment, armed=resource.live_pushing_enabled)
             modes[platform] = resource._mode(live)
             blocked = _drifted(resource, platform, rows, declared)
-            for (_, campaign_id), why in blocked.items():
-                context.log.warning(f"{platform}/{campaign_id}: not pushed: {why}")
+            drifted.update(blocked)
             context.log.info(f"{platform}: pushing {len(rows)} campaign(s), {modes[platform]}")
             results.extend(resource.push(rows, live=live, audit=audit, blocked=blocked))
     counts: dict[str, int] = {}
@@ -331,7 +330,9 @@ def bid_push(
     }
     problems = [r for r in results if r.status in PROBLEM_STATUSES]
     if problems:
-        raise dg.Failure(push_problems(problems), metadata=metadata)
+        drift = "; ".join(f"{p}/{c}: {why}" for (p, c), why in drifted.items())
+        detail = f" Not sent, as the platforms hold them now: {drift}." if drift else ""
+        raise dg.Failure(push_problems(problems) + detail, metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)
 
 

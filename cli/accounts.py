@@ -110,6 +110,13 @@ def check(args: argparse.Namespace) -> int:
     if not args.write:
         _say("run `gaelp accounts check --write` to write the registry, the GA4 mapping and the push targets")
         return 0
+    if not targets:
+        _say(
+            "error: no campaign is managed: writing would pause every campaign GAELP runs; set managed=true on the "
+            "campaigns it should run first",
+            err=True,
+        )
+        return 1
     targets_path = (args.targets or wiring.targets_file()).resolve()
     checking.write_csv(args.registry, checking.REGISTRY_COLUMNS, registry)
     checking.write_csv(args.mapping, checking.MAPPING_COLUMNS, mapping)
