@@ -49,11 +49,12 @@ def targets_file() -> Path:
 
 
 def _unset(resource: dg.ConfigurableResource) -> list[str]:
-    """The environment variables a resource's configuration names and the environment does not set."""
+    """The environment variables a resource's configuration names and the environment does not set (an empty value
+    is set: Dagster takes it, e.g. no manager account)."""
     return sorted(
         value.env_var_name
         for value in resource.__dict__.values()
-        if isinstance(value, dg.EnvVar) and not os.environ.get(value.env_var_name)
+        if isinstance(value, dg.EnvVar) and value.env_var_name not in os.environ
     )
 
 

@@ -5,6 +5,7 @@ reach a plan; a malformed review file is refused by file, line and column."""
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import replace
 
 import pytest
@@ -117,3 +118,23 @@ def test_a_malformed_review_file_is_refused_by_file_line_and_column(demo, capsys
     assert f"{demo['file']}:4: managed 'yes' is not true or false" in err
     assert f"{demo['file']}:6: campaign_id '2x1' is not a positive integer" in err
     assert main(["accounts", "discover"]) == 2  # nor is it overwritten
+
+
+def test_in_prod_a_platform_without_credentials_is_not_connected_and_secrets_stay_out(tmp_path, monkeypatch, capsys):
+    from orchestration.accounts import platform_resources
+
+    for var in [v for v in os.environ if v.startswith(("GOOGLE_ADS_", "META_", "TIKTOK_", "MICROSOFT_"))]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("GAELP_ENV", "prod")
+    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path))
+    assert main(["accounts", "discover"]) == 1
+    out = capsys.readouterr()
+    assert "google_ads: not connected: GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET" in out.out
+    assert "no platform could be read; nothing written" in out.err and not (tmp_path / "accounts").exists()
+    secrets = {"META_APP_SECRET": "app-secret-DO-NOT-LOG", "META_ACCESS_TOKEN": "token-DO-NOT-LOG"}
+    for name, value in {"META_APP_ID": "1", "META_AD_ACCOUNT_ID": "act_5", **secrets}.items():
+        monkeypatch.setenv(name, value)
+    with platform_resources() as (ready, missing):
+        assert list(ready) == ["meta"] and ready["meta"].account() == "meta:act_5"
+        assert set(missing) == {"google_ads", "tiktok", "microsoft_ads"}
+        assert not any(s in repr(ready) + repr(missing) for s in secrets.values())
