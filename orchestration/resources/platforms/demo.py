@@ -8,6 +8,7 @@ demo ids (`rl.bidding.plan.demo_targets`), and the values must be acceptable to 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -156,8 +157,10 @@ class DemoBidPlatform(BidPlatform):
         return out
 
 
+@functools.cache
 def _soap_factory():
-    """The bingads SDK's factory of Campaign Management types (the WSDL the SDK ships, parsed once per process)."""
+    """The bingads SDK's factory of Campaign Management types (the WSDL the SDK ships), built once per process: suds
+    runs out of namespace prefixes after some hundreds of clients over one WSDL."""
     from bingads.service_client import ServiceClient
 
     from orchestration.resources.platforms.microsoft import wsdl_cache
