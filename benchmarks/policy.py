@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--learning-rate", type=float, default=3e-5)
     ap.add_argument("--log-std-init", type=float, default=-2.0)
     ap.add_argument("--select-seeds", type=int, nargs="*", default=[601])
-    ap.add_argument("--eval-seeds", type=int, default=2)
+    ap.add_argument("--eval-seeds", type=int, default=3, help="8 episodes each, per world")
     ap.add_argument("--eval-envs", type=int, default=8)
     ap.add_argument("--tune-seeds", type=int, nargs="*", default=[501])
     ap.add_argument(
