@@ -2,7 +2,7 @@
 tuned baseline (and its pattern-rules variant), the informed planning ceiling, the clairvoyant oracle and the LP
 bound; then run it in a copy of each demo world.
 
-    .venv/bin/python -m benchmarks.policy [--train-seconds 600] [--eval-seeds 2] [--eval-envs 8]
+    .venv/bin/python -m benchmarks.policy [--train-seconds 600] [--eval-seeds 3] [--eval-envs 8]
     .venv/bin/python -m benchmarks.policy --worlds rl/world/worlds/reference_account.yaml   # one world
 
 Per world (the reference account and the differently shaped second world by default), the training market is the
