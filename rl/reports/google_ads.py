@@ -155,10 +155,19 @@ def _has_presence(column: Column, sample: RawMessage) -> bool:
     return descriptor.has_presence
 
 
+def _messages(column: Column, groups: dict[tuple[str, ...], list[RawMessage]]) -> list[RawMessage]:
+    """The messages holding the column's value, one per row: nested fields (campaign_criterion.device.type) walk
+    down from the row's resource message; each level is fetched once for all the columns that share it."""
+    key = (column.group,)
+    for part in column.path[:-1]:
+        parent, key = groups[key], (*key, part)
+        if key not in groups:
+            groups[key] = [getattr(m, part) for m in parent]
+    return groups[key]
+
+
 def _values(column: Column, messages: list[RawMessage], presence: bool) -> list:
     attr = column.attr
-    for part in column.path[:-1]:  # nested fields (campaign_criterion.device.type): down to the leaf message
-        messages = [getattr(m, part) for m in messages]
     if presence:
         return [getattr(m, attr) if m.HasField(attr) else None for m in messages]
     values = [getattr(m, attr) for m in messages]
@@ -203,6 +212,6 @@ def rows_to_frame(rows: Iterable[GoogleAdsRow | RawMessage], fields: list[str]) 
     raws = [_raw(r) for r in rows]
     if not raws:
         return pl.DataFrame(schema={c.name: c.dtype for c in columns})
-    groups = {g: [getattr(r, g) for r in raws] for g in dict.fromkeys(c.group for c in columns)}
-    series = [_series(c, _values(c, groups[c.group], _has_presence(c, raws[0]))) for c in columns]
+    groups = {(g,): [getattr(r, g) for r in raws] for g in dict.fromkeys(c.group for c in columns)}
+    series = [_series(c, _values(c, _messages(c, groups), _has_presence(c, raws[0]))) for c in columns]
     return pl.DataFrame(series)

@@ -6,7 +6,9 @@ As the real API reports them:
     and ``bid_modifier`` the multiplier (1.3 = +30%; 0 = the device is excluded, −100%);
   * an AD_SCHEDULE criterion per hour block and weekday — a block on every weekday is seven criteria — with
     ``day_of_week``, ``start_hour``/``end_hour`` (end exclusive, 24 allowed) and ``start_minute``/``end_minute``
-    (ZERO: the demo's blocks are whole hours), and the block's ``bid_modifier``;
+    (ZERO: the demo's blocks are whole hours), and the block's ``bid_modifier``. A campaign whose hour-block
+    modifiers are all 1 has no ad schedule at all, as an account that never adjusted by hour (it runs every hour
+    at its bid);
   * ``resource_name`` = ``customers/{customer}/campaignCriteria/{campaign_id}~{criterion_id}``.
 Only search platforms (google_ads, microsoft_ads) have these criteria; a social account answers no rows.
 
@@ -51,7 +53,13 @@ def criterion_rows(modifiers: pl.DataFrame, n_blocks: int) -> pl.DataFrame:
         pl.col("_device").str.to_uppercase().alias("device"),
         *[pl.lit(None, dtype=t).alias(c) for c, t in _SCHEDULE_NULLS.items()],
     )
-    hours = modifiers.filter(pl.col("dimension") == "hour")
+    # no ad schedule where every block is at 1 (the campaign runs every hour at its bid)
+    adjusted = (
+        modifiers.filter((pl.col("dimension") == "hour") & (pl.col("bid_modifier") != 1.0))
+        .select("date", "campaign_id")
+        .unique()
+    )
+    hours = modifiers.filter(pl.col("dimension") == "hour").join(adjusted, on=["date", "campaign_id"], how="semi")
     schedule = pl.concat(
         [
             hours.with_columns(

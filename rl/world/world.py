@@ -295,11 +295,14 @@ class DemoWorld:
             result, new_state = resolve_day(self.market, draws, state, budgets, bids, bid_mult)
             if on_day is not None:
                 on_day(draws, state, result)
-            state = new_state
             organic_rng = np.random.default_rng([self.seed, date.toordinal(), 0x5E55])
             for name, frame in facts.day_frames(self.market, result, organic_rng).items():
                 chunks.setdefault(name, []).append(frame)
             chunks.setdefault("modifiers", []).append(world_modifiers.day_frame(self.params, date, self.modifiers))
+            chunks.setdefault("rival_shifts", []).append(
+                facts.rival_shift_frame(self.market, date, state.comp_shift[0])
+            )
+            state = new_state
         last = dates[-1]
         for name, frames in chunks.items():
             folder = self.state_dir / "tables" / name

@@ -32,6 +32,17 @@ def test_marts_are_built_and_every_dbt_test_passes(built):
     assert spend == pytest.approx(raw)
 
 
+def schedule_sql(modifier: str) -> str:
+    """Ad-schedule criteria for campaign 101 on 2025-01-20: the day's six 4-hour blocks on all seven weekdays,
+    `modifier` an SQL expression of the weekday d (1 = Monday) and the block b."""
+    weekdays = "['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY']"
+    return (
+        "INSERT INTO raw.ad_modifiers SELECT 'google_ads', 101, DATE '2025-01-20', 1000000 + 100 * d + 4 * b, "
+        f"'AD_SCHEDULE', NULL, {weekdays}[d], 4 * b, 4 * b + 4, 'ZERO', 'ZERO', {modifier} "
+        "FROM range(1, 8) AS t(d), range(6) AS u(b)"
+    )
+
+
 # Bad input of the ingestion issue that reaches the warehouse anyway (e.g. loaded by hand), and the dbt test that
 # must name it.
 FAULTS = {
@@ -53,8 +64,7 @@ FAULTS = {
     ),
     # a Monday ad schedule that differs from the other weekdays of its block: no single modifier for the block
     "schedule_weekdays_disagree": (
-        "UPDATE raw.ad_modifiers SET bid_modifier = 1.7 WHERE campaign_id = 101 AND date = '2025-01-20' "
-        "AND criterion_type = 'AD_SCHEDULE' AND day_of_week = 'MONDAY' AND start_hour = 8",
+        schedule_sql("CASE WHEN b = 2 AND d = 1 THEN 1.7 ELSE 1.0 END"),
         "assert_ad_schedule_folds_into_hour_blocks",
     ),
 }
@@ -87,11 +97,8 @@ def test_device_and_modifier_marts(built, tmp_path, monkeypatch):
     (data / "warehouse.duckdb").write_bytes((built["tmp"] / "data" / "warehouse.duckdb").read_bytes())
     monkeypatch.setenv("GAELP_DATA_DIR", str(data))
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
-        # campaign 101 on 2025-01-20: mobile +30%, the 08-12 block at 1.7 on every weekday
-        con.execute(
-            "UPDATE raw.ad_modifiers SET bid_modifier = 1.7 WHERE campaign_id = 101 AND date = '2025-01-20' "
-            "AND criterion_type = 'AD_SCHEDULE' AND start_hour = 8"
-        )
+        # campaign 101 on 2025-01-20: mobile +30%, an ad schedule with the 08-12 block at 1.7 on every weekday
+        con.execute(schedule_sql("CASE WHEN b = 2 THEN 1.7 ELSE 1.0 END"))
         con.execute(
             "UPDATE raw.ad_modifiers SET bid_modifier = 1.3 WHERE campaign_id = 101 AND date = '2025-01-20' "
             "AND criterion_device = 'mobile'"

@@ -374,7 +374,8 @@ def test_demo_reports_match_the_world_for_every_platform(demo):
     modifiers = demo.modifiers("google_ads", start, end).frame()
     assert modifiers.schema == pl.Schema(schema_for(MODIFIER_FIELDS))
     per_day = modifiers.group_by("date", "campaign_id").len()
-    assert per_day.height == 10 * 4 and set(per_day["len"]) == {3 + 6 * 7}  # 4 Google campaigns, 10 days
+    # 4 Google campaigns, 10 days: three DEVICE criteria each, no ad schedule (never adjusted by hour)
+    assert per_day.height == 10 * 4 and set(per_day["len"]) == {3}
     assert demo.modifiers("meta", start, end).row_count == 0  # social platforms have no bid modifiers
     daily = demo.impression_share("google_ads", start, end).frame()
     assert daily.group_by("campaign_id", "date").len()["len"].max() == 1

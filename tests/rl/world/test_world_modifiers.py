@@ -151,6 +151,9 @@ def test_campaign_criteria_are_reported_as_google_ads_rows(tmp_path, world_file)
     }
     assert {round(c.bid_modifier, 6) for c in last_block} == {3.0}
     assert len({c.criterion_id for c in schedule}) == 42
+    # a campaign never adjusted by hour has no ad schedule (it runs every hour at its bid): devices only
+    others = _rows(w, f"SELECT {CRITERIA_FIELDS} FROM campaign_criterion WHERE campaign.id = 102")
+    assert {r.campaign_criterion.type_.name for r in others} == {"DEVICE"} and len(others) == 3
     # the current state is what is in force from today; by date, what was in force each day
     by_date = _rows(
         w,
