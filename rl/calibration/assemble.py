@@ -12,6 +12,7 @@ import polars as pl
 
 from rl.calibration import priors
 from rl.calibration.data import CalibrationData, CalibrationError
+from rl.market.modifiers import block_labels
 from rl.market.params import DEVICES, HOURS, MarketParams, parse_market_params
 
 
@@ -114,10 +115,27 @@ def device_effects(data: CalibrationData, ctr_rows: list[pl.DataFrame], conv_row
     return DeviceEffects(shares, ctr, cvr, ctr_se, cvr_se, source)
 
 
+def modifiers_in_force(data: CalibrationData, campaign_id: int, n_blocks: int) -> dict[str, list[float]]:
+    """The campaign's device and hour-block modifiers on the last day of the window that has them, as the
+    `Campaign.current_*_modifiers` fields (empty when it has none: a social campaign, or all at 1)."""
+    rows = data.modifiers.filter((pl.col("campaign_id") == campaign_id) & (pl.col("date") <= data.last))
+    if rows.height == 0:
+        return {}
+    last = rows.filter(pl.col("date") == rows["date"].max())
+    values = dict(zip(last["modifier_key"].to_list(), last["bid_modifier"].to_list(), strict=True))
+    blocks = ["h" + label.replace("-", "_") for label in block_labels(n_blocks)]
+    device = [float(values[d]) if values.get(d) is not None else 1.0 for d in DEVICES]
+    hours = [float(values[k]) if values.get(k) is not None else 1.0 for k in blocks]
+    if all(v == 1.0 for v in device + hours):
+        return {}
+    return {"current_device_modifiers": device, "current_hour_modifiers": hours}
+
+
 def assemble(
-    data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, devices: DeviceEffects
+    data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, devices: DeviceEffects, n_blocks=6
 ) -> MarketParams:
-    """One validated `MarketParams` from the campaign fits and the market-wide figures."""
+    """One validated `MarketParams` from the campaign fits and the market-wide figures (the campaigns' bids,
+    budgets and modifiers in force are those of the window's last day)."""
     dim = {r["campaign_id"]: r for r in data.campaigns.iter_rows(named=True)}
     flags.append(f"order value spread: lognormal sigma {priors.VALUE_SIGMA} (prior)")
     flags.append("competitors: no adaptation or drift fitted (0)")
@@ -174,6 +192,7 @@ def assemble(
                 "current_bid": f.current_bid,
                 "current_daily_budget": f.current_budget,
                 "max_bid": max(f.max_bid, f.current_bid),
+                **modifiers_in_force(data, cid, n_blocks),
             }
         )
         for j in range(f.rivals.n_rivals):
@@ -194,6 +213,7 @@ def assemble(
     organic_cvr = float(org["key_events"].sum() / max(org["sessions"].sum(), 1)) if org.height else 0.0
     raw = {
         "name": f"calibrated {data.first}..{data.last}",
+        "hour_blocks": n_blocks,
         "history_start": data.first.isoformat(),
         "daily_budget": daily_budget,
         "target_cpa": target_cpa,

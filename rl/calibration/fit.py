@@ -249,7 +249,7 @@ def calibrate(
             fit.uncertainty["ctr"] = 1.0 / math.sqrt(max(series[cid]["clicks"].sum(), 1))
     devices = _device_and_hour_effects(data, fits, hour_w, mature_end, n_blocks, response, flags)
     _pool_priors(fits, flags)
-    params = assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, devices)
+    params = assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, devices, n_blocks)
     return Calibration(params, data.first, data.last, fits, flags, vol["frame"], time.perf_counter() - started, devices)
 
 

@@ -122,3 +122,26 @@ def test_the_backtest_simulation_applies_the_modifiers_in_force(small_params):
     assert with_mods.filter(google)["clicks"].sum() < without.filter(google)["clicks"].sum()
     others = ~google
     assert with_mods.filter(others)["clicks"].sum() == without.filter(others)["clicks"].sum()
+
+
+def test_the_calibrated_campaign_carries_the_modifiers_in_force_at_the_end_of_the_window():
+    from types import SimpleNamespace
+
+    from rl.calibration.assemble import modifiers_in_force
+
+    keys = ["mobile", "desktop", "tablet", "h00_04", "h04_08", "h08_12", "h12_16", "h16_20", "h20_24"]
+    rows = pl.DataFrame(
+        {
+            "date": [dt.date(2025, 1, 1)] * 9 + [dt.date(2025, 1, 2)] * 9,
+            "campaign_id": [101] * 18,
+            "modifier_key": keys * 2,
+            "bid_modifier": [1.0] * 9 + [1.2, 0.8, 0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 2.0],
+        }
+    )
+    data = SimpleNamespace(modifiers=rows, last=dt.date(2025, 1, 2))
+    assert modifiers_in_force(data, 101, 6) == {
+        "current_device_modifiers": [1.2, 0.8, 0.0],
+        "current_hour_modifiers": [0.5, 1.0, 1.0, 1.0, 1.0, 2.0],
+    }
+    assert modifiers_in_force(SimpleNamespace(modifiers=rows, last=dt.date(2025, 1, 1)), 101, 6) == {}  # all at 1
+    assert modifiers_in_force(data, 201, 6) == {}  # a social campaign has none
