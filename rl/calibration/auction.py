@@ -408,6 +408,7 @@ def fit_rivals(
             minlength=lv.n,
         )[used]
         table = table.with_columns(pl.Series("clicks", clicks))
+    table = table.sort("bid", "level")  # in bid order for readers and plots; `level` keeps the mapping to days
     return RivalFit(r, float(x[0]), float(np.exp(x[1])), hm, float(best[0]), table, flags, dm)
 
 

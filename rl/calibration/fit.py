@@ -102,7 +102,8 @@ class Calibration:
                 str(cid): {
                     "platform": c.platform,
                     "flags": c.flags,
-                    "uncertainty": {k: round(v, 4) for k, v in c.uncertainty.items()},
+                    # an effect the data cannot pin down has an infinite error: null in JSON
+                    "uncertainty": {k: round(v, 4) if math.isfinite(v) else None for k, v in c.uncertainty.items()},
                     "rivals": None
                     if c.rivals is None
                     else {
@@ -117,7 +118,10 @@ class Calibration:
                     "value_per_conversion": round(c.value_mean, 2),
                     "rival_hour_mult": None if c.rivals is None else np.round(c.rivals.hour_mult, 4).tolist(),
                     "rival_device_mult": None if c.rivals is None else np.round(c.rivals.device_mult, 4).tolist(),
-                    "hour_block_effects": {k: {m: round(v, 4) for m, v in e.items()} for k, e in c.blocks.items()},
+                    "hour_block_effects": {
+                        k: {m: round(v, 4) if math.isfinite(v) else None for m, v in e.items()}
+                        for k, e in c.blocks.items()
+                    },
                 }
                 for cid, c in self.campaigns.items()
             },
@@ -127,8 +131,8 @@ class Calibration:
                 "shares": np.round(self.devices.shares, 4).tolist(),
                 "ctr_mult": np.round(self.devices.ctr, 4).tolist(),
                 "cvr_mult": np.round(self.devices.cvr, 4).tolist(),
-                "ctr_se": np.round(self.devices.ctr_se, 4).tolist(),
-                "cvr_se": np.round(self.devices.cvr_se, 4).tolist(),
+                "ctr_se": [round(v, 4) if math.isfinite(v) else None for v in self.devices.ctr_se],
+                "cvr_se": [round(v, 4) if math.isfinite(v) else None for v in self.devices.cvr_se],
                 "source": self.devices.source,
             },
         }
