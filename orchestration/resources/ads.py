@@ -112,8 +112,8 @@ def modifiers_query(start: dt.date, end: dt.date) -> str:
     """The device and ad-schedule bid modifiers in force per campaign and day (`FROM campaign_criterion`).
 
     The real API reports a campaign's criteria only as they are now, without `segments.date`: the demo answers this
-    dated form (as it does the settings report), and `GoogleAdsReportingResource` asks for the current criteria of
-    the one day a daily run pulls (`current_modifiers_query`)."""
+    dated form (as it does the settings report), and `GoogleAdsReportingResource` asks for the current criteria
+    (`current_modifiers_query`) and records them on the last day of the window."""
     if start > end:
         raise ValueError(f"report window starts {start}, after its end {end}")
     return (
@@ -340,13 +340,10 @@ class GoogleAdsReportingResource(AdsReportingResource):
         return self._ads_service
 
     def modifiers(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
-        """The criteria in force now, stamped with the day pulled: Google Ads has no history of criteria in this
-        report, so only a single day (yesterday's partition, before today's push) can be asked for."""
-        if start != end:
-            raise AdsReportingError(
-                f"Google Ads reports campaign criteria only as they are now: pull the bid modifiers one day per run, "
-                f"not {start}..{end}"
-            )
+        """The criteria in force now, stamped with the last day asked for: Google Ads keeps no history of criteria
+        in this report, so a daily run (yesterday's partition, before today's push) records each day as it passes,
+        and a backfill can only record its last day — the days before it stay without rows (the marts carry the
+        first known modifiers back over them)."""
         report = self.fetch(platform, current_modifiers_query(), MODIFIER_CRITERIA_FIELDS, end)
         report.as_of = end
         return report
