@@ -267,7 +267,8 @@ def _fit_auction(
     fit: CampaignFit, data: CalibrationData, days: pl.DataFrame, hour_w: np.ndarray, dev_w: np.ndarray, n_blocks: int
 ) -> None:
     """The campaign's rivals: whole days first, then their hour and device multipliers per cell, then the median
-    and spread again with those multipliers, and the cells once more (`rl.calibration.cells`)."""
+    and spread again with those multipliers, the cells once more, and the median and spread a last time so the
+    per-level table (clicks per impression, share shown) is that of the final multipliers (`rl.calibration.cells`)."""
     cid, s = fit.campaign_id, fit.structure
     dates = days["date"].to_list()
     own = cells.own_multipliers(data.modifiers.filter(pl.col("campaign_id") == cid), dates, n_blocks)
@@ -276,19 +277,20 @@ def _fit_auction(
     devices = data.ad_devices.filter(pl.col("campaign_id") == cid)
     rivals = fit_rivals(s, days, hourly, hour_w, levels=lv, device_w=dev_w)
     cell = cells.fit_cells(s, rivals, lv, days, hourly, devices, hour_w, dev_w)
-    rivals = fit_rivals(
-        s,
-        days,
-        hourly,
-        hour_w,
-        levels=lv,
-        device_w=dev_w,
-        hour_mult=cell.hour_mult,
-        device_mult=cell.device_mult,
-        start=rivals,
-    )
-    cell = cells.fit_cells(s, rivals, lv, days, hourly, devices, hour_w, dev_w)
-    rivals.hour_mult, rivals.device_mult = cell.hour_mult, cell.device_mult
+    for round_ in range(2):
+        rivals = fit_rivals(
+            s,
+            days,
+            hourly,
+            hour_w,
+            levels=lv,
+            device_w=dev_w,
+            hour_mult=cell.hour_mult,
+            device_mult=cell.device_mult,
+            start=rivals,
+        )
+        if round_ == 0:
+            cell = cells.fit_cells(s, rivals, lv, days, hourly, devices, hour_w, dev_w)
     fit.rivals, fit.levels, fit.cells = rivals, lv, cell
     fit.flags += rivals.flags + cell.flags
 
