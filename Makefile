@@ -43,6 +43,7 @@ bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.env
 	$(PY) -m benchmarks.policy
 	$(PY) -m benchmarks.closed_loop
+	$(PY) -m benchmarks.faults
 
 $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
 	mkdir -p $(DAGSTER_HOME_DIR)

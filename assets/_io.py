@@ -57,15 +57,39 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
         )
 
 
+def loaded_days(conn: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date) -> set[dt.date]:
+    """The days start..end that already have rows in the raw table (none when the table does not exist yet)."""
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [RAW_SCHEMA, table]
+    ).fetchone()[0]
+    if not exists:
+        return set()
+    rows = conn.execute(
+        f"SELECT DISTINCT date FROM {RAW_SCHEMA}.{table} WHERE date BETWEEN ? AND ?", [start, end]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def replace_window(
-    conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, start: dt.date, end: dt.date
-) -> int:
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    keep_only: tuple[dt.date, dt.date] | None = None,
+) -> tuple[int, int]:
     """Delete the table's rows dated start..end and insert `frame`, in one transaction: a failure leaves the table
-    as it was. Returns the rows now in the window."""
+    as it was. With `keep_only` (a recovery), rows dated outside that range — days no report can have — are deleted
+    too. Returns (rows now in the window, rows deleted outside it)."""
     ensure_table(conn, table)
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE date BETWEEN ? AND ?", [start, end])
+        purged = 0
+        if keep_only is not None:
+            outside = f"FROM {RAW_SCHEMA}.{table} WHERE date NOT BETWEEN ? AND ?"
+            (purged,) = conn.execute(f"SELECT count(*) {outside}", list(keep_only)).fetchone()
+            conn.execute(f"DELETE {outside}", list(keep_only))
         arrow = frame.sort(frame.columns).to_arrow()  # sorted: identical re-runs give identical tables
         conn.register("incoming", arrow)
         conn.execute(f"INSERT INTO {RAW_SCHEMA}.{table} SELECT * FROM incoming")
@@ -77,7 +101,7 @@ def replace_window(
     (count,) = conn.execute(
         f"SELECT count(*) FROM {RAW_SCHEMA}.{table} WHERE date BETWEEN ? AND ?", [start, end]
     ).fetchone()
-    return int(count)
+    return int(count), int(purged)
 
 
 PLAN_DDL = f"""

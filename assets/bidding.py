@@ -21,9 +21,10 @@ from orchestration.environment import TARGETS_CSV_VAR, Environment, current_envi
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
 from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
+from rl.bidding.audit import PROBLEM_STATUSES
 from rl.bidding.checks import CHECKS, CheckFailure, run_checks
 from rl.bidding.plan import PLATFORMS
-from rl.bidding.plots import plan_diff, plan_total, push_audit
+from rl.bidding.plots import plan_diff, plan_total, push_audit, push_problems
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
 
@@ -270,8 +271,9 @@ def bid_push(
     bid_microsoft_ads: BidPlatform,
 ) -> dg.MaterializeResult:
     """Push the partition's plan to each platform: validate-only unless live is switched on (demo: the demo market,
-    audit mode "demo"). Every intended and applied change goes to `bid_push_audit`; pushing the same partition
-    again sends nothing that was already applied."""
+    audit mode "demo"). Every attempt goes to `bid_push_audit` with a truthful status; pushing the same partition
+    again sends nothing already in force, and reads back what an earlier attempt left unknown before sending it.
+    The run fails when a change was refused, left unknown or not sent."""
     from rl.bidding.audit import PushAudit
 
     partition = context.partition_key
@@ -320,12 +322,9 @@ def bid_push(
         "policy_version": entries[0].policy_version,
         **{f"changes_{status}": dg.MetadataValue.int(n) for status, n in sorted(counts.items())},
     }
-    refused = [r for r in results if r.status == "failed"]
-    if refused:
-        raise dg.Failure(
-            f"bid_push: {len(refused)} change(s) were refused by the platform (see the audit table bid_push_audit)",
-            metadata=metadata,
-        )
+    problems = [r for r in results if r.status in PROBLEM_STATUSES]
+    if problems:
+        raise dg.Failure(push_problems(problems), metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)
 
 

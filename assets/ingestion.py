@@ -1,8 +1,14 @@
 """Ingestion: what GA4 and the ad platforms report, one day per partition, into DuckDB's `raw` schema.
 
-Every run re-pulls a 3-day lookback before its first partition (GA4 and the platforms keep revising recent days),
-keeps each response under the data directory before parsing it, checks the window (keys unique, no empty day,
-only registered campaigns) and then replaces the window in one transaction. A backfill of any length is one run.
+Every run re-pulls a lookback before its first partition (3 days; 30 for the click-date conversion reports) over the
+days already loaded (GA4 and the platforms keep revising recent days; a backfill's first partition is where its
+table starts), keeps every response page under the data directory as it arrives — also when the fetch fails part
+way — checks the window (only dates asked for, keys unique, no negative count, no empty day, only registered
+campaigns) and then replaces the window in one transaction. A backfill of any length is one run.
+
+Recovery (`recover_window_job`, `IngestionConfig.recover`): the partitions asked for are re-pulled without
+lookback, and rows dated outside the partitions altogether (a phantom day no report can have) are deleted in the
+same transaction; the warehouse is then rebuilt. No one edits DuckDB by hand.
 """
 
 import datetime as dt
@@ -14,11 +20,11 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets import _preview
-from assets._io import keep_raw, replace_window
+from assets._io import keep_raw, loaded_days, replace_window
 from assets.partitions import CONVERSION_LOOKBACK_DAYS, DAILY_PARTITIONS, LOOKBACK_DAYS
 from orchestration.environment import data_dir
-from orchestration.resources.ads import AdsReport, AdsReportingResource
-from orchestration.resources.ga4 import GA4Resource
+from orchestration.resources.ads import AdsReport, AdsReportingResource, batches_to_json_lines
+from orchestration.resources.ga4 import GA4Resource, pages_to_json_lines
 from rl.registry import CampaignRegistry
 from rl.reports import ingest
 
@@ -34,8 +40,17 @@ INGESTION = dict(
 )
 
 
-def _window(context: dg.AssetExecutionContext, lookback: int = LOOKBACK_DAYS) -> tuple[dt.date, dt.date, dt.date]:
-    """(window start incl. `lookback` days, first partition day, last partition day)."""
+class IngestionConfig(dg.Config):
+    """`recover`: re-pull exactly the partitions asked for (no lookback) and delete the table's rows dated outside
+    the daily partitions (days no report can have). Set by `recover_window_job`."""
+
+    recover: bool = False
+
+
+def _window(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, table: str, lookback: int, recover: bool
+) -> tuple[dt.date, dt.date, dt.date]:
+    """(window start incl. the lookback over days already loaded, first partition day, last partition day)."""
     keys = context.partition_key_range
     for key in (keys.start, keys.end):
         # A run launched with a hand-written partition tag is not checked by Dagster: refuse it here, by name.
@@ -44,8 +59,26 @@ def _window(context: dg.AssetExecutionContext, lookback: int = LOOKBACK_DAYS) ->
             last_key = DAILY_PARTITIONS.get_last_partition_key()
             raise ValueError(f"partition {key!r} is not one of the daily partitions ({first_key} .. {last_key})")
     first, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
-    start = max(first - dt.timedelta(days=lookback), DAILY_PARTITIONS.start.date())
-    return start, first, last
+    earliest = max(first - dt.timedelta(days=lookback), DAILY_PARTITIONS.start.date())
+    if recover or earliest >= first or not _warehouse_exists(duckdb):
+        return first, first, last
+    with duckdb.get_connection() as conn:
+        loaded = loaded_days(conn, table, earliest, first - dt.timedelta(days=1))
+    return ingest.lookback_start(first, earliest, loaded), first, last
+
+
+def _warehouse_exists(duckdb: DuckDBResource) -> bool:
+    """False when the warehouse is a local file not created yet (nothing is loaded; its directory may not exist)."""
+    database = str(duckdb.database)
+    return database == ":memory:" or database.startswith("md:") or Path(database).exists()
+
+
+def _partition_span() -> tuple[dt.date, dt.date]:
+    """The first and last day of the daily partitions: no report has a day outside them."""
+    return (
+        dt.date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key()),
+        dt.date.fromisoformat(DAILY_PARTITIONS.get_last_partition_key()),
+    )
 
 
 def _write(
@@ -57,13 +90,14 @@ def _write(
     raw_paths: list[Path],
     registry: CampaignRegistry | None = None,
     extra: dict | None = None,
+    recover: bool = False,
 ) -> dg.MaterializeResult:
     start, first, last = window
     # Every day of the window is replaced, lookback included: an empty re-pull must not wipe a day already loaded.
-    ingest.check(table, frame, ingest.days(start, last), registry)
+    ingest.check(table, frame, ingest.days(start, last), registry, window=(start, last))
     with duckdb.get_connection() as conn:
-        rows = replace_window(conn, table, frame, start, last)
-    context.log.info(f"{table}: {rows} rows for {start}..{last}")
+        rows, purged = replace_window(conn, table, frame, start, last, _partition_span() if recover else None)
+    context.log.info(f"{table}: {rows} rows for {start}..{last}" + (f"; {purged} stray rows deleted" if purged else ""))
     by_day = frame.group_by("date").len().sort("date")
     absent = f"no rows in window {start}..{last}"
     preview = {
@@ -71,12 +105,14 @@ def _write(
         "preview": _preview.markdown(frame.sort("date", descending=True, maintain_order=True), absent),
         "per_day": _preview.markdown(_day_totals(frame), absent),
     }
+    recovery = {"stray_rows_deleted": dg.MetadataValue.int(purged)} if recover else {}
     return dg.MaterializeResult(
         metadata={
             "rows": dg.MetadataValue.int(rows),
             "window": f"{start}..{last} (partitions {first}..{last}, {(first - start).days}-day lookback)",
             "days": dg.MetadataValue.int(by_day.height),
             "min_rows_per_day": dg.MetadataValue.int(int(by_day["len"].min() or 0)),
+            **recovery,
             **_preview.on_last_partition(context, preview),
             **(extra or {}),
         }
@@ -99,16 +135,32 @@ def _day_totals(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _ga4_asset(table: str, dimensions: dict[str, str], metrics: dict[str, str], description: str):
     @dg.asset(name=table, description=description, kinds={"ga4", "duckdb"}, **INGESTION)
-    def _asset(context: dg.AssetExecutionContext, ga4: GA4Resource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        window = _window(context)
-        report = ga4.fetch_report(list(dimensions), list(metrics), window[0], window[2], log=context.log)
+    def _asset(
+        context: dg.AssetExecutionContext, config: IngestionConfig, ga4: GA4Resource, duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        window = _window(context, duckdb, table, LOOKBACK_DAYS, config.recover)
+        received: list = []
+        try:
+            report = ga4.fetch_report(list(dimensions), list(metrics), window[0], window[2], context.log, received)
+        except BaseException:  # keep the pages that did arrive (named "partial"), then fail as the fetch did
+            if received:
+                keep_raw(
+                    data_dir(),
+                    table,
+                    window[0],
+                    window[2],
+                    context.run_id,
+                    "ga4-partial",
+                    pages_to_json_lines(received),
+                )
+            raise
         raw = keep_raw(data_dir(), table, window[0], window[2], context.run_id, "ga4", report.to_json_lines())
         frame = ingest.from_ga4(report.frame(list(dimensions), list(metrics)), dimensions, metrics, table)
         quota = report.quota or {}
         extra = {"api_calls": dg.MetadataValue.int(report.attempts)}
         for name, figures in quota.items():
             extra[f"quota_{name}_remaining"] = dg.MetadataValue.int(int(figures["remaining"]))
-        return _write(context, duckdb, table, frame, window, [raw], extra=extra)
+        return _write(context, duckdb, table, frame, window, [raw], extra=extra, recover=config.recover)
 
     return _asset
 
@@ -131,12 +183,22 @@ ga4_conversions = _ga4_asset(
 def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBACK_DAYS):
     @dg.asset(name=table, description=description, kinds={"googleads", "duckdb"}, **INGESTION)
     def _asset(
-        context: dg.AssetExecutionContext, ads: AdsReportingResource, duckdb: DuckDBResource
+        context: dg.AssetExecutionContext,
+        config: IngestionConfig,
+        ads: AdsReportingResource,
+        duckdb: DuckDBResource,
     ) -> dg.MaterializeResult:
-        window = _window(context, lookback)
+        window = _window(context, duckdb, table, lookback, config.recover)
         frames, raws, request_ids = [], [], []
         for platform in sorted(ads.accounts()):
-            report: AdsReport = getattr(ads, fetch)(platform, window[0], window[2])
+            received: list = []
+            try:
+                report: AdsReport = getattr(ads, fetch)(platform, window[0], window[2], received)
+            except BaseException:  # keep the batches that did arrive, then fail as the fetch did
+                if received:
+                    text = batches_to_json_lines(received)
+                    keep_raw(data_dir(), table, window[0], window[2], context.run_id, f"{platform}-partial", text)
+                raise
             raws.append(
                 keep_raw(data_dir(), table, window[0], window[2], context.run_id, platform, report.to_json_lines())
             )
@@ -147,7 +209,9 @@ def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBAC
             "platforms": ", ".join(sorted(ads.accounts())),
             "request_ids": ", ".join(sorted(set(request_ids))) or "the platforms returned no request id",
         }
-        return _write(context, duckdb, table, frame, window, raws, CampaignRegistry.load(), extra)
+        return _write(
+            context, duckdb, table, frame, window, raws, CampaignRegistry.load(), extra, recover=config.recover
+        )
 
     return _asset
 

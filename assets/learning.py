@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
-from rl.evaluation.evaluate import INFORMED_ORACLE, LP_BOUND, ORACLE
+from rl.evaluation.evaluate import INFORMED_CEILING, INFORMED_ORACLE, LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
 from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
 from rl.training.train import TrainConfig
@@ -20,32 +20,44 @@ GATE = "promotion_gate"
 
 
 class PolicyTrainingConfig(dg.Config):
-    """Training run settings (see `rl.training.train.TrainConfig`)."""
+    """Training run settings (see `rl.training.train.TrainConfig`). By default the policy is distilled from the
+    informed planning ceiling (DAgger over `bc_cycles` reset cycles in `dagger_rounds` rounds), then fine-tuned by
+    paired PPO on the fast simulator against a frozen copy of itself, and the fine-tuned model is kept only if it
+    does better on the validation seeds."""
 
     algo: str = "ppo"
-    total_timesteps: int = 20_000
-    n_envs: int = 8
+    total_timesteps: int = 200_000
+    n_envs: int = 16
     seed: int = 0
     episode_days: int = 14
     warmup_days: int = 28
     settle_days: int | None = None
-    net_arch: list[int] = [64, 64]
-    learning_rate: float = 3e-4
+    net_arch: list[int] = [256, 256]
+    learning_rate: float = 3e-5
+    log_std_init: float = -2.0
     n_steps: int = 14
-    batch_size: int = 56
-    # the policy learns a correction of this baseline (None: the actions themselves, warm-started by imitation)
-    residual_base: str | None = "online_lp"
+    batch_size: int = 112
+    # a residual policy learns a correction of this baseline instead (None: the actions themselves)
+    residual_base: str | None = None
     residual_kwargs: dict[str, float] = {"slack": 1.0, "decay": 0.5}
     residual_scale: float = 0.3
-    paired: bool = True  # reward against a same-draws twin run by the residual base (rl.training.paired)
-    bc_cycles: int = 0  # imitation warm start (only without residual_base)
-    bc_epochs: int = 300
-    oracle_budget_step: float = 25.0  # the teacher's budget grid (coarser is faster)
+    paired: bool = True  # reward against a same-draws twin run by the residual base or the frozen warm start
+    teacher: str = "ceiling"  # the warm start's teacher: "ceiling", "oracle" or a baseline's name
+    bc_cycles: int = 48  # reset cycles of the teacher's labels (0: no warm start; fewer if the time runs out)
+    dagger_rounds: int = 3
+    dagger_envs: int = 4  # markets per teaching cycle
+    bc_epochs: int = 100
+    select_seeds: list[int] = [601]  # validation: keep the warm start if RL made it worse
+    engine: str = "fast"  # the training simulator (evaluation always runs the full engine)
+    oracle_budget_step: float = 25.0  # the clairvoyant teacher's budget grid (coarser is faster)
     checkpoint_every: int = 0
     progress_bar: bool = False
     tensorboard: bool = True
-    max_wall_s: float | None = None
-    uncertainty_scale: float = 1.0
+    max_wall_s: float | None = 300.0
+    # domain randomisation around the calibration by its uncertainty (0: off). Off by default for the distilled
+    # policy: the teacher plans each randomised market with its true parameters, and where a month of reports
+    # cannot tell those markets apart the student learns the average of their plans (benchmarks.policy's note)
+    uncertainty_scale: float = 0.0
 
 
 class PolicyEvaluationConfig(dg.Config):
@@ -58,7 +70,8 @@ class PolicyEvaluationConfig(dg.Config):
     warmup_days: int | None = None
     settle_days: int | None = None
     oracle_budget_step: float = 5.0
-    informed_replicates: int = 4  # replicate days per decision of the informed oracle; 0 skips it
+    ceiling: bool = True  # the informed planning ceiling, the yardstick the policy is measured against
+    informed_replicates: int = 0  # replicate days of the greedy informed oracle (a diagnostic); 0 skips it
     world_days: int = 14  # demo mode: days the policy runs in a copy of the demo world (0: skip)
     promote: bool = True
 
@@ -81,14 +94,20 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
         settle_days=config.settle_days,
         net_arch=tuple(config.net_arch),
         learning_rate=config.learning_rate,
+        log_std_init=config.log_std_init,
         n_steps=config.n_steps,
         batch_size=config.batch_size,
         residual_base=config.residual_base,
         residual_kwargs=tuple(sorted(config.residual_kwargs.items())),
         residual_scale=config.residual_scale,
-        paired=config.paired and config.residual_base is not None,
-        bc_cycles=config.bc_cycles,
+        paired=config.paired and (config.residual_base is not None or config.bc_cycles > 0),
+        teacher=config.teacher,
+        bc_cycles=0 if config.residual_base is not None else config.bc_cycles,
+        dagger_rounds=config.dagger_rounds,
+        dagger_envs=config.dagger_envs,
         bc_epochs=config.bc_epochs,
+        select_seeds=tuple(config.select_seeds),
+        engine=config.engine,
         oracle_budget_step=config.oracle_budget_step,
         checkpoint_every=config.checkpoint_every,
         progress_bar=config.progress_bar,
@@ -135,8 +154,9 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
 def policy_evaluation(
     context: dg.AssetExecutionContext, config: PolicyEvaluationConfig, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    """The trained policy against every tuned baseline, the clairvoyant oracle and the LP bound on held-out seeds
-    (common random numbers); registered in `policy_registry`, promoted only if the gate passes."""
+    """The trained policy against every tuned baseline (and pattern-rules variant), the informed planning ceiling,
+    the clairvoyant oracle and the LP bound on held-out seeds (common random numbers, full engine); registered in
+    `policy_registry`, promoted only if the gate passes."""
     overlap = set(config.eval_seeds) & set(config.tune_seeds)
     if overlap:
         raise dg.Failure(f"evaluation seeds {sorted(overlap)} are also tuning seeds: held-out seeds must be unseen")
@@ -148,6 +168,7 @@ def policy_evaluation(
         warmup_days=config.warmup_days,
         settle_days=config.settle_days,
         oracle_budget_step=config.oracle_budget_step,
+        ceiling=config.ceiling,
         informed_replicates=config.informed_replicates,
         world_days=config.world_days if current_environment() is Environment.DEMO else 0,
         promote=config.promote,
@@ -175,7 +196,7 @@ def policy_evaluation(
         "scores": dg.MetadataValue.json(table),
         "comparisons": dg.MetadataValue.json({b: ci.to_dict() for b, ci in ev.comparisons.items()}),
         "params_hash": entry.params_hash,
-        "scores_chart": _preview.png(png, "policy vs baselines vs oracle vs LP bound"),
+        "scores_chart": _preview.png(png, "policy vs baselines vs the informed ceiling, oracle and LP bound"),
         "scores_table": _preview.markdown(_score_rows(ev), "no evaluation result", max_rows=50),
     }
     if ev.world is not None:
@@ -202,8 +223,9 @@ def _score_rows(ev) -> list[dict]:
     for name, figures in ev.table().items():
         role = {
             ev.policy: "policy",
-            ORACLE: "hindsight oracle",
-            INFORMED_ORACLE: "informed oracle (true parameters)",
+            INFORMED_CEILING: "informed planning ceiling (the target)",
+            ORACLE: "clairvoyant oracle (hindsight: reported, not a target)",
+            INFORMED_ORACLE: "greedy informed oracle (a diagnostic)",
             LP_BOUND: "per-auction LP bound",
         }.get(name, "baseline")
         ci = comparisons.get(name)

@@ -1,5 +1,6 @@
-"""Speed of the batched environment against SB3's DummyVecEnv over the single-market env, PPO training speed, and
-the paired residual training env with the twin copying the learner's warm-up against simulating its own.
+"""Speed of the batched environment against SB3's DummyVecEnv over the single-market env, PPO training speed, the
+paired residual training env with the twin copying the learner's warm-up against simulating its own, and a
+training decision at the reference account's full volume in the fast simulator against the full engine.
 
     .venv/bin/python -m benchmarks.env [--markets 16] [--volume 0.1] [--steps 40] [--ppo-steps 2048]
 
@@ -29,6 +30,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 from rl.env import BatchedBiddingVecEnv, BiddingEnv, EnvConfig, ObservationSchema  # noqa: E402
 from rl.market.params import MarketParams, load_market_params  # noqa: E402
+from rl.policies.base import run_episode  # noqa: E402
+from rl.policies.baselines import BASELINES, StaticPolicy  # noqa: E402
 from rl.policies.residual import ResidualSpec, ResidualVecEnv  # noqa: E402
 from rl.training.paired import PairedVecEnv  # noqa: E402
 from rl.world.paths import DEFAULT_WORLD_FILE  # noqa: E402
@@ -111,6 +114,31 @@ def main(argv: list[str] | None = None) -> dict:
         f"{paired_rates[False]:,.0f} simulating its own -> {paired_ratio:.2f}x"
     )
 
+    # a training decision at full volume: the paired residual env (online LP base) in each simulator, and the
+    # fidelity that makes the fast one usable: the same policies' scores on the same seeds in both
+    full_params = load_market_params(DEFAULT_WORLD_FILE)
+    decision_rates, fidelity = {}, {}
+    for engine in ("full", "fast"):
+        cfg = EnvConfig(engine=engine)
+        learner = BatchedBiddingVecEnv(full_params, n_envs=args.markets, config=cfg, schema=schema)
+        spec = ResidualSpec("online_lp", 0.3, schema.to_json(), learner.codec.bid_range, {"slack": 1.0, "decay": 0.5})
+        twin = BatchedBiddingVecEnv(full_params, n_envs=args.markets, config=cfg, schema=schema)
+        env = PairedVecEnv(ResidualVecEnv(learner, spec), twin, spec.baseline())
+        decision_rates[engine] = time_steps(env, 2 * episode, args.seed)
+        scores = {}
+        for name, policy in (
+            ("static", StaticPolicy.reference(learner)),
+            ("online_lp", BASELINES["online_lp"].for_env(learner, slack=1.0, decay=0.5)),
+        ):
+            scores[name] = round(float(np.mean([run_episode(policy, learner, s).scores.mean() for s in (71, 72)])), 2)
+        fidelity[engine] = scores
+    decision_ratio = decision_rates["fast"] / decision_rates["full"]
+    print(
+        f"paired training decision at full volume: fast simulator {decision_rates['fast']:,.0f}/s, full engine "
+        f"{decision_rates['full']:,.0f}/s -> {decision_ratio:.1f}x; scores on seeds 71-72 (fast vs full): "
+        + ", ".join(f"{n} {fidelity['fast'][n]} vs {fidelity['full'][n]}" for n in fidelity["full"])
+    )
+
     out = {
         "benchmark": "env",
         "paired_steps_per_s": {
@@ -118,6 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
             "twin_simulates_warmup": round(paired_rates[False], 1),
         },
         "paired_ratio": round(paired_ratio, 2),
+        "train_decisions_per_s": {k: round(v, 1) for k, v in decision_rates.items()},
+        "train_decision_ratio": round(decision_ratio, 2),
+        "fast_vs_full_scores": fidelity,
         "env_steps_per_s": {"batched_vec_env": round(batched_rate, 1), "dummy_vec_env": round(dummy_rate, 1)},
         "ratio": round(ratio, 2),
         "ppo_steps_per_s": round(ppo_rate, 1),

@@ -18,6 +18,7 @@ from orchestration.jobs import (
     daily_bidding_job,
     daily_data_job,
     ingestion_job,
+    recover_window_job,
     retrain_job,
     safe_push_job,
     warehouse_job,
@@ -38,6 +39,7 @@ defs = dg.Definitions(
     ],
     jobs=[
         ingestion_job,
+        recover_window_job,
         warehouse_job,
         daily_data_job,
         daily_bidding_job,

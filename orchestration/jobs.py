@@ -5,6 +5,7 @@ import warnings
 import dagster as dg
 
 from assets.partitions import DAILY_PARTITIONS
+from rl.reports.ingest import RAW_SCHEMAS
 
 # The data assets backfill in one run, the bidding assets one day per run (each plan builds on the day before):
 # jobs that hold both are told so by Dagster at every load; the minimum (one partition per run) is what we want.
@@ -23,6 +24,18 @@ daily_data_job = dg.define_asset_job(
     partitions_def=DAILY_PARTITIONS,
     description="Ingest the selected days, build the dbt warehouse on them (tests as blocking checks), publish the "
     "read-only copy, rediscover the account's patterns.",
+)
+
+# Recovery: re-pull a window of days and rebuild the warehouse on it, without anyone editing DuckDB. Each ingestion
+# asset runs with recover=True: no lookback, and rows dated outside the daily partitions are deleted.
+recover_window_job = dg.define_asset_job(
+    "recover_window_job",
+    selection=dg.AssetSelection.groups("ingestion", "warehouse"),
+    partitions_def=DAILY_PARTITIONS,
+    config={"ops": {table: {"config": {"recover": True}} for table in RAW_SCHEMAS}},
+    description="Recover a window: launch it for a range of days; every raw report is pulled again for exactly "
+    "those days and replaces what the warehouse holds for them, rows dated outside the daily partitions (days no "
+    "report can have) are deleted, and the dbt warehouse is rebuilt.",
 )
 
 warehouse_job = dg.define_asset_job(

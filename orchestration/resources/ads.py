@@ -164,6 +164,17 @@ def google_ads_client(creds: Any) -> Any:
     )
 
 
+def batches_to_json_lines(batches: Iterable[SearchGoogleAdsStreamResponse]) -> str:
+    """Response batches as received, one compact JSON object per line (REST JSON field and enum names)."""
+    return "".join(
+        SearchGoogleAdsStreamResponse.to_json(
+            b, indent=None, use_integers_for_enums=False, always_print_fields_with_no_presence=False
+        )
+        + "\n"
+        for b in batches
+    )
+
+
 class AdsReportingError(RuntimeError):
     """The ad platform refused or failed a report request (bad query, permissions, quota, authentication)."""
 
@@ -197,13 +208,7 @@ class AdsReport:
     def to_json_lines(self) -> str:
         """The response as received, one compact JSON object per batch (REST JSON field and enum names), for keeping
         before it is parsed."""
-        return "".join(
-            SearchGoogleAdsStreamResponse.to_json(
-                b, indent=None, use_integers_for_enums=False, always_print_fields_with_no_presence=False
-            )
-            + "\n"
-            for b in self.batches
-        )
+        return batches_to_json_lines(self.batches)
 
     def frame(self) -> pl.DataFrame:
         """The rows as one typed table (`rl.reports.google_ads.rows_to_frame`). A field the query did not select
@@ -235,37 +240,42 @@ class AdsReportingResource(dg.ConfigurableResource):
     def _search_stream(self, customer_id: str, query: str, through: dt.date) -> Iterable[SearchGoogleAdsStreamResponse]:
         """Run one GAQL query for `customer_id` (digits only); `through` is the last day the report needs."""
 
-    def fetch(self, platform: str, query: str, fields: list[str], through: dt.date) -> AdsReport:
+    def fetch(
+        self, platform: str, query: str, fields: list[str], through: dt.date, received: list | None = None
+    ) -> AdsReport:
         """Run `query` on the platform's account and keep every response batch; `fields` are the selected fields
-        (the columns of `AdsReport.frame()`), `through` the last report day."""
+        (the columns of `AdsReport.frame()`), `through` the last report day. Each batch is also appended to
+        `received` as it arrives, so a caller keeps what came before an error in a later batch."""
         accounts = self.accounts()
         if platform not in accounts:
             known = ", ".join(f"{p}: {c}" for p, c in sorted(accounts.items())) or "none"
             raise ValueError(f"no {platform!r} ad account is configured for {type(self).__name__} (accounts: {known})")
         customer_id = customer_id_digits(accounts[platform])
-        batches = list(self._search_stream(customer_id, query, through))
-        return AdsReport(platform, customer_id, query, list(fields), batches)
+        batches = [] if received is None else received
+        for batch in self._search_stream(customer_id, query, through):
+            batches.append(batch)
+        return AdsReport(platform, customer_id, query, list(fields), list(batches))
 
-    def performance(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+    def performance(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Hourly delivery and conversions (by click date) per campaign for the days start..end."""
-        return self.fetch(platform, performance_query(start, end), PERFORMANCE_FIELDS, end)
+        return self.fetch(platform, performance_query(start, end), PERFORMANCE_FIELDS, end, received)
 
-    def conversion_lag(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+    def conversion_lag(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Conversions by click date and lag bucket per campaign for the clicks of days start..end."""
-        return self.fetch(platform, conversion_lag_query(start, end), LAG_FIELDS, end)
+        return self.fetch(platform, conversion_lag_query(start, end), LAG_FIELDS, end, received)
 
-    def settings(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+    def settings(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Daily budget and ad group bid in force per campaign and day (`settings_query`)."""
-        return self.fetch(platform, settings_query(start, end), SETTINGS_FIELDS, end)
+        return self.fetch(platform, settings_query(start, end), SETTINGS_FIELDS, end, received)
 
-    def modifiers(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+    def modifiers(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Device and ad-schedule bid modifiers in force per campaign and day (`modifiers_query`); search platforms
         only (a social account has none and answers no rows)."""
-        return self.fetch(platform, modifiers_query(start, end), MODIFIER_FIELDS, end)
+        return self.fetch(platform, modifiers_query(start, end), MODIFIER_FIELDS, end, received)
 
-    def impression_share(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+    def impression_share(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Daily search impression share per campaign for the days start..end (null for non-search campaigns)."""
-        return self.fetch(platform, impression_share_query(start, end), IMPRESSION_SHARE_FIELDS, end)
+        return self.fetch(platform, impression_share_query(start, end), IMPRESSION_SHARE_FIELDS, end, received)
 
 
 def _field_path(location: Any) -> str:
@@ -312,6 +322,7 @@ class GoogleAdsReportingResource(AdsReportingResource):
     refresh_token: str
     login_customer_id: str | None = None
     customer_id: str
+    timeout_seconds: float = 600.0  # the whole stream of one report (a year of hourly rows takes a while)
 
     _ads_client: Any = PrivateAttr(default=None)
     _ads_service: Any = PrivateAttr(default=None)
@@ -339,12 +350,12 @@ class GoogleAdsReportingResource(AdsReportingResource):
             self._ads_service = self._client().get_service("GoogleAdsService")
         return self._ads_service
 
-    def modifiers(self, platform: str, start: dt.date, end: dt.date) -> AdsReport:
+    def modifiers(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """The criteria in force now, stamped with the last day asked for: Google Ads keeps no history of criteria
         in this report, so a daily run (yesterday's partition, before today's push) records each day as it passes,
         and a backfill can only record its last day — the days before it stay without rows (the marts carry the
         first known modifiers back over them)."""
-        report = self.fetch(platform, current_modifiers_query(), MODIFIER_CRITERIA_FIELDS, end)
+        report = self.fetch(platform, current_modifiers_query(), MODIFIER_CRITERIA_FIELDS, end, received)
         report.as_of = end
         return report
 
@@ -355,8 +366,11 @@ class GoogleAdsReportingResource(AdsReportingResource):
         from google.auth.exceptions import RefreshError
 
         try:
-            # the stream is read to the end here, so an error in a later batch is caught here too
-            return list(self._service().search_stream(customer_id=customer_id, query=query))
+            # yielded batch by batch, so the caller keeps what arrived before an error in a later batch
+            stream = self._service().search_stream(
+                customer_id=customer_id, query=query, timeout=self.timeout_seconds, retry=None
+            )
+            yield from stream
         except GoogleAdsException as e:
             raise AdsReportingError(describe_google_ads_failure(customer_id, e)) from None
         except RefreshError as e:

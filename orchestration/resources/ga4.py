@@ -51,6 +51,11 @@ RETRYABLE: tuple[type[Exception], ...] = (
 JITTER = 0.1  # each wait is stretched by up to 10% so that concurrent runs do not retry in lockstep
 
 
+def pages_to_json_lines(pages: list[RunReportResponse]) -> str:
+    """Report pages as received, one compact JSON object per line (the Data API's REST JSON, enums by name)."""
+    return "".join(RunReportResponse.to_json(page, indent=None, use_integers_for_enums=False) + "\n" for page in pages)
+
+
 class GA4FetchError(RuntimeError):
     """A GA4 report could not be fetched: retries ran out, or the API did not deliver the rows it promised."""
 
@@ -87,9 +92,7 @@ class GA4Report:
 
     def to_json_lines(self) -> str:
         """The pages as received, one compact JSON object per line (the Data API's REST JSON, enums by name)."""
-        return "".join(
-            RunReportResponse.to_json(page, indent=None, use_integers_for_enums=False) + "\n" for page in self.pages
-        )
+        return pages_to_json_lines(self.pages)
 
     def frame(
         self, expected_dimensions: list[str] | None = None, expected_metrics: list[str] | None = None
@@ -134,8 +137,10 @@ class GA4Resource(dg.ConfigurableResource):
         start: dt.date,
         end: dt.date,
         log: logging.Logger | None = None,
+        received: list[RunReportResponse] | None = None,
     ) -> GA4Report:
-        """The whole report for days `start`..`end` (both included), every page of it."""
+        """The whole report for days `start`..`end` (both included), every page of it. Each page is also appended
+        to `received` as it arrives, so a caller keeps the pages received before an error."""
         if end < start:
             raise ValueError(f"GA4 report: end {end} is before start {start}")
         request = RunReportRequest(
@@ -147,14 +152,15 @@ class GA4Resource(dg.ConfigurableResource):
             keep_empty_rows=False,
         )
         what = f"GA4 runReport for {request.property} {start}..{end}"
-        pages: list[RunReportResponse] = []
-        attempts, received, row_count = 0, 0, None
-        while row_count is None or received < row_count:
-            offset = len(pages) * self.page_size
+        pages: list[RunReportResponse] = [] if received is None else received
+        attempts, rows_in, row_count = 0, 0, None
+        while row_count is None or rows_in < row_count:
+            offset = rows_in
             page_request = RunReportRequest(request)
             page_request.limit, page_request.offset = self.page_size, offset
             page, calls = self._call_with_retry(page_request, f"{what} (offset {offset})", log)
             attempts += calls
+            pages.append(page)  # kept before it is judged: a page that fails the checks below is still received
             if row_count is None:
                 row_count = int(page.row_count)
             elif page.row_count != row_count:
@@ -168,11 +174,10 @@ class GA4Resource(dg.ConfigurableResource):
                     f"{what}: the page at offset {offset} (limit {self.page_size}) has {len(page.rows)} rows, but "
                     f"row_count {row_count} promises {promised}; stopping rather than asking again"
                 )
-            pages.append(page)
-            received += len(page.rows)
+            rows_in += len(page.rows)
             if log is not None:
-                log.info(f"{what}: page {len(pages)}, {received}/{row_count} rows ({attempts} API calls)")
-        return GA4Report(request=request, pages=pages, attempts=attempts)
+                log.info(f"{what}: page {len(pages)}, {rows_in}/{row_count} rows ({attempts} API calls)")
+        return GA4Report(request=request, pages=list(pages), attempts=attempts)
 
     def _call_with_retry(
         self, request: RunReportRequest, what: str, log: logging.Logger | None
@@ -210,6 +215,7 @@ class LiveGA4Resource(GA4Resource):
         default=None, description="A service account's JSON key file; None: Application Default Credentials."
     )
     transport: str = Field(default="grpc", description="How the SDK talks to the API: grpc or rest.")
+    timeout_seconds: float = Field(default=120.0, gt=0, description="Client-side timeout of one runReport call.")
 
     _client_instance: BetaAnalyticsDataClient | None = PrivateAttr(default=None)  # built on first use; tests may set it
 
@@ -235,7 +241,8 @@ class LiveGA4Resource(GA4Resource):
         return self._client_instance
 
     def _run_report(self, request: RunReportRequest) -> RunReportResponse:
-        return self._client().run_report(request=request, retry=None)  # one retry layer: ours
+        # one retry layer (ours); a deadline, so a stalled connection ends as a retryable DeadlineExceeded
+        return self._client().run_report(request=request, retry=None, timeout=self.timeout_seconds)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client_instance is not None:
@@ -268,13 +275,14 @@ class DemoGA4Resource(GA4Resource):
         start: dt.date,
         end: dt.date,
         log: logging.Logger | None = None,
+        received: list[RunReportResponse] | None = None,
     ) -> GA4Report:
         world = self.world()
         before = world.today
         world.advance_to(end + dt.timedelta(days=1))
         if log is not None and world.today != before:
             log.info(f"demo world: simulated {before}..{world.today - dt.timedelta(days=1)}")
-        return super().fetch_report(dimensions, metrics, start, end, log)
+        return super().fetch_report(dimensions, metrics, start, end, log, received)
 
     def _run_report(self, request: RunReportRequest) -> RunReportResponse:
         return self.world().run_report(request)

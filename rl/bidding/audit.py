@@ -1,10 +1,28 @@
 """The bid push audit table (`bid_push_audit`, DuckDB) and the secret redaction every audited text goes through.
 
-One row per intended change (one field of one platform object). A change's row is written with status
-`intended` and committed BEFORE the platform is called, and updated to `applied`/`validated`/`failed` in a second
-committed transaction AFTER the platform answered. A run that dies in between leaves `intended`: the change may or
-may not have reached the platform (re-pushing it is safe: pushes set absolute values, they never add). Changes that
-need no call are written directly as `skipped_unchanged` (the response column says why).
+One row per attempt at an intended change (one field of one platform object). A change's row is written with
+status `intended` and committed BEFORE the platform is called, and updated in a second committed transaction AFTER
+the call ended. The status is the truth about that attempt (`STATUS_MEANINGS`):
+
+  applied                 the platform answered that it applied the value
+  validated_by_platform   validate-only: the platform checked the values themselves and would accept them
+                          (Google Ads `validate_only`, Meta `execution_options=["validate_only"]`, the demo market)
+  checked_exists          validate-only on a platform without a validate-only mode (TikTok, Microsoft): a read
+                          showed that the object exists, belongs to the account and holds that kind of setting; the
+                          values themselves were NOT checked by the platform
+  refused                 the platform answered that it did not apply it (an API error naming the change, a rate
+                          limit that outlasted the retries, an authentication error)
+  unknown                 the request left but no usable answer came back (timeout, connection lost after sending,
+                          5xx, an unreadable body): the platform may or may not have applied it. The next push of
+                          the partition reads the platform's current value before re-sending
+  not_sent                GAELP did not send it: a check before sending failed (the object belongs to another
+                          account or does not exist) or the platform had stopped answering earlier calls
+  skipped_unchanged       no call was needed: the value was already in force (the plan, an earlier applied row of
+                          the partition, or a read-back after an `unknown` says so); the response says which
+
+A run that dies between the two transactions leaves `intended`; the next push of the account records such rows as
+`unknown` (nobody is waiting for their answer any more) and reconciles them like any other unknown outcome.
+Re-sending is always safe: pushes set absolute values, they never add.
 """
 
 from __future__ import annotations
@@ -17,9 +35,27 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from rl.bidding.plan import FIELDS
+
 TABLE = "bid_push_audit"
 MODES = ("validate_only", "live", "demo")
-STATUSES = ("intended", "applied", "validated", "failed", "skipped_unchanged")
+STATUSES = (
+    "intended",
+    "applied",
+    "validated_by_platform",
+    "checked_exists",
+    "refused",
+    "unknown",
+    "not_sent",
+    "skipped_unchanged",
+)
+VALIDATION_STATUSES = ("validated_by_platform", "checked_exists")
+# Statuses after which nothing is wrong with the change (the value is, or would be, in force).
+OK_STATUSES = ("applied", *VALIDATION_STATUSES, "skipped_unchanged")
+# Statuses a run should fail on: the change is not (known to be) in force.
+PROBLEM_STATUSES = ("refused", "unknown", "not_sent", "intended")
+# What the statuses of the first audit tables meant, per account prefix (see `_migrate`).
+_LEGACY_VALIDATED = {"tiktok": "checked_exists", "microsoft_ads": "checked_exists"}
 REDACTED = "***"
 
 _SECRET_KEYS = {
@@ -131,7 +167,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     platform VARCHAR NOT NULL,
     account VARCHAR NOT NULL,
     campaign_id BIGINT NOT NULL,
-    field VARCHAR NOT NULL CHECK (field IN ('budget', 'bid')),
+    field VARCHAR NOT NULL CHECK (field IN {FIELDS}),
     target VARCHAR NOT NULL,
     old_value DOUBLE,
     new_value DOUBLE NOT NULL,
@@ -169,14 +205,41 @@ COLUMNS = (
 
 
 class PushAudit:
-    """The audit table on a DuckDB connection (created if missing). Every write is its own committed transaction,
-    so the connection must not be inside a transaction of the caller's."""
+    """The audit table on a DuckDB connection (created if missing, migrated if it is from before the statuses were
+    split). Every write is its own committed transaction, so the connection must not be inside a transaction of the
+    caller's."""
 
     def __init__(self, connection: Any, secrets: Iterable[str] = ()):
         self.connection = connection
         self.secrets = set(secrets)
         with self._transaction():
+            self._migrate()
             self.connection.execute(DDL)
+
+    def _migrate(self) -> None:
+        """Rewrite a table whose CHECK constraints refuse a status or field of today (the first tables had
+        `validated` and `failed`; a field added to `rl.bidding.plan.FIELDS` is migrated the same way). `failed` was
+        written for refusals, so it becomes `refused`; `validated` meant a platform validation on Google Ads, Meta
+        and the demo market and an existence check on TikTok and Microsoft Advertising."""
+        found = self.connection.execute(
+            "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = current_schema()", [TABLE]
+        ).fetchall()
+        if not found or all(f"'{v}'" in found[0][0] for v in (*STATUSES, *FIELDS)):
+            return  # no table yet, or one that accepts every status and field of today
+        legacy = "".join(
+            f"WHEN status = 'validated' AND account LIKE '{prefix}:%' THEN '{status}' "
+            for prefix, status in _LEGACY_VALIDATED.items()
+        )
+        status = (
+            f"CASE {legacy}WHEN status = 'validated' THEN 'validated_by_platform' "
+            "WHEN status = 'failed' THEN 'refused' ELSE status END"
+        )
+        columns = ", ".join(COLUMNS)
+        selected = ", ".join(status if c == "status" else c for c in COLUMNS)
+        self.connection.execute(f"ALTER TABLE {TABLE} RENAME TO {TABLE}_v1")
+        self.connection.execute(DDL)
+        self.connection.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {selected} FROM {TABLE}_v1")
+        self.connection.execute(f"DROP TABLE {TABLE}_v1")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -213,7 +276,7 @@ class PushAudit:
         return ids
 
     def finish(self, updates: Sequence[tuple[int, str, str | None, str | None, int | None]]) -> None:
-        """Record platform answers — (audit_id, status, response, request_id, operation_index) — in one committed
+        """Record how calls ended — (audit_id, status, response, request_id, operation_index) — in one committed
         transaction. Only rows still `intended` are updated."""
         sql = (
             f"UPDATE {TABLE} SET status = ?, response = ?, request_id = ?, operation_index = ?, finished_at_utc = ? "
@@ -227,6 +290,33 @@ class PushAudit:
                 self.connection.execute(
                     sql, [status, self._clean(response), request_id, operation_index, now, audit_id]
                 )
+
+    def expire_intended(self, account: str) -> list[int]:
+        """Record the account's rows still `intended` as `unknown`: the push that wrote them ended without
+        recording an answer (the process stopped), so their outcome is unknown. Called before a push of the
+        account, when no other push of it is running (pushes share the `duckdb_writer` pool, limit 1)."""
+        with self._transaction():
+            rows = self.connection.execute(
+                f"UPDATE {TABLE} SET status = 'unknown', finished_at_utc = ?, response = ? "
+                "WHERE account = ? AND status = 'intended' RETURNING audit_id",
+                [
+                    utc_now(),
+                    "sent or about to be sent, but the push stopped before it recorded an answer (the process "
+                    "ended): the platform may or may not have applied it",
+                    account,
+                ],
+            ).fetchall()
+        return sorted(int(r[0]) for r in rows)
+
+    def latest(self, data_partition: str, platform: str, mode: str) -> dict[tuple[int, str, str], dict[str, Any]]:
+        """(campaign_id, field, target) -> the latest row (status, new_value, audit_id) of that change for this
+        partition, platform and mode: what the next push of the partition starts from."""
+        rows = self.connection.execute(
+            f"SELECT campaign_id, field, target, status, new_value, audit_id FROM {TABLE} "
+            "WHERE data_partition = ? AND platform = ? AND mode = ? ORDER BY audit_id",
+            [data_partition, platform, mode],
+        ).fetchall()
+        return {(int(c), f, t): {"status": s, "new_value": float(v), "audit_id": int(a)} for c, f, t, s, v, a in rows}
 
     def applied(self, data_partition: str, platform: str, mode: str) -> dict[tuple[int, str, str], tuple[float, int]]:
         """(campaign_id, field, target) -> (new_value, audit_id) of the last change applied for this partition on

@@ -12,7 +12,11 @@ Money is compared in whole cents, because every push rounds to the cent (`rl.bid
                                     at the max bid when the current bid is above it (the hard cap wins);
   * `campaigns_known_and_enabled`  every row is a campaign of the registry (platform and id) with status enabled,
                                     and no campaign appears twice;
-  * `no_nan`                       budgets and bids (new and current) are finite numbers ≥ 0 (bids > 0).
+  * `no_nan`                       budgets and bids (new and current) are finite numbers ≥ 0 (bids > 0);
+  * `within_platform_rules`        every budget and bid is a whole number of cents and at least what its platform
+                                    accepts (`rl.bidding.platform_rules`: a TikTok daily budget ≥ 20.00, Meta ≥ 1.00,
+                                    a budget of 0 only where the platform takes 0) — unless it is the value in force,
+                                    which is not sent.
 A plan that passes all of them satisfies every bound (see tests/rl/bidding/test_checks.py).
 """
 
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rl.bidding.plan import to_cents
+from rl.bidding.platform_rules import PLATFORM_RULES, bid_problem, budget_problem
 
 CHECKS = (
     "total_within_account_budget",
@@ -31,6 +36,7 @@ CHECKS = (
     "changes_within_daily_step",
     "campaigns_known_and_enabled",
     "no_nan",
+    "within_platform_rules",
 )
 
 
@@ -205,6 +211,20 @@ def check_campaigns(rows: Sequence[CheckedRow], campaigns: Mapping[tuple[str, in
     return out
 
 
+def check_platform_rules(rows: Sequence[CheckedRow]) -> list[CheckFailure]:
+    out = []
+    for r in rows:
+        if r.platform not in PLATFORM_RULES:
+            continue  # an unknown platform is campaigns_known_and_enabled's to report
+        problems = [
+            budget_problem(r.platform, r.daily_budget, r.current_budget) if _finite(r.daily_budget) else None,
+            bid_problem(r.platform, r.bid, r.current_bid) if _finite(r.bid) else None,
+        ]
+        for problem in filter(None, problems):
+            out.append(CheckFailure("within_platform_rules", f"{r.platform}/{r.campaign_id}: {problem}", *_key(r)))
+    return out
+
+
 def _key(r: CheckedRow) -> tuple[str, int]:
     return r.platform, r.campaign_id
 
@@ -219,6 +239,7 @@ def run_checks(
         "changes_within_daily_step": check_step(rows, limits),
         "campaigns_known_and_enabled": check_campaigns(rows, campaigns),
         "no_nan": check_no_nan(rows),
+        "within_platform_rules": check_platform_rules(rows),
     }
 
 

@@ -22,7 +22,9 @@ Stateful baselines (PI pacer, response-curve history) are replayed over the cycl
 
 Decoding. The action goes through `rl.env.guardrails.apply_guardrails` (total ≤ account budget, ±step per day
 from the settings in force, bids ≤ max bid = `max_bid_multiple` × reference bid), then is rounded to cents so that
-the rounded plan still satisfies every bound: budgets down, bids to the nearest cent inside the band.
+the rounded plan still satisfies every bound: budgets down, bids to the nearest cent inside the band; a budget below
+its platform's minimum (`rl.bidding.platform_rules`: TikTok 20.00, Meta 1.00...) is raised to it, paid for by the
+budgets with room.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rl.bidding.checks import PlanLimits
 from rl.bidding.history import CampaignInfo, MartHistory
 from rl.bidding.kill_switch import KillSwitchDecision, evaluate
 from rl.bidding.plan import SEARCH_PLATFORMS, PlanError, PlanRow, demo_targets
+from rl.bidding.platform_rules import raise_to_minimums
 from rl.bidding.policy_choice import SAFE_BASELINE, PolicyChoice, make_baseline
 from rl.env.guardrails import BUDGET_FLOOR_SHARE, ActionCodec, GuardrailLimits, apply_guardrails
 from rl.env.observation import Reports, build_observation
@@ -244,6 +247,17 @@ def round_settings(
     return new_b, np.maximum(new_p, 0.01)
 
 
+def keep_platform_minimums(budgets: np.ndarray, history: MartHistory, settings: AccountSettings) -> np.ndarray:
+    """Budgets below their platform's minimum raised to it (`rl.bidding.platform_rules`), the difference taken from
+    budgets with room above their daily-step band, so the plan stays within the account budget and the band."""
+    floor = BUDGET_FLOOR_SHARE * settings.daily_budget / len(history.campaigns)
+    current = np.asarray(history.current_budgets, dtype=float)
+    width = settings.max_step * np.maximum(current, floor)
+    bands = (np.maximum(current - width, 0.0), current + width)
+    platforms = [c.platform for c in history.campaigns]
+    return raise_to_minimums(budgets, platforms, current, bands, settings.daily_budget)
+
+
 def make_plan(
     history: MartHistory,
     reference: Reference,
@@ -278,6 +292,7 @@ def make_plan(
     action = policy_action(choice.policy, schema, history, reference, settings)
     budgets, bids = apply_guardrails(action, history.current_budgets, history.current_bids, limits)
     budgets, bids = round_settings(budgets, bids, history.current_bids, limits)
+    budgets = keep_platform_minimums(budgets, history, settings)
     plan_date = (history.last_date + dt.timedelta(days=1)).isoformat()
     entries = []
     for j, c in enumerate(history.campaigns):

@@ -138,7 +138,7 @@ def push_audit(results: Sequence) -> list[dict]:
     rows = []
     for r in results:
         old = r.old_value
-        sent = r.status not in ("intended", "skipped_unchanged")
+        sent = r.status not in ("intended", "skipped_unchanged", "not_sent")
         rows.append(
             {
                 "campaign": r.campaign_id,
@@ -155,3 +155,21 @@ def push_audit(results: Sequence) -> list[dict]:
             }
         )
     return rows
+
+
+def push_problems(results: Sequence) -> str:
+    """Why a push needs attention, in one message: counts of refused, unknown and not-sent changes, each with what
+    it means and what to do."""
+    meaning = {
+        "refused": "refused by the platform (nothing applied; the response says why — fix the cause and re-run)",
+        "unknown": "sent without a usable answer (the platform may have applied them; re-running bid_push for "
+        "the partition reads their values back before sending again)",
+        "not_sent": "not sent (a check before sending failed, or the platform had stopped answering; re-run "
+        "bid_push once the cause is fixed)",
+        "intended": "left without an answer by a stopped run (the next push records them unknown and reads them back)",
+    }
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    parts = [f"{n} change(s) {meaning.get(status, status)}" for status, n in sorted(counts.items())]
+    return "bid_push: " + "; ".join(parts) + ". See the audit table bid_push_audit."

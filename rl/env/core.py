@@ -26,18 +26,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl.env.guardrails import DEFAULT_BID_RANGE, DEFAULT_MAX_STEP, DEFAULT_MODIFIER_RANGE, GuardrailLimits
+from rl.env.hindsight import Hindsight
 from rl.env.observation import Reports, build_observation, reports_share
 from rl.env.reward import default_reward_scale, score
 from rl.env.schema import ObservationSchema
-from rl.env.settings import Settings, apply_action, encode_action
+from rl.env.settings import Settings, apply_action
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import MarketState, resolve_day
+from rl.market.fast import FastDraws, fast_day, fast_draws
+from rl.market.landscape import Landscape
 from rl.market.modifiers import N_DEVICES, block_of_hour, modifiers_in_force
 from rl.market.params import MarketParams
-from rl.policies.oracle import DEFAULT_BID_MULTIPLIERS, OracleResult, clairvoyant_oracle, informed_oracle
 
 ParamsSampler = Callable[[np.random.Generator], MarketParams]
+ENGINES = ("full", "fast")
+WARMUP_CACHE = 4  # setups whose warm-up is kept
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class EnvConfig:
     modifier_range: float = DEFAULT_MODIFIER_RANGE
     reward_scale: float | None = None  # default target CPA / daily budget
     volume_scale_range: tuple[float, float] | None = None
+    # "full": the opportunity-level engine (every evaluation); "fast": the landscape day (`rl.market.fast`), for
+    # training where a decision must be cheap
+    engine: str = "full"
 
     def __post_init__(self) -> None:
         if self.episode_days < 1:
@@ -67,6 +74,8 @@ class EnvConfig:
             raise ValueError(f"start_dates must be (earliest, latest), got {self.start_dates}")
         if self.volume_scale_range is not None and not 0 < self.volume_scale_range[0] <= self.volume_scale_range[1]:
             raise ValueError(f"volume_scale_range must be 0 < low <= high, got {self.volume_scale_range}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
 
     def date_range(self, params: MarketParams) -> tuple[dt.date, dt.date]:
         if self.start_dates is not None:
@@ -104,7 +113,7 @@ class EpisodeSetup:
         return cls(params, start, seed, scale)
 
 
-class MarketBatch:
+class MarketBatch(Hindsight):
     """The simulation behind the environments. Call `start(setup)`, then `step(action)` `episode_days` times."""
 
     def __init__(self, schema: ObservationSchema, config: EnvConfig, n_markets: int):
@@ -114,17 +123,46 @@ class MarketBatch:
         self.config = config
         self.n_markets = n_markets
         self._compiled: tuple[MarketParams, CompiledMarket] | None = None
+        self._landscape: tuple[MarketParams, Landscape] | None = None
         self.setup: EpisodeSetup | None = None
+        # the state after the warm-up of recent setups: every policy evaluated on the same seed starts from the
+        # same warm-up (it runs the settings in force, whatever the policy), so it is simulated once
+        self._warmups: dict[tuple, MarketBatch] = {}
 
     # -- episode lifecycle -------------------------------------------------------------------------------------
     def start(self, setup: EpisodeSetup) -> np.ndarray:
-        """Set up the markets, run the warm-up, and return the first observation [M, D]."""
+        """Set up the markets, run the warm-up (or copy it from an earlier start of the same setup), and return the
+        first observation [M, D]."""
+        key = self._warmup_key(setup)
+        if key in self._warmups:
+            self._restore(self._warmups[key])
+            return self.observe()
+        obs = self._start(setup)
+        self._warmups[key] = self.fork()
+        while len(self._warmups) > WARMUP_CACHE:
+            self._warmups.pop(next(iter(self._warmups)))
+        return obs
+
+    def _warmup_key(self, setup: EpisodeSetup) -> tuple:
+        volume = None if setup.volume_scale is None else np.asarray(setup.volume_scale, dtype=float).tobytes()
+        return (setup.params.params_hash(), setup.start_date, setup.market_seed, volume)
+
+    def _restore(self, snapshot: MarketBatch) -> None:
+        """Become an independent copy of `snapshot` (a fork taken right after its warm-up)."""
+        copy_of = snapshot.fork()
+        for name, value in vars(copy_of).items():
+            if name != "_warmups":
+                setattr(self, name, value)
+
+    def _start(self, setup: EpisodeSetup) -> np.ndarray:
         cfg, n_m = self.config, self.n_markets
         params = self.schema.align(setup.params)
         if self._compiled is None or self._compiled[0] is not params:
             self._compiled = (params, CompiledMarket.from_params(params))
         self.cm = self._compiled[1]
         self.params = params
+        if cfg.engine == "fast" and (self._landscape is None or self._landscape[0] is not params):
+            self._landscape = (params, Landscape.build(self.cm))
         self.setup = setup
         self.limits = GuardrailLimits.from_params(params, cfg.max_step, cfg.bid_range, cfg.modifier_range)
         self.reward_scale = (
@@ -170,6 +208,7 @@ class MarketBatch:
         self.episode_return = np.zeros(n_m)
         self._potential = np.zeros(n_m)
         self._today_draws: DayDraws | None = None
+        self._fast_draws: FastDraws | None = None
         for _ in range(cfg.warmup_days):
             self._resolve(self.settings)
         return self.observe()
@@ -181,6 +220,7 @@ class MarketBatch:
         if self.setup is None:
             raise RuntimeError("fork() before start(): there are no markets to copy")
         twin = copy.copy(self)
+        twin._warmups = {}
         names = ("reports", "state", "settings", "true_conversions", "true_revenue", "episode_return", "_potential")
         for name in names:
             setattr(twin, name, copy.deepcopy(getattr(self, name)))
@@ -222,7 +262,16 @@ class MarketBatch:
         rep, i = self.reports, self.reports.today
         neutral = np.all(settings.device == 1.0) and np.all(settings.hours == 1.0)
         mult = None if neutral else settings.cell_multipliers()
-        result, self.state = resolve_day(self.cm, self.draws(), self.state, settings.budgets, settings.bids, mult)
+        if self.config.engine == "fast":
+            if self._fast_draws is None or self._fast_draws.date != self.date:
+                self._fast_draws = fast_draws(self.cm, self.date, self.setup.market_seed, self.n_markets)
+            land = self._landscape[1]
+            volume = self.setup.volume_scale
+            result, self.state = fast_day(
+                land, self._fast_draws, self.state, settings.budgets, settings.bids, mult, volume
+            )
+        else:
+            result, self.state = resolve_day(self.cm, self.draws(), self.state, settings.budgets, settings.bids, mult)
         rep.spend[:, i] = result.per_campaign("cost")
         rep.impressions[:, i] = result.per_campaign("impressions")
         rep.clicks[:, i] = result.per_campaign("clicks")
@@ -320,51 +369,3 @@ class MarketBatch:
             "market": m,
             "params_hash": self.params.params_hash(),
         }
-
-    # -- oracles -----------------------------------------------------------------------------------------------
-    def market_view(self, m: int) -> tuple[DayDraws, MarketState]:
-        """Today's draws and state of market m alone (identical numbers to its slice of the batched day)."""
-        rng = [np.random.default_rng([self.setup.market_seed, m, self.date.toordinal()])]
-        volume = None if self.setup.volume_scale is None else self.setup.volume_scale[m : m + 1]
-        draws = draw_day(self.cm, self.date, rng, volume)
-        state = MarketState(self.state.exposure[m : m + 1].copy(), self.state.comp_shift[m : m + 1].copy())
-        return draws, state
-
-    def oracle_result(self, m: int, budget_step: float = 5.0, multipliers=DEFAULT_BID_MULTIPLIERS) -> OracleResult:
-        """The clairvoyant (hindsight) best budgets and bids for today in market m."""
-        draws, state = self.market_view(m)
-        return clairvoyant_oracle(self.cm, draws, state, budget_step=budget_step, multipliers=multipliers)
-
-    def oracle_actions(self, budget_step: float = 5.0, multipliers=DEFAULT_BID_MULTIPLIERS) -> np.ndarray:
-        """[M, 2C] actions whose targets are the oracle's budgets and bids (the guardrails still apply: with the
-        default step limit this is the step-limited oracle, with max_step=None the exact per-day oracle)."""
-        out = np.empty((self.n_markets, self.schema.action_size))
-        for m in range(self.n_markets):
-            o = self.oracle_result(m, budget_step, multipliers)
-            now = self.settings.market(m)
-            out[m] = encode_action(Settings(o.budgets, o.bids, now.device, now.hours), self.limits)
-        return out
-
-    def informed_actions(
-        self, replicates: int = 8, budget_step: float = 5.0, multipliers=DEFAULT_BID_MULTIPLIERS
-    ) -> np.ndarray:
-        """[M, 2C] actions for the informed oracle's settings: the best expected-score budgets and bids for today
-        given the true parameters and state, from `replicates` independent draws of today (never today's own
-        draws). Evaluation only: it reads the hidden truth."""
-        out = np.empty((self.n_markets, self.schema.action_size))
-        volume = self.setup.volume_scale
-        for m in range(self.n_markets):
-            _, state = self.market_view(m)
-            reps = [
-                draw_day(
-                    self.cm,
-                    self.date,
-                    [np.random.default_rng([self.setup.market_seed, m, self.date.toordinal(), 7919, r])],
-                    None if volume is None else volume[m : m + 1],
-                )
-                for r in range(replicates)
-            ]
-            budgets, bids, _ = informed_oracle(self.cm, reps, state, budget_step=budget_step, multipliers=multipliers)
-            now = self.settings.market(m)
-            out[m] = encode_action(Settings(budgets, bids, now.device, now.hours), self.limits)
-        return out

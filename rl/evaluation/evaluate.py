@@ -11,10 +11,12 @@ episodes: each seed resets the environment to the same markets, start date and r
 seed)`). An episode (one market of one seed) is the unit of the paired
 comparison: differences of the policy's and a baseline's scores on the same episode, t-interval over episodes.
 
-With `informed_replicates > 0` the *informed oracle* runs too (`InformedOraclePolicy`, in the same twin
-environment): each day the settings with the best expected score given the true parameters and state, but not the
-day's draws. It is the yardstick for what a policy that decides before the day can reach; the clairvoyant oracle's
-lead over it is luck it saw in advance.
+The *informed planning ceiling* (`rl.policies.ceiling`, `ceiling=True`) runs in the evaluation environment itself —
+the same action space, step limits and modifier guardrails as every policy — knowing the true parameters and state
+but not the day's draws, and planning the whole episode. It is the yardstick a learned policy is measured against.
+The clairvoyant oracle is reported beside it as what it is: hindsight about which visitors convert, never a target.
+With `informed_replicates > 0` the greedy one-day *informed oracle* runs too (`InformedOraclePolicy`, in the twin
+environment without step limits), as a diagnostic.
 
 The episode LP bound is the per-auction knapsack over the whole episode along the oracle's trajectory: every
 converting opportunity of every day at its cheapest converting slot price, each day's purchases within the daily
@@ -34,11 +36,14 @@ from scipy import stats
 
 from rl.env.vec_env import BatchedBiddingVecEnv
 from rl.policies.base import InformedOraclePolicy, OraclePolicy, Policy
+from rl.policies.ceiling import InformedCeilingPolicy
 from rl.policies.oracle import converting_click_costs, day_score
 
 ORACLE = "oracle"
 INFORMED_ORACLE = "informed_oracle"
+INFORMED_CEILING = "informed_ceiling"
 LP_BOUND = "lp_bound"
+YARDSTICKS = (INFORMED_CEILING, ORACLE, INFORMED_ORACLE, LP_BOUND)
 METRICS = ("score", "conversions", "spend", "cpa", "days_over_budget", "return")
 BUDGET_TOLERANCE = 1e-6
 
@@ -232,9 +237,11 @@ def evaluate(
     level: float = 0.95,
     progress: Callable[[str], None] | None = None,
     informed_replicates: int = 0,
+    ceiling: bool = False,
 ) -> Evaluation:
-    """Run every policy (and the oracle and LP bound) on the same seeded episodes. `policy` names the one
-    compared against all others (the baselines)."""
+    """Run every policy (and the yardsticks asked for: the informed planning ceiling, the clairvoyant oracle and
+    LP bound, the greedy informed oracle) on the same seeded episodes. `policy` names the one compared against all
+    others (the baselines)."""
     if policy not in policies:
         raise ValueError(f"policy {policy!r} is not among the evaluated policies {sorted(policies)}")
     if not seeds:
@@ -255,6 +262,10 @@ def evaluate(
             if progress:
                 progress(f"seed {seed}: {name}")
             add(name, run_tracked(pol, venv, seed))
+        if ceiling:
+            if progress:
+                progress(f"seed {seed}: informed planning ceiling")
+            add(INFORMED_CEILING, run_tracked(InformedCeilingPolicy(venv), venv, seed))
         if oracle:
             if progress:
                 progress(f"seed {seed}: oracle")

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rl.evaluation.evaluate import INFORMED_ORACLE, LP_BOUND, ORACLE, Evaluation  # noqa: E402
+from rl.evaluation.evaluate import INFORMED_CEILING, INFORMED_ORACLE, LP_BOUND, ORACLE, Evaluation  # noqa: E402
 
 
 def plot_learning_curve(curve: list[dict], path: Path, title: str = "learning curve") -> Path:
@@ -33,14 +33,22 @@ def plot_learning_curve(curve: list[dict], path: Path, title: str = "learning cu
 
 def plot_scores(ev: Evaluation, path: Path) -> Path:
     """Bar chart of mean episode score with the policy, baselines, oracle and LP bound (error bars: ±1.96 SE)."""
-    names = [ev.policy, *ev.baselines] + [n for n in (INFORMED_ORACLE, ORACLE, LP_BOUND) if n in ev.results]
+    yardsticks = (INFORMED_CEILING, INFORMED_ORACLE, ORACLE, LP_BOUND)
+    names = [ev.policy, *ev.baselines] + [n for n in yardsticks if n in ev.results]
     means = [ev.mean(n) for n in names]
     errs = []
     for n in names:
         s = np.asarray(ev.results[n]["score"], dtype=float)
         errs.append(1.96 * s.std(ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0)
     extra = [
-        c for n, c in ((INFORMED_ORACLE, "tab:cyan"), (ORACLE, "tab:green"), (LP_BOUND, "tab:olive")) if n in ev.results
+        c
+        for n, c in (
+            (INFORMED_CEILING, "tab:purple"),
+            (INFORMED_ORACLE, "tab:cyan"),
+            (ORACLE, "tab:green"),
+            (LP_BOUND, "tab:olive"),
+        )
+        if n in ev.results
     ]
     colors = ["tab:blue"] + ["tab:gray"] * len(ev.baselines) + extra
     fig, ax = plt.subplots(figsize=(8, 3.8))

@@ -8,13 +8,19 @@ the rivals' segment-free log space,
 compared with the rivals' log scores r_k = log(median_k × quality_k × hour_k × device_k) + sigma_k·z + shift_k.
 Position = 1 + #rivals with r_k > u; the price per click (search) or per impression (social, /1000) is
 max(reserve, competition_mult_s × e^(next lower r) / quality_c). So for each campaign c, hour h and device d the
-whole auction is a function of u alone, which `Landscape` tabulates once per market on a grid of u:
+whole auction is a function of u alone, which `Landscape` tabulates once per market on a grid of u
+(u = grid_lo[c] + g × step), from P(position = j + 1) and E[max(reserve·q/seg_s, e^next) · 1{position = j + 1}]:
 
-    pos_prob[c, h, d, g, j]       P(position = j + 1)                        at u = grid_lo[c] + g × step
-    pos_price[c, h, d, s, g, j]   E[max(reserve·q/seg_s, e^next) · 1{position = j + 1}]
+    won[c, h, d, g]          P(shown) = Σ_j P(position = j + 1)
+    ctr[c, h, d, g]          Σ_j P(position = j + 1) × slot CTR_j          (× the click multiplier → CTR)
+    position[c, h, d, g]     Σ_j (j + 1) × P(position = j + 1)
+    price[c, h, d, s, g]     search: Σ_j E[price mass · 1{position = j + 1}] × slot CTR_j (× click multiplier ×
+                             seg_s / q_c → expected cost per opportunity); social: the position-1 mass (per
+                             impression, ÷ 1000)
 
 by Monte Carlo over `n_samples` fixed draws of the rivals' z (sorting each draw's rival scores once and adding
-every position's interval of u to difference arrays, so the tables cost one pass over the samples).
+every position's interval of u to difference arrays, so the tables cost one pass over the samples). A lookup
+interpolates linearly between grid points.
 
 Rivals' adaptation shifts (`MarketState.comp_shift`) move individual rivals; the landscape approximates them by
 one shift per campaign, the mean shift of its rivals (`campaign_shift`), which translates u and scales prices.
@@ -62,12 +68,13 @@ class Landscape:
     grid_lo: np.ndarray  # [C] u of grid point 0
     step: float
     n_grid: int
-    pos_prob: np.ndarray  # [C, 24, D, G, J]
-    pos_price: np.ndarray  # [C, 24, D, S, G, J] normalised price mass (× seg_s / quality_c → currency)
+    won: np.ndarray  # [C, 24, D, G]
+    ctr: np.ndarray  # [C, 24, D, G]
+    position: np.ndarray  # [C, 24, D, G]
+    price: np.ndarray  # [C, 24, D, S, G] normalised price mass (× seg_s / quality_c → currency)
     # per-campaign constants the rates need
     log_quality: np.ndarray  # [C]
     log_seg: np.ndarray  # [S]
-    slot_ctr: np.ndarray  # [C, J] (0 beyond a campaign's slots)
     price_unit: np.ndarray  # [C, S] seg_s / quality_c (÷ 1000 on social: prices per impression)
     cvr: np.ndarray  # [C, D, S] conversion probability of a session
     click_base: np.ndarray  # [C, D, S] creative × segment × device click multiplier (before fatigue)
@@ -126,6 +133,14 @@ class Landscape:
         slot_ctr = np.zeros((n_c, n_j))
         for c in range(n_c):
             slot_ctr[c, : cm.n_slots[c]] = cm.slot_ctr[c, : cm.n_slots[c]]
+        sc = slot_ctr[:, None, None, None, :]
+        # what a lookup needs, summed over positions once here: search pays per click (price × slot CTR), social
+        # per impression (position 1 only)
+        price = np.where(
+            cm.is_search[:, None, None, None, None],
+            (pos_price * slot_ctr[:, None, None, None, None, :]).sum(axis=-1),
+            pos_price[..., 0],
+        )
         price_unit = cm.seg_comp[None, :] / q[:, None]
         price_unit = np.where(cm.is_search[:, None], price_unit, price_unit / 1000.0)
         cvr = np.minimum(
@@ -138,11 +153,12 @@ class Landscape:
             grid_lo=grid_lo,
             step=step,
             n_grid=n_grid,
-            pos_prob=pos_prob,
-            pos_price=pos_price,
+            won=pos_prob.sum(axis=-1),
+            ctr=(pos_prob * sc).sum(axis=-1),
+            position=(pos_prob * np.arange(1, n_j + 1)).sum(axis=-1),
+            price=price,
             log_quality=np.log(q),
             log_seg=log_seg,
-            slot_ctr=slot_ctr,
             price_unit=price_unit,
             cvr=cvr,
             click_base=click_base,
@@ -157,36 +173,52 @@ class Landscape:
         rival shift (`campaign_shift`); exposure: [M, C] fatigue stock. Returns won (P(shown)), clicks, cost (per
         click × CTR for search, per impression for social), position (Σ position × P) and conversions (eventual)."""
         cm = self.cm
-        n_m, n_c = log_bid.shape[:2]
-        n_s = len(self.log_seg)
+        n_g = self.n_grid
         # u for every segment: [M, C, 24, D, S]
-        u = log_bid[..., None] + self.log_quality[None, :, None, None, None] - self.log_seg
-        u = u - shift[:, :, None, None, None]
+        u = (log_bid[..., None] - self.log_seg) + (
+            self.log_quality[None, :, None, None, None] - shift[:, :, None, None, None]
+        )
         f = (u - self.grid_lo[None, :, None, None, None]) / self.step
-        f = np.clip(np.nan_to_num(f, nan=0.0, neginf=0.0, posinf=self.n_grid - 1.0), 0.0, self.n_grid - 1.0)
-        g0 = np.minimum(f.astype(np.int64), self.n_grid - 2)
-        w = (f - g0)[..., None]  # [M, C, 24, D, S, 1]
-        c_ix = np.arange(n_c)[None, :, None, None, None]
-        h_ix = np.arange(HOURS)[None, None, :, None, None]
-        d_ix = np.arange(N_DEVICES)[None, None, None, :, None]
-        s_ix = np.arange(n_s)[None, None, None, None, :]
-        p = (1 - w) * self.pos_prob[c_ix, h_ix, d_ix, g0] + w * self.pos_prob[c_ix, h_ix, d_ix, g0 + 1]
-        pm = (1 - w) * self.pos_price[c_ix, h_ix, d_ix, s_ix, g0] + w * self.pos_price[c_ix, h_ix, d_ix, s_ix, g0 + 1]
+        f = np.clip(np.nan_to_num(f, nan=0.0, neginf=0.0, posinf=n_g - 1.0), 0.0, n_g - 1.0)
+        g0 = np.minimum(f.astype(np.int64), n_g - 2)
+        w = f - g0
+        # flat positions in the tables: cell tables [C, 24, D, G], price [C, 24, D, S, G]
+        cell = self._cell_base[None] + g0  # [M, C, 24, D, S]
+        pcell = self._price_base[None] + g0
+
+        def lerp(table, at):
+            flat = table.reshape(-1)
+            lo = flat.take(at)
+            return lo + w * (flat.take(at + 1) - lo)
+
         # a bid below the reserve (or no bid) is never shown
-        ok = (log_bid >= np.log(np.maximum(cm.reserve, 1e-300))[None, :, None, None]) & np.isfinite(log_bid)
-        p = p * ok[..., None, None]
-        pm = pm * ok[..., None, None]
-        won = p.sum(axis=-1)
-        position = (p * np.arange(1, p.shape[-1] + 1)).sum(axis=-1)
+        ok = ((log_bid >= self._log_reserve[None, :, None, None]) & np.isfinite(log_bid))[..., None]
+        won = lerp(self.won, cell) * ok
+        position = lerp(self.position, cell) * ok
         fatigue = 1.0 / (1.0 + cm.fatigue[None, :] * exposure)  # [M, C]
         click_mult = self.click_base[None, :, None, :, :] * fatigue[:, :, None, None, None]  # [M, C, 1, D, S]
-        ctr = (p * self.slot_ctr[None, :, None, None, None, :]).sum(axis=-1) * click_mult
+        clicks = lerp(self.ctr, cell) * ok * click_mult
         price_scale = self.price_unit[None, :, None, None, :] * np.exp(shift)[:, :, None, None, None]
-        search = cm.is_search[None, :, None, None, None]
-        per_click = (pm * self.slot_ctr[None, :, None, None, None, :]).sum(axis=-1) * click_mult
-        cost = np.where(search, per_click, pm[..., 0]) * price_scale
-        conversions = ctr * cm.session_rate[None, :, None, None, None] * self.cvr[None, :, None, :, :]
-        return {"won": won, "clicks": ctr, "cost": cost, "position": position, "conversions": conversions}
+        mass = lerp(self.price, pcell) * ok * price_scale
+        cost = np.where(cm.is_search[None, :, None, None, None], mass * click_mult, mass)
+        conversions = clicks * (cm.session_rate[None, :, None, None, None] * self.cvr[None, :, None, :, :])
+        return {"won": won, "clicks": clicks, "cost": cost, "position": position, "conversions": conversions}
+
+    @property
+    def _cell_base(self) -> np.ndarray:
+        """[C, 24, D, 1] flat offset of grid point 0 of every cell in the [C, 24, D, G] tables."""
+        n_c = self.won.shape[0]
+        return (np.arange(n_c * HOURS * N_DEVICES) * self.n_grid).reshape(n_c, HOURS, N_DEVICES, 1)
+
+    @property
+    def _price_base(self) -> np.ndarray:
+        """[C, 24, D, S] flat offset of grid point 0 in the [C, 24, D, S, G] price table."""
+        shape = self.price.shape[:4]
+        return (np.arange(int(np.prod(shape))) * self.n_grid).reshape(shape)
+
+    @property
+    def _log_reserve(self) -> np.ndarray:
+        return np.log(np.maximum(self.cm.reserve, 1e-300))
 
     def opportunities(self, date: dt.date, volume_scale: np.ndarray | None, n_markets: int) -> np.ndarray:
         """Expected opportunities [M, C, 24, D, S] on `date` (volume × hour × device share × segment mix)."""

@@ -74,9 +74,9 @@ class OraclePolicy:
 
 
 class InformedOraclePolicy:
-    """The informed oracle as a `Policy`: each day the settings with the best expected score given the market's
-    true parameters and state (not the day's draws), from the environment's `informed_actions`. The yardstick for
-    what any policy that decides before the day could be expected to reach; evaluation only."""
+    """The greedy informed oracle as a `Policy`: each day the grid settings whose expected conversions and spend
+    score best given the market's true parameters and state (not the day's draws), from the environment's
+    `informed_actions`. A diagnostic, not a ceiling (`rl.policies.ceiling` is); evaluation only."""
 
     def __init__(self, env, replicates: int = 8, budget_step: float = 5.0, name: str = "informed_oracle"):
         self.env = env

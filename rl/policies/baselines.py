@@ -30,17 +30,11 @@ from scipy.optimize import linprog
 
 from rl.env.guardrails import ActionCodec
 from rl.env.observation import decode
-from rl.env.schema import ObservationSchema, breakdown_keys
+from rl.env.schema import ObservationSchema
 from rl.policies.base import TuneResult, tune
+from rl.policies.patterns import PATTERN_GRID, modifiers_in_force, with_patterns
 
 EXPLORE_SHARE = 0.02  # minimum budget share per campaign for the adaptive allocators (keeps data coming)
-
-
-def modifiers_in_force(schema: ObservationSchema, f: dict[str, np.ndarray], modifier_range: float):
-    """The device [n, C, D] and hour-block [n, C, B] modifiers in force, from the decoded `mod_*` features."""
-    keys = breakdown_keys(schema.hour_blocks)
-    mods = modifier_range ** np.stack([f[f"mod_{k}"] for k in keys], axis=-1)  # [n, C, D + B]
-    return mods[..., :3], mods[..., 3:]
 
 
 class Baseline(abc.ABC):
@@ -274,26 +268,94 @@ class OnlineLPPolicy(Baseline):
         floor = np.broadcast_to(EXPLORE_SHARE * k / n_c, rate.shape)
         recent = np.maximum(np.maximum(f["spend_1d"], f["spend_7d"]) * unit, floor)
         cap = np.where(f["budget_utilisation_1d"] < 0.9, 1.25 * recent, np.inf)
-        spends = np.stack([self.solve(rate[i], recent[i], cap[i], floor[i], float(k[i, 0])) for i in range(len(rate))])
+        spends = self.solve(rate, recent, cap, floor, k[:, 0])
         return spends / k, np.ones_like(spends)
 
-    def solve(self, rate, recent, cap, floor, budget: float) -> np.ndarray:
-        """Per-campaign spends [C] (target-CPA units); the floors if the LP is infeasible."""
-        n_c = len(rate)
-        edges = np.cumsum(np.array(self.SEGMENTS)[:, None] * recent[None, :], axis=0)  # [J, C] segment ends
-        edges = np.minimum(edges, cap[None, :])
-        widths = np.diff(np.vstack([np.zeros(n_c), edges]), axis=0)  # [J, C]
-        rates = rate[None, :] * self.decay ** np.arange(len(self.SEGMENTS))[:, None]
+    def segments(self, rate, recent, cap, floor):
+        """The LP's pieces, each [n, J, C]: rates, widths and lower bounds (the exploration floor)."""
+        edges = np.cumsum(np.array(self.SEGMENTS)[None, :, None] * recent[:, None, :], axis=1)  # segment ends
+        edges = np.minimum(edges, cap[:, None, :])
+        widths = np.diff(np.concatenate([np.zeros_like(edges[:, :1]), edges], axis=1), axis=1)
+        rates = rate[:, None, :] * self.decay ** np.arange(len(self.SEGMENTS))[None, :, None]
         lower = np.zeros_like(widths)
-        lower[0] = np.minimum(floor, widths[0])
+        lower[:, 0] = np.minimum(floor, widths[:, 0])
+        return rates, widths, lower, edges
+
+    def solve(self, rate, recent, cap, floor, budget) -> np.ndarray:
+        """Per-campaign spends [n, C] (target-CPA units) for n markets at once; the floors where the LP is
+        infeasible.
+
+        Exact, without an LP solver: a piece with a higher rate is better for the objective and uses less of the
+        CPA constraint (coefficient 1 − slack · r) for the same budget, so an optimum fills the pieces in order of
+        falling rate — after the lower bounds — until the budget or the CPA constraint runs out, taking a fraction
+        of the piece where it does. (`solve_lp` is the same LP through scipy's HiGHS, for tests.)"""
+        rates, widths, lower, edges = self.segments(rate, recent, cap, floor)
+        n, n_j, n_c = rates.shape
+        r, w, lo = rates.reshape(n, -1), widths.reshape(n, -1), lower.reshape(n, -1)
+        a = 1.0 - self.slack * r
+        budget = np.asarray(budget, dtype=float).reshape(n)
+        room = budget - lo.sum(axis=1)  # budget left after the lower bounds
+        g0 = -(a * lo).sum(axis=1)  # how far the CPA constraint is from binding after them
+        order = np.argsort(-r, axis=1, kind="stable")
+        extra = np.take_along_axis(w - lo, order, axis=1)
+        a_s = np.take_along_axis(a, order, axis=1)
+        cum_e = np.cumsum(extra, axis=1)
+        cum_g = g0[:, None] - np.cumsum(a_s * extra, axis=1)
+        # pieces at or above the CPA target (a <= 0) only loosen the CPA constraint: take them while the budget
+        # lasts; below it, only while the constraint still holds
+        ok = (cum_e <= room[:, None] + 1e-12) & ((a_s <= 0) | (cum_g >= -1e-12))
+        whole = np.logical_and.accumulate(ok, axis=1)
+        taken = np.where(whole, extra, 0.0)
+        # the first piece that does not fit whole: a fraction of it
+        first = whole.sum(axis=1)
+        has = first < extra.shape[1]
+        i = np.minimum(first, extra.shape[1] - 1)
+        rows = np.arange(n)
+        prev_e = np.where(first > 0, cum_e[rows, np.maximum(first - 1, 0)], 0.0)
+        prev_g = np.where(first > 0, cum_g[rows, np.maximum(first - 1, 0)], g0)
+        e_i, a_i = extra[rows, i], a_s[rows, i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            by_budget = np.where(e_i > 0, (room - prev_e) / np.where(e_i > 0, e_i, 1.0), 0.0)
+            by_cpa = np.where(a_i > 0, prev_g / np.where(a_i > 0, a_i, 1.0) / np.where(e_i > 0, e_i, 1.0), np.inf)
+        frac = np.where(has, np.clip(np.minimum(by_budget, by_cpa), 0.0, 1.0), 0.0)
+        taken[rows, i] += frac * e_i
+        # infeasible: the lower bounds overspend, or even the best pieces cannot bring the CPA under the limit
+        infeasible = (room < -1e-9) | (prev_g - np.where(has, a_i * frac * e_i, 0.0) < -1e-9)
+        spends = np.empty_like(taken)
+        np.put_along_axis(spends, order, taken, axis=1)
+        spends = (lo + spends).reshape(n, n_j, n_c).sum(axis=1)
+        return np.where(infeasible[:, None], np.minimum(floor, edges[:, -1]), spends)
+
+    def solve_lp(self, rate, recent, cap, floor, budget: float) -> np.ndarray:
+        """One market's spends [C] by scipy's LP solver (HiGHS): the reference `solve` is tested against."""
+        rates, widths, lower, edges = self.segments(rate[None], recent[None], cap[None], floor[None])
         r, w, lo = rates.ravel(), widths.ravel(), lower.ravel()
         a_ub = np.stack([np.ones_like(r), 1.0 - self.slack * r])
         res = linprog(-r, A_ub=a_ub, b_ub=[budget, 0.0], bounds=list(zip(lo, w, strict=True)), method="highs")
         if res.status != 0:
-            return np.minimum(floor, edges[-1])
-        return res.x.reshape(widths.shape).sum(axis=0)
+            return np.minimum(floor, edges[0, -1])
+        return res.x.reshape(widths.shape[1:]).sum(axis=0)
 
 
-BASELINES: dict[str, type[Baseline]] = {
-    cls.name: cls for cls in (StaticPolicy, ProportionalPolicy, PacerPolicy, ResponseCurvePolicy, OnlineLPPolicy)
-}
+# the "pattern rules" variant of every baseline (`rl.policies.patterns`): the same budgets and bids, with device and
+# hour-block modifiers set from the discovered patterns
+StaticPatterns = with_patterns(StaticPolicy)
+ProportionalPatterns = with_patterns(ProportionalPolicy)
+PacerPatterns = with_patterns(PacerPolicy)
+ResponseCurvePatterns = with_patterns(ResponseCurvePolicy)
+OnlineLPPatterns = with_patterns(OnlineLPPolicy)
+PLAIN: tuple[type[Baseline], ...] = (StaticPolicy, ProportionalPolicy, PacerPolicy, ResponseCurvePolicy, OnlineLPPolicy)
+PATTERNS = (StaticPatterns, ProportionalPatterns, PacerPatterns, ResponseCurvePatterns, OnlineLPPatterns)
+BASELINES: dict[str, type[Baseline]] = {cls.name: cls for cls in PLAIN + PATTERNS}
+
+
+def tune_baseline(name: str, venv, seeds, chosen: dict[str, dict]) -> TuneResult:
+    """Grid-search one baseline on `seeds`. A pattern-rules variant searches only the pattern grid, on top of its
+    baseline's hyperparameters in `chosen` (tuned first), so both are tuned as fairly with far fewer runs."""
+    cls = BASELINES[name]
+    base_name = getattr(cls, "base_name", None)
+    if base_name is None:
+        return cls.tune(venv, seeds)
+    fixed = chosen.get(base_name, {})
+    grid = {k: [v] for k, v in fixed.items()} | dict(PATTERN_GRID)
+    return cls.tune(venv, seeds, grid)

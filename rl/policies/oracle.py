@@ -6,15 +6,16 @@
   dollar grid, then picks one (bid, modifiers, budget) per campaign by an exact dynamic programme over (budget
   used, conversions) → least spend, and maximises the score. On its grid it is exact: no policy choosing from the
   same grid can score higher on that day; settings off the grid (finer bids, other modifiers) can.
-* `informed_oracle` — the best settings for the day knowing the market's *true parameters and state* but not the
-  day's draws: it replays the same grid over independent replicate days and maximises the expected score. No policy
-  that decides before the day can be expected to beat it; the clairvoyant oracle's lead over it is hindsight about
-  which opportunities happen to convert, which no policy can learn.
+* `informed_oracle` — a greedy diagnostic: the best settings for one day on the same grid knowing the market's *true
+  parameters and state* but not the day's draws (replicate days), maximising the score of the expected conversions
+  and spend. It is not a ceiling: the score of expectations is not the expected score, its shadow prices are fixed,
+  its grid is narrower than the action space, it ignores the daily step and per-day optima need not add up to the
+  best episode. The yardstick is `rl.policies.ceiling` (plans the episode in the action space, expected score).
 * `lp_bound` — the per-auction knapsack relaxation: buy any individual opportunity at the cheapest slot where it
   would have clicked and converted, fractionally, under the daily budget. No bid setting reaches it; it bounds
   how much better any policy could possibly be.
 
-Both score a day as conversions × min(1, (target CPA / CPA)²) with spend ≤ the daily budget.
+All score a day as conversions × min(1, (target CPA / CPA)²) with spend ≤ the daily budget.
 """
 
 from __future__ import annotations

@@ -279,15 +279,18 @@ def push_summary(audit: pl.DataFrame | None, day: dt.date, plan: PlanSummary) ->
             f"The latest push carried {', '.join(sorted(versions))}, but the stored plan is now "
             f"{plan.policy_version}: the day was re-planned after the push."
         )
-    failed = latest.filter(pl.col("status") == "failed").height
-    if failed:
-        notes.append(f"{failed} change(s) were refused by the platform (see the rows marked 'failed').")
-    intended = latest.filter(pl.col("status") == "intended").height
-    if intended:
+    refused = latest.filter(pl.col("status") == "refused").height
+    if refused:
+        notes.append(f"{refused} change(s) were refused by the platform (see the rows marked 'refused').")
+    unknown = latest.filter(pl.col("status").is_in(["unknown", "intended"])).height
+    if unknown:
         notes.append(
-            f"{intended} change(s) are still 'intended': the push stopped before the platform answered; a re-run "
-            "completes them."
+            f"{unknown} change(s) were sent without a usable answer ('unknown'): the platform may or may not have "
+            "applied them; re-running the push reads their values back before sending again."
         )
+    not_sent = latest.filter(pl.col("status") == "not_sent").height
+    if not_sent:
+        notes.append(f"{not_sent} change(s) were not sent (see the rows marked 'not_sent' for why).")
     return PushSummary(latest=latest, counts=counts, pushes=pushes, notes=notes)
 
 

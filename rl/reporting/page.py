@@ -222,7 +222,8 @@ def _push_section(push: PushSummary) -> str:
     rows = []
     for r in push.latest.iter_rows(named=True):
         old = r["old_value"]
-        response = (r["response"] or "")[:160] if r["status"] == "failed" else ""
+        problem = r["status"] in ("refused", "unknown", "not_sent", "intended")
+        response = (r["response"] or "")[:160] if problem else ""
         rows.append(
             [
                 r["platform"],

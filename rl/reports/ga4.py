@@ -2,8 +2,9 @@
 
 A report is what GA4 says happened on the website: sessions and key events per day, hour, channel, campaign,
 device. Ingestion reads it page by page; this module joins the pages and types the values the API sends as text:
-``date`` (``YYYYMMDD``) becomes a Date, ``dateHour`` (``YYYYMMDDHH``) a Datetime, other dimensions stay text;
-integer metrics become Int64 and every other metric type (float, currency, durations, ...) Float64.
+``date`` (``YYYYMMDD``) becomes a Date, ``dateHour`` (``YYYYMMDDHH``) a Datetime, ``hour`` (``00``..``23``) an
+Int8, other dimensions stay text; integer metrics become Int64 and every other metric type (float, currency,
+durations, ...) Float64.
 
 Anything that does not look like the report that was asked for is a `ReportFormatError` naming what is wrong and
 where (header, page, row, value): a silently mis-parsed report would feed wrong numbers into calibration and
@@ -23,6 +24,7 @@ from google.analytics.data_v1beta.types import MetricType, RunReportResponse
 _TIME_DIMENSIONS: dict[str, tuple[str, str]] = {
     "date": (r"^\d{8}$", "a date in the form YYYYMMDD"),
     "dateHour": (r"^\d{10}$", "an hour in the form YYYYMMDDHH"),
+    "hour": (r"^([01]\d|2[0-3])$", "an hour of the day 00..23"),  # GA4 may say "(other)" when it buckets rows
 }
 
 
@@ -121,6 +123,8 @@ def _typed_exprs(headers: _Headers) -> dict[str, tuple[pl.Expr, str]]:
             parsed = col.str.strptime(pl.Date, "%Y%m%d", strict=False)
         elif name == "dateHour":
             parsed = (col + "00").str.strptime(pl.Datetime("us"), "%Y%m%d%H%M", strict=False)
+        elif name == "hour":
+            parsed = col.cast(pl.Int8, strict=False)
         else:
             continue
         pattern, meaning = _TIME_DIMENSIONS[name]

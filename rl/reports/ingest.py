@@ -1,8 +1,13 @@
 """From parsed reports to the raw warehouse tables, with the checks that must pass before anything is written.
 
-Each raw table has a fixed schema and a key; a report window is refused (nothing written) when it has duplicated
-keys, a required day without rows, or a campaign the registry does not know. The messages name what was wrong and
-where, because an operator reads them in the Dagster UI.
+Each raw table has a fixed schema and a key; a report window is refused (nothing written) when it has a row dated
+outside the window that was asked for (the window's delete would never remove it: a duplicate key or a phantom day
+forever), duplicated keys, a required day without rows, a negative count, or a campaign the registry does not know.
+The messages name what was wrong and where (report, row, value), because an operator reads them in the Dagster UI.
+
+The lookback (`lookback_start`) re-pulls only days already loaded: it refreshes what the platforms revised, and
+never extends a table backwards past the first day a backfill asked for — a delivery day without the settings
+report's day next to it is a day the simulator cannot be calibrated on.
 """
 
 from __future__ import annotations
@@ -115,6 +120,15 @@ KEYS: dict[str, list[str]] = {
     "ad_impression_share": ["platform", "campaign_id", "date"],
     "ad_modifiers": ["platform", "campaign_id", "date", "criterion_id"],
 }
+# Counts a platform never reports below zero (as the dbt tests assert_no_negative_* say, one step earlier).
+NON_NEGATIVE: dict[str, list[str]] = {
+    "ga4_sessions": ["sessions", "total_users", "new_users"],
+    "ga4_conversions": ["key_events"],
+    "ad_performance": ["impressions", "clicks", "cost_micros", "conversions"],
+    "ad_conversion_lag": ["conversions"],
+    "ad_impression_share": ["impressions"],
+    "ad_settings": ["budget_micros", "cpc_bid_micros", "cpm_bid_micros"],
+}
 # Tables where a day without a single row means the report is broken (GA4 always has sessions; an account that
 # spends every day always has delivery). Conversions may legitimately be absent on a day.
 EVERY_DAY_REQUIRED = {"ga4_sessions", "ad_performance", "ad_settings"}
@@ -150,14 +164,36 @@ def check(
     frame: pl.DataFrame,
     required_days: list[dt.date],
     registry: CampaignRegistry | None = None,
+    window: tuple[dt.date, dt.date] | None = None,
 ) -> None:
-    """Raise `IngestionError` listing every problem of a report window before it is written."""
+    """Raise `IngestionError` listing every problem of a report window before it is written. `window` (default: the
+    required days' span) is the date range the report was asked for: a row dated outside it is refused."""
     problems = []
     keys = KEYS[table]
+    if window is None and required_days:
+        window = (min(required_days), max(required_days))
+    if window is not None and frame.height:
+        outside = frame.with_row_index("row").filter(~pl.col("date").is_between(*window))
+        if outside.height:
+            first = outside.row(0, named=True)
+            where = ", ".join(f"{k} {first[k]}" for k in keys if k != "date")
+            problems.append(
+                f"{outside.height} row(s) dated outside the requested window {window[0]}..{window[1]}, e.g. row "
+                f"{first['row']} ({where}) dated {first['date']} (the report answered for days it was not asked "
+                "about; nothing of it is written)"
+            )
     dupes = frame.filter(frame.select(keys).is_duplicated())
     if dupes.height:
         example = dupes.head(1).select(keys).to_dicts()[0]
         problems.append(f"{dupes.height} rows share a key ({', '.join(keys)}), e.g. {example}")
+    for column in NON_NEGATIVE.get(table, []):
+        negative = frame.with_row_index("row").filter(pl.col(column) < 0)
+        if negative.height:
+            first = negative.row(0, named=True)
+            where = ", ".join(f"{k} {first[k]}" for k in keys)
+            problems.append(
+                f"{negative.height} row(s) with a negative {column}, e.g. row {first['row']} ({where}): {first[column]}"
+            )
     if table in EVERY_DAY_REQUIRED:
         seen = set(frame["date"].unique().to_list())
         empty = [d.isoformat() for d in required_days if d not in seen]
@@ -172,6 +208,16 @@ def check(
                 problems.append(f"campaign id(s) {unknown} on {platform} are not in the campaign registry ({where})")
     if problems:
         raise IngestionError(f"{table}: " + "; ".join(problems))
+
+
+def lookback_start(first: dt.date, earliest: dt.date, loaded: set[dt.date]) -> dt.date:
+    """The first day a run re-pulls: going back from the day before `first` (the first partition asked for) while
+    the day is already loaded and not before `earliest` (the lookback's limit). A lookback refreshes days already
+    in the warehouse; it never adds days before a backfill's first partition."""
+    start = first
+    while start - dt.timedelta(days=1) >= earliest and start - dt.timedelta(days=1) in loaded:
+        start -= dt.timedelta(days=1)
+    return start
 
 
 def days(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -1,9 +1,11 @@
-"""The warm start of a training run: teachers (the clairvoyant oracle made followable, or a rule-based baseline),
+"""The warm start of a training run: teachers (the informed planning ceiling, the clairvoyant oracle made followable,
+or a rule-based baseline),
 demonstrations collected while a teacher or the student drives the environment (DAgger-style relabelling), and
 behaviour cloning of the actor (and, for PPO, the critic) on them. `rl.training.train` explains when each is used."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,8 +83,16 @@ def collect_demonstrations(
 
 
 def baseline_teacher(venv: BatchedBiddingVecEnv, config: TrainConfig):
-    """The configured baseline teacher for `venv` (hyperparameters tuned on `select_seeds` if asked)."""
+    """The configured teacher for `venv`: the informed planning ceiling ("ceiling": it reads the simulator's
+    hidden truth, which is why it can only ever be a teacher), or a baseline (hyperparameters tuned on
+    `select_seeds` if asked)."""
     from rl.policies.baselines import BASELINES
+    from rl.policies.ceiling import InformedCeilingPolicy
+
+    if config.teacher == "ceiling":
+        # one set of bid shapes per cycle and fewer candidate plans: a cheaper ceiling, labels in quantity
+        teacher = InformedCeilingPolicy(venv, candidates=6, margins=(0.95, 1.1, 1.25), shared_shapes=True)
+        return teacher, {"teacher": "ceiling"}
 
     cls = BASELINES[config.teacher]
     kwargs = dict(config.teacher_kwargs)
@@ -118,12 +128,17 @@ class FixedBids:
         return action
 
 
-def collect_dagger(venv: BatchedBiddingVecEnv, teacher, cycles: int, gamma: float, seed: int, student=None):
-    """(observations, teacher actions, weights, discounted returns) from `cycles` reset cycles. The environment is
-    driven by `student` (an SB3 model, deterministic) when given, else by the teacher; every observation is
-    labelled with the teacher's action for it (the baseline teachers act on observations alone)."""
+def collect_dagger(
+    venv: BatchedBiddingVecEnv, teacher, cycles: int, gamma: float, seed: int, student=None, deadline=None
+):
+    """(observations, teacher actions, weights, discounted returns) from `cycles` reset cycles (fewer if
+    `deadline`, a `time.perf_counter()` value, passes first; at least one). The environment is driven by `student`
+    (an SB3 model, deterministic) when given, else by the teacher; every observation is labelled with the teacher's
+    action for it (the baseline teachers act on observations alone; the ceiling reads the environment's truth)."""
     obs_l, act_l, rew_l = [], [], []
     for k in range(cycles):
+        if k > 0 and deadline is not None and time.perf_counter() >= deadline:
+            break
         venv.seed(seed + k)
         obs = venv.reset()
         teacher.reset(venv.num_envs)
@@ -189,3 +204,33 @@ def behaviour_clone(model: BaseAlgorithm, obs, actions, weights, returns, epochs
 
 def _weighted_mse(pred, target, weight):
     return (weight * (pred - target) ** 2).sum() / weight.sum().clamp(min=1.0)
+
+
+def distill(model: BaseAlgorithm, env: BatchedBiddingVecEnv, config: TrainConfig, deadline: float | None) -> dict:
+    """DAgger from the configured teacher into `model`: `config.bc_cycles` reset cycles of `env` split into
+    `dagger_rounds` rounds — the first driven by the teacher, later ones by the student fitted so far, every state
+    labelled with the teacher's action — refitting the student on all labels after each round. A round that would
+    start after `deadline` (a `time.perf_counter()` value) is skipped, and so are the cycles of the current round
+    once it has passed: the student keeps what it learnt from the labels so far."""
+    teacher, info = baseline_teacher(env, config)
+    rounds = min(config.dagger_rounds, config.bc_cycles)
+    per_round = [config.bc_cycles // rounds + (r < config.bc_cycles % rounds) for r in range(rounds)]
+    data, fits = None, []
+    for r, cycles in enumerate(per_round):
+        if deadline is not None and time.perf_counter() >= deadline and data is not None:
+            break
+        new = collect_dagger(
+            env,
+            teacher,
+            cycles,
+            config.gamma,
+            config.seed + 1 + 1000 * r,
+            student=None if r == 0 else model,
+            deadline=deadline,
+        )
+        data = new if data is None else tuple(np.concatenate([a, b]) for a, b in zip(data, new, strict=True))
+        fits.append(behaviour_clone(model, *data, config.bc_epochs, config.bc_learning_rate, config.seed + r))
+    info.update(fits[-1])
+    info["rounds"] = [{k: f[k] for k in ("samples", "loss_first", "loss_last")} for f in fits]
+    info["markets_per_cycle"] = env.num_envs
+    return info

@@ -28,10 +28,26 @@ from rl.env import BatchedBiddingVecEnv
 from rl.policies.base import Policy
 
 
+class FrozenPolicy:
+    """An SB3 policy network as a fixed reference `Policy` (deterministic actions, no memory): a twin's driver
+    that the learner's updates never touch."""
+
+    def __init__(self, network, name: str = "frozen"):
+        self.network = network
+        self.name = name
+
+    def reset(self, n_envs: int) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        action, _ = self.network.predict(np.asarray(obs, dtype=np.float32), deterministic=True)
+        return np.asarray(action)
+
+
 class PairedVecEnv(VecEnvWrapper):
     """`venv` (the learner's environment, possibly a `ResidualVecEnv`) paired with `twin` driven by `reference`."""
 
-    def __init__(self, venv: VecEnv, twin: BatchedBiddingVecEnv, reference: Policy, copy_warmup: bool = True):
+    def __init__(self, venv: VecEnv, twin: BatchedBiddingVecEnv, reference: Policy | None, copy_warmup: bool = True):
         if twin.num_envs != venv.num_envs:
             raise ValueError(f"the twin has {twin.num_envs} markets, the learner's environment {venv.num_envs}")
         if twin.schema.to_json() != venv.get_attr("schema")[0].to_json():
@@ -54,7 +70,8 @@ class PairedVecEnv(VecEnvWrapper):
 
     def _follow(self) -> None:
         self._twin_obs = self.twin.follow(self.venv.unwrapped)
-        self.reference.reset(self.num_envs)
+        if self.reference is not None:
+            self.reference.reset(self.num_envs)
 
     def reset(self) -> np.ndarray:
         obs = self.venv.reset()
@@ -62,12 +79,15 @@ class PairedVecEnv(VecEnvWrapper):
             self._follow()
         else:
             self._twin_obs = self.twin.reset()
-            self.reference.reset(self.num_envs)
+            if self.reference is not None:
+                self.reference.reset(self.num_envs)
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
         if self._twin_obs is None:
             raise RuntimeError("PairedVecEnv.step_async before reset")
+        if self.reference is None:
+            raise RuntimeError("PairedVecEnv has no reference policy for its twin yet")
         self.venv.step_async(actions)
         self.twin.step_async(self.reference.act(self._twin_obs))
 

@@ -25,7 +25,7 @@ from rl.evaluation.evaluate import Evaluation, evaluate, run_tracked
 from rl.evaluation.world import copy_world, fresh_world, world_episode
 from rl.market.params import parse_market_params
 from rl.policies.base import SB3Policy
-from rl.policies.baselines import BASELINES
+from rl.policies.baselines import BASELINES, tune_baseline
 from rl.policies.residual import residual_spec
 from rl.training.params import TrainingMarket, make_params_sampler, scale_market, training_market
 from rl.training.registry import GateDecision, ModelRegistry, RegisteredModel, gate
@@ -92,11 +92,18 @@ def train_policy(
 
 
 def learns(result: TrainResult) -> str:
-    """What the trained model is, in words: a correction of a named baseline, or the actions themselves."""
+    """What the trained model is, in words: a correction of a named baseline, or the actions themselves (and from
+    which teacher it was distilled)."""
     spec = residual_spec(result.model)
     if spec is not None:
         return spec.label
-    return "the budget and bid actions themselves" + (" (imitation warm start)" if result.bc else "")
+    what = "the budget, bid and modifier actions themselves"
+    if not result.bc:
+        return what
+    teacher = result.bc.get("teacher", result.config.teacher)
+    kept = (result.extra or {}).get("kept")
+    tail = "" if kept is None else (", PPO fine-tuning kept" if kept == "rl" else ", PPO fine-tuning not kept")
+    return f"{what}, distilled from the {teacher} (DAgger){tail}"
 
 
 def latest_training(data_dir: Path) -> dict:
@@ -109,14 +116,16 @@ def latest_training(data_dir: Path) -> dict:
 def tuned_baselines(venv, tune_seeds: Sequence[int], names: Sequence[str] | None = None) -> tuple[dict, dict]:
     """Every baseline grid-searched on `tune_seeds` (never the evaluation seeds): (policies, chosen settings)."""
     policies, chosen = {}, {}
-    for name in names or list(BASELINES):
+    wanted = list(names or BASELINES)
+    # plain baselines first: a pattern-rules variant is tuned on top of its baseline's hyperparameters
+    for name in sorted(wanted, key=lambda n: getattr(BASELINES[n], "base_name", None) is not None):
         cls = BASELINES[name]
         if tune_seeds:
-            res = cls.tune(venv, list(tune_seeds))
+            res = tune_baseline(name, venv, list(tune_seeds), chosen)
             policies[name], chosen[name] = cls.for_env(venv, **res.best), res.best
         else:
             policies[name], chosen[name] = cls.for_env(venv), {}
-    return policies, chosen
+    return {n: policies[n] for n in wanted}, {n: chosen[n] for n in wanted}
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,8 @@ class EvalSettings:
     warmup_days: int | None = None
     settle_days: int | None = None
     oracle_budget_step: float = 5.0
-    informed_replicates: int = 0  # > 0: also run the informed oracle (true parameters, not the day's draws)
+    ceiling: bool = True  # run the informed planning ceiling (the yardstick the policy is measured against)
+    informed_replicates: int = 0  # > 0: also run the greedy informed oracle (a diagnostic)
     world_days: int = 0  # > 0: also run the policy in a copy of the demo world for this many days
     promote: bool = True
 
@@ -195,7 +205,11 @@ def evaluate_and_register(
     venv = make_venv(params, tc, schema=schema, seed=0)
     model = load_model(Path(info["model_path"]), info["algo"])
     policy = SB3Policy(model, name="policy")
-    baselines, chosen = tuned_baselines(venv, settings.tune_seeds)
+    # the baselines are tuned in the fast simulator (the same ranking within noise, a fraction of the time) and
+    # evaluated, like the policy, in the full engine
+    baselines, chosen = tuned_baselines(
+        make_venv(params, tc, schema=schema, seed=0, engine="fast"), settings.tune_seeds
+    )
     ev = evaluate(
         {"policy": policy, **baselines},
         venv,
@@ -203,6 +217,7 @@ def evaluate_and_register(
         policy="policy",
         oracle_budget_step=settings.oracle_budget_step,
         informed_replicates=settings.informed_replicates,
+        ceiling=settings.ceiling,
         progress=progress,
     )
     ev.extra["baseline_settings"] = chosen

@@ -31,6 +31,8 @@ With `select_seeds` the zero-correction start and the trained correction are com
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import re
 import time
@@ -45,16 +47,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
+from rl.env.core import ENGINES
 from rl.market.params import MarketParams
 from rl.policies.residual import RESIDUAL_BASES, ResidualSpec, ResidualVecEnv, attach_spec
 from rl.training.callbacks import LearningCurve, WallClockLimit
-from rl.training.imitation import (
-    baseline_teacher,
-    behaviour_clone,
-    collect_dagger,
-    collect_demonstrations,
-)
-from rl.training.paired import PairedVecEnv
+from rl.training.imitation import behaviour_clone, collect_demonstrations, distill
+from rl.training.paired import FrozenPolicy, PairedVecEnv
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 TENSORBOARD_PIN = "tensorboard==2.21.0"
@@ -90,6 +88,8 @@ class TrainConfig:
     teacher_bid_mult: float | None = None  # baseline teacher: hold every bid at this × the reference bid
     teacher_tune: bool = False  # grid-search the baseline teacher's hyperparameters on `select_seeds` first
     dagger_rounds: int = 2  # baseline teacher: rounds of collection (the first driven by the teacher)
+    dagger_envs: int = 4  # markets per teaching cycle (each cycle draws one market: fewer markets, more draws)
+    dagger_share: float = 0.6  # of max_wall_s: the teacher's labelling stops after this share (rounds end early)
     # residual learning (rl.policies.residual): the model learns a correction of this baseline's actions instead of
     # the actions themselves; it starts as exactly the baseline (zeroed action head) and no warm start is needed
     residual_base: str | None = None
@@ -103,6 +103,9 @@ class TrainConfig:
     progress_bar: bool = True
     tensorboard: bool = True
     max_wall_s: float | None = None  # stop learning after this many seconds (the model so far is kept)
+    # the simulator the learner trains in: "fast" (bid landscapes, `rl.market.fast`) or "full" (the opportunity-level
+    # engine). Only the training environments use it; every evaluation and validation runs the full engine.
+    engine: str = "fast"
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -114,27 +117,35 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.bc_cycles < 0 or self.checkpoint_every < 0:
             raise ValueError("bc_cycles and checkpoint_every must be >= 0")
-        if self.teacher != "oracle":
+        if self.teacher not in ("oracle", "ceiling"):
             from rl.policies.baselines import BASELINES
 
             if self.teacher not in BASELINES:
-                raise ValueError(f"teacher must be 'oracle' or one of {sorted(BASELINES)}, got {self.teacher!r}")
+                raise ValueError(
+                    f"teacher must be 'oracle', 'ceiling' or one of {sorted(BASELINES)}, got {self.teacher!r}"
+                )
         if self.residual_base is not None:
             if self.residual_base not in RESIDUAL_BASES:
                 raise ValueError(f"residual_base must be one of {list(RESIDUAL_BASES)}, got {self.residual_base!r}")
             if self.bc_cycles > 0:
                 raise ValueError("a residual model starts as its baseline: set bc_cycles=0 with residual_base")
-        elif self.paired:
-            raise ValueError("paired training compares with the residual base: set residual_base with paired=True")
+        elif self.paired and not (self.bc_cycles > 0 and self.teacher != "oracle"):
+            raise ValueError(
+                "paired training compares with a fixed reference: the residual base (set residual_base) or the "
+                "warm start distilled from a teacher (set bc_cycles > 0 with teacher 'ceiling' or a baseline)"
+            )
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dagger_rounds < 1:
             raise ValueError(f"dagger_rounds must be >= 1, got {self.dagger_rounds}")
 
-    def env_config(self) -> EnvConfig:
+    def env_config(self, engine: str = "full") -> EnvConfig:
         return EnvConfig(
             episode_days=self.episode_days,
             warmup_days=self.warmup_days,
             settle_days=self.settle_days,
             volume_scale_range=self.volume_scale_range,
+            engine=engine,
         )
 
 
@@ -171,11 +182,13 @@ def make_venv(
     schema: ObservationSchema | None = None,
     params_sampler: Callable | None = None,
     seed: int | None = None,
+    engine: str = "full",
 ) -> BatchedBiddingVecEnv:
+    """The batched environment of `config`; `engine` "full" unless the caller trains (`TrainConfig.engine`)."""
     return BatchedBiddingVecEnv(
         params,
         n_envs=config.n_envs,
-        config=config.env_config(),
+        config=config.env_config(engine),
         schema=schema,
         params_sampler=params_sampler,
         seed=config.seed if seed is None else seed,
@@ -272,7 +285,7 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    base_env = make_venv(params, config, schema, params_sampler)
+    base_env = make_venv(params, config, schema, params_sampler, engine=config.engine)
     spec = None
     if config.residual_base is not None:
         spec = ResidualSpec(
@@ -284,7 +297,9 @@ def train(
         )
     venv = base_env if spec is None else ResidualVecEnv(base_env, spec)
     if config.paired:  # the twin gets the same seed, params sampler and schema: the same markets and draws
-        venv = PairedVecEnv(venv, make_venv(params, config, base_env.schema, params_sampler), spec.baseline())
+        twin = make_venv(params, config, base_env.schema, params_sampler, engine=config.engine)
+        # the reference: the residual base, or (set below, once it exists) a frozen copy of the warm start
+        venv = PairedVecEnv(venv, twin, spec.baseline() if spec is not None else None)
     tb_dir = _tensorboard_dir(config, out_dir)
     bc = None
     if resume_from is not None:
@@ -297,26 +312,15 @@ def train(
             start_as_base(model)
             attach_spec(model, spec)
         elif config.bc_cycles > 0 and config.teacher != "oracle":
-            demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
-            teacher, bc = baseline_teacher(demo_env, config)
-            data = None
-            rounds = min(config.dagger_rounds, config.bc_cycles)
-            per_round = [config.bc_cycles // rounds + (r < config.bc_cycles % rounds) for r in range(rounds)]
-            fits = []
-            for r, cycles in enumerate(per_round):
-                new = collect_dagger(
-                    demo_env,
-                    teacher,
-                    cycles,
-                    config.gamma,
-                    config.seed + 1 + 1000 * r,
-                    student=None if r == 0 else model,
-                )
-                data = new if data is None else tuple(np.concatenate([a, b]) for a, b in zip(data, new, strict=True))
-                fits.append(behaviour_clone(model, *data, config.bc_epochs, config.bc_learning_rate, config.seed + r))
-            bc.update(fits[-1])
-            bc["rounds"] = [{k: f[k] for k in ("samples", "loss_first", "loss_last")} for f in fits]
+            teach_cfg = dataclasses.replace(config, n_envs=config.dagger_envs)
+            demo_env = make_venv(
+                params, teach_cfg, venv.schema, params_sampler, seed=config.seed + 7919, engine=config.engine
+            )
+            deadline = None if config.max_wall_s is None else start + config.dagger_share * config.max_wall_s
+            bc = distill(model, demo_env, config, deadline)
             bc["collect_and_fit_s"] = round(time.perf_counter() - start, 2)
+            if config.paired:  # RL is rewarded for what it adds to the distilled student (a frozen copy)
+                venv.reference = FrozenPolicy(copy.deepcopy(model.policy), name="warm_start")
         elif config.bc_cycles > 0:
             demo_env = make_venv(params, config, venv.schema, params_sampler, seed=config.seed + 7919)
             obs, acts, weights, rets = collect_demonstrations(

@@ -38,7 +38,7 @@ def test_plan_passes_checks_pushes_to_the_demo_world_and_a_second_push_changes_n
     result = _materialize(copy, {"ops": {"daily_bid_plan": {"config": {"policy": "proportional"}}}})
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 5 and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
+    assert len(checks) == 6 and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
     rows = _query(copy, f"SELECT campaign_id, daily_budget, bid, policy_version, data_partition FROM {PLAN_TABLE}")
     assert len(rows) == 8 and {r[3] for r in rows} == {"baseline:proportional"} and {r[4] for r in rows} == {LAST}
     assert sum(r[1] for r in rows) <= 500.0
@@ -113,7 +113,7 @@ def test_live_push_is_impossible_in_demo_mode(copy):
     assert _pushes(copy) == before
 
 
-def test_a_crash_mid_push_leaves_intended_rows_and_a_rerun_completes(copy, monkeypatch):
+def test_a_lost_call_fails_the_push_as_unknown_and_a_rerun_completes(copy, monkeypatch):
     from orchestration.resources.platforms.demo import DemoBidPlatform
 
     assert _materialize(
@@ -130,7 +130,8 @@ def test_a_crash_mid_push_leaves_intended_rows_and_a_rerun_completes(copy, monke
 
     monkeypatch.setattr(DemoBidPlatform, "_send", flaky)
     assert not _materialize(copy, selection=["bid_push"]).success
-    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'intended'")[0][0] >= 1
+    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'unknown'")[0][0] >= 1
+    assert _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'intended'")[0][0] == 0
     monkeypatch.setattr(DemoBidPlatform, "_send", original)
     assert _materialize(copy, selection=["bid_push"]).success
     applied = _query(copy, f"SELECT count(*) FROM {AUDIT_TABLE} WHERE status = 'applied'")[0][0]

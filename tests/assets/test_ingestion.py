@@ -19,7 +19,7 @@ from orchestration.resources.ga4 import DemoGA4Resource
 from rl.world.world import DemoWorld
 from tests.conftest import scaled
 
-DAY = "2024-12-10"  # window 12-07..12-10 with the 3-day lookback; the conversion reports from 11-26 (the first day)
+DAY = "2024-12-10"  # window 12-07..12-10 with the 3-day lookback, over the days already loaded
 HISTORY_START = dt.date(2024, 11, 26)
 TABLES = ("ga4_sessions", "ga4_conversions", "ad_performance", "ad_conversion_lag")
 
@@ -41,6 +41,11 @@ def env(tmp_path, monkeypatch, reference_params):
     }
 
 
+def _materialize_range(resources, first, last, raise_on_error=True):
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return dg.materialize(INGESTION_ASSETS, resources=resources, tags=tags, raise_on_error=raise_on_error)
+
+
 def _materialize(resources, partition=DAY, raise_on_error=True):
     return dg.materialize(INGESTION_ASSETS, partition_key=partition, resources=resources, raise_on_error=raise_on_error)
 
@@ -56,48 +61,58 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(e.step_failure_data.error.to_string() for e in failures)
 
 
-def test_one_partition_lands_what_the_world_reports_and_a_rerun_changes_nothing(env):
-    result = _materialize(env["resources"])
+def test_a_range_lands_what_the_world_reports_and_a_rerun_changes_nothing(env):
+    result = _materialize_range(env["resources"], "2024-12-07", DAY)
     assert result.success
     db = env["tmp"] / "warehouse.duckdb"
     first = {t: _table(db, t) for t in TABLES}
     window = (dt.date(2024, 12, 7), dt.date(2024, 12, 10))
-    # the click-date conversion reports re-pull 30 days (cut at the first partition), the settings only the day
-    starts = {"ad_performance": HISTORY_START, "ad_conversion_lag": HISTORY_START, "ad_settings": window[1]}
-    for t in TABLES:
-        assert first[t].height > 0
-        assert first[t]["date"].min() >= starts.get(t, window[0]) and first[t]["date"].max() <= window[1], t
+    # nothing was loaded before the range: no lookback reaches before its first day (issue 15: a delivery day
+    # without the settings report's day next to it cannot be calibrated)
+    for t in (*TABLES, "ad_settings"):
+        table = first.get(t, _table(db, t))
+        assert table.height > 0
+        assert table["date"].min() >= window[0] and table["date"].max() <= window[1], t
+        if t != "ad_conversion_lag":  # the lag report has only click days with conversions so far
+            assert (table["date"].min(), table["date"].max()) == window, t
     assert first["ga4_sessions"]["date"].n_unique() == 4  # every day has delivery
-    assert first["ad_performance"]["date"].n_unique() == 15
     facts = DemoWorld.open(env["world"]["world_dir"], env["world"]["world_file"], seed=3).frames()
     in_window = pl.col("date").is_between(*window)
-    ads = facts["ads"].filter(pl.col("date").is_between(HISTORY_START, window[1]))
     perf = first["ad_performance"]
-    assert perf["cost_micros"].sum() == ads["cost_micros"].sum()
-    assert perf["clicks"].sum() == ads["clicks"].sum()
+    assert perf["cost_micros"].sum() == facts["ads"].filter(in_window)["cost_micros"].sum()
+    assert perf["clicks"].sum() == facts["ads"].filter(in_window)["clicks"].sum()
     assert first["ga4_sessions"]["sessions"].sum() == facts["sessions"].filter(in_window)["sessions"].sum()
     assert set(perf["platform"]) == {"google_ads", "meta", "tiktok", "microsoft_ads"}
-    meta = result.asset_materializations_for_node("ad_performance")[0].metadata
+    meta = result.asset_materializations_for_node("ad_performance")[-1].metadata
     assert meta["rows"].value == perf.height and "preview" in meta
     raw = list((env["tmp"] / "data" / "raw" / "ga4_sessions").rglob("*.jsonl.gz"))
     assert len(raw) == 1
 
-    assert _materialize(env["resources"]).success
+    rerun = _materialize(env["resources"])  # the last day again: its lookback covers the days already loaded
+    assert rerun.success
+    assert "2024-12-07..2024-12-10 (partitions 2024-12-10..2024-12-10, 3-day lookback)" in str(
+        rerun.asset_materializations_for_node("ad_performance")[0].metadata["window"]
+    )
     for t in TABLES:
         assert _table(db, t).equals(first[t]), f"{t} changed on re-materialization"
 
 
-def test_a_later_partition_replaces_only_its_window(env):
-    assert _materialize(env["resources"], "2024-12-10").success
+def test_a_later_partition_replaces_only_its_lookback_over_the_days_loaded(env):
+    assert _materialize_range(env["resources"], "2024-12-01", "2024-12-29").success
     db = env["tmp"] / "warehouse.duckdb"
-    before = {t: _table(db, t) for t in ("ga4_sessions", "ad_performance")}
+    before = {t: _table(db, t) for t in ("ga4_sessions", "ad_performance", "ad_settings")}
     assert _materialize(env["resources"], "2024-12-30").success
-    # GA4 re-pulls 3 days (12-27..12-30), the click-date conversion report 30 (11-30..12-30)
-    for table, first_replaced in (("ga4_sessions", dt.date(2024, 12, 27)), ("ad_performance", dt.date(2024, 11, 30))):
+    # GA4 re-pulls 3 days (12-27..12-30); the click-date conversion report 30, but only over the days loaded
+    # (12-01..12-30, not 11-30); the settings only the day
+    for table, first_replaced in (
+        ("ga4_sessions", dt.date(2024, 12, 27)),
+        ("ad_performance", dt.date(2024, 12, 1)),
+        ("ad_settings", dt.date(2024, 12, 30)),
+    ):
         after = _table(db, table)
         untouched = pl.col("date") < first_replaced
         assert after.filter(untouched).equals(before[table].filter(untouched)), table
-        assert after["date"].max() == dt.date(2024, 12, 30)
+        assert (after["date"].min(), after["date"].max()) == (dt.date(2024, 12, 1), dt.date(2024, 12, 30)), table
 
 
 class _TamperedGA4(DemoGA4Resource):
@@ -133,7 +148,7 @@ class _TamperedGA4(DemoGA4Resource):
     ],
 )
 def test_bad_ga4_reports_are_refused_and_nothing_is_written(env, fault, message):
-    assert _materialize(env["resources"], "2024-12-05").success  # an earlier window already in the warehouse
+    assert _materialize_range(env["resources"], "2024-12-05", "2024-12-09").success  # the days before, loaded
     db = env["tmp"] / "warehouse.duckdb"
     before = _table(db, "ga4_sessions")
     resources = {**env["resources"], "ga4": _TamperedGA4(**env["world"], fault=fault)}

@@ -21,6 +21,10 @@ TRAIN = {
     "n_steps": 8,
     "batch_size": 16,
     "tensorboard": False,
+    "bc_cycles": 1,
+    "dagger_rounds": 1,
+    "bc_epochs": 5,
+    "select_seeds": [],
 }
 EVAL = {"eval_seeds": [901, 902], "tune_seeds": [], "n_envs": 2, "oracle_budget_step": 25.0, "world_days": 3}
 
@@ -45,12 +49,14 @@ def test_learning_assets_materialize(tmp_path, monkeypatch, reference_params):
     train_meta = result.asset_materializations_for_node("bidding_policy")[0].metadata
     assert train_meta["params_source"].value == "fallback_world_file_with_noise"
     assert train_meta["fallback_params"].value is True
-    assert train_meta["learns"].value == "online_lp(decay=0.5, slack=1) + learned correction ×0.3"
+    assert train_meta["learns"].value.startswith(
+        "the budget, bid and modifier actions themselves, distilled from the ceiling (DAgger)"
+    )
     assert "data:image/png;base64," in train_meta["learning_curve"].value
     meta = result.asset_materializations_for_node("policy_evaluation")[0].metadata
     assert "data:image/png;base64," in meta["scores_chart"].value
     scores = meta["scores"].value
-    assert {"policy", "static", "oracle", "lp_bound"} <= set(scores)
+    assert {"policy", "static", "online_lp_patterns", "informed_ceiling", "oracle", "lp_bound"} <= set(scores)
     assert {"world_score", "sim_score", "gap"} <= set(meta["world_vs_sim"].value)
     if not check.passed:
         assert any("does not beat" in r for r in check.metadata["reasons"].value)

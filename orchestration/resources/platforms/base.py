@@ -1,8 +1,10 @@
 """`BidPlatform`: the one interface the bid push asset uses to apply a plan to an ad platform.
 
 `push(rows, live=False, audit=...)` validates (the platform's validate-only mode, or the closest real read call
-where the API has none) and `push(rows, live=True, audit=...)` applies. A live push is refused unless the resource
-itself was configured with `live_pushing_enabled=True`; that switch is per resource, i.e. per platform account.
+where the API has none: `VALIDATION` says which, and the audit records it) and `push(rows, live=True, audit=...)`
+applies. A live push is refused unless the resource itself was configured with `live_pushing_enabled=True`; that
+switch is per resource, i.e. per platform account. How a call's end is classified (done, refused, unknown), what is
+retried and the timeouts are `orchestration.resources.platforms.transport`'s, for every platform.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import ClassVar
 
 import dagster as dg
 
+from orchestration.resources.platforms.transport import DEFAULT_TIMEOUT_SECONDS
 from rl.bidding.audit import PushAudit
 from rl.bidding.plan import Change, PlanError, PlanRow
-from rl.bidding.push import Batch, Outcome, PushResult, execute_push
+from rl.bidding.push import Batch, Outcome, PushResult, Reading, execute_push
 
 
 class LivePushRefused(PermissionError):
@@ -31,8 +34,11 @@ class BidPlatform(dg.ConfigurableResource):
     live_pushing_enabled: bool = False
     retry_attempts: int = 5
     retry_base_seconds: float = 2.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
 
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    # What a validate-only push that passed means on this platform (an audit status, see rl.bidding.audit).
+    VALIDATION: ClassVar[str] = "validated_by_platform"
 
     def __repr_args__(self):  # the resource may end up in a log line: keep the secrets out of its repr
         return [(k, "***" if k in self.SECRET_FIELDS else v) for k, v in super().__repr_args__()]
@@ -51,7 +57,18 @@ class BidPlatform(dg.ConfigurableResource):
 
     @abc.abstractmethod
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
-        """Make one platform call; one outcome per change. Raise when the outcome is unknown."""
+        """Make one platform call; one outcome per change (done, refused or unknown). Raising means no answer at
+        all: the batch's outcome is recorded unknown."""
+
+    @abc.abstractmethod
+    def _read(self, changes: list[Change]) -> list[Reading]:
+        """The platform's current value of each change's object and field, one `Reading` per change (a `problem`
+        when the object must not be pushed to: missing, or another account's). Used to reconcile an unknown
+        outcome before sending again, and for the checks `_must_read` asks for."""
+
+    def _must_read(self, change: Change) -> bool:
+        """Whether a change must be read before it is sent, on every push (default: no; Meta checks ownership)."""
+        return False
 
     def _check_target(self, change: Change) -> None:
         """Raise PlanError if `change.target` is not an id of the kind this platform wants (default: any)."""
@@ -93,7 +110,19 @@ class BidPlatform(dg.ConfigurableResource):
             rows,
             mode=self._mode(live),
             account=self.account(),
-            build=self._build,
-            send=self._send,
+            adapter=_Adapter(self),
             secrets=self._secret_values(),
+        )
+
+
+class _Adapter:
+    """A resource seen as the push protocol's adapter (`rl.bidding.push.PushAdapter`)."""
+
+    def __init__(self, resource: BidPlatform):
+        self.validation = resource.VALIDATION
+        self.build, self.send, self.read, self.must_read = (
+            resource._build,
+            resource._send,
+            resource._read,
+            resource._must_read,
         )

@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
 from rl.bidding.plan import PLATFORMS, Change, demo_targets
-from rl.bidding.push import Batch, Outcome
+from rl.bidding.push import Batch, Outcome, Reading
 
 
 class DemoBidPlatform(BidPlatform):
@@ -59,7 +59,9 @@ class DemoBidPlatform(BidPlatform):
             batches.append(Batch(group, requests, payload=call))
         return batches
 
-    def _refusal(self, change: Change) -> str | None:
+    def _refusal(self, change: Change, values: bool = True) -> str | None:
+        """Why the demo world would refuse the change (None: it would not); `values=False` checks only the
+        object (the campaign, its platform and the target), not the value."""
         world = self.world()
         row = change.row
         campaign = next((c for c in world.params.campaigns if c.id == row.campaign_id), None)
@@ -74,6 +76,8 @@ class DemoBidPlatform(BidPlatform):
                 f"{change.field} target {change.target!r} does not exist in the demo world; campaign "
                 f"{row.campaign_id}'s is {expected!r} (rl.bidding.plan.demo_targets)"
             )
+        if not values:
+            return None
         if change.field == "bid" and change.new_value > campaign.max_bid:
             return f"bid {change.new_value:.2f} is above the campaign's max bid {campaign.max_bid:.2f}"
         if not math.isfinite(change.new_value) or change.new_value < 0:
@@ -87,15 +91,14 @@ class DemoBidPlatform(BidPlatform):
         if any(refusals):
             first = next(r for r in refusals if r)
             return [
-                Outcome(False, r or f"not applied: another change of the same call was refused ({first})")
+                Outcome.refused(r or f"not applied: another change of the same call was refused ({first})")
                 for r in refusals
             ]
         world = self.world()
         in_force = world.settings[batch.changes[0].row.campaign_id]
         if validate_only:
             return [
-                Outcome(True, f"valid; in force: budget {in_force[0]:.2f}, bid {in_force[1]:.2f}")
-                for _ in batch.changes
+                Outcome.done(f"valid; in force: budget {in_force[0]:.2f}, bid {in_force[1]:.2f}") for _ in batch.changes
             ]
         call = batch.payload
         row = batch.changes[0].row
@@ -107,9 +110,21 @@ class DemoBidPlatform(BidPlatform):
                 source=f"bid_push {row.data_partition} policy {row.policy_version}",
             )
         except WorldError as e:
-            return [Outcome(False, f"the demo world refused the push: {e}") for _ in batch.changes]
+            return [Outcome.refused(f"the demo world refused the push: {e}") for _ in batch.changes]
         text = (
             f"applied from {pushed.effective_date.isoformat()} (push #{pushed.seq}); "
             f"was budget {in_force[0]:.2f}, bid {in_force[1]:.2f}"
         )
-        return [Outcome(True, text, request_id=f"demo-push-{pushed.seq}", operation_index=0) for _ in batch.changes]
+        return [Outcome.done(text, f"demo-push-{pushed.seq}", 0) for _ in batch.changes]
+
+    def _read(self, changes: list[Change]) -> list[Reading]:
+        """The settings in force in the demo world (what a push changes from `today` on)."""
+        out = []
+        for change in changes:
+            refusal = self._refusal(change, values=False)
+            if refusal:
+                out.append(Reading(None, problem=refusal))
+                continue
+            budget, bid = self.world().settings[change.row.campaign_id]
+            out.append(Reading(budget if change.field == "budget" else bid))
+        return out

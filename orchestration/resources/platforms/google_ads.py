@@ -3,110 +3,52 @@ with AdGroupService, each as one request object (`MutateCampaignBudgetsRequest`,
 push with `validate_only` and `partial_failure=True`, so one refused operation does not block the others.
 
 Partial-failure errors name their operation in the error's field path (`operations[i]...`), which maps them back to
-plan rows. Quota errors (gRPC RESOURCE_EXHAUSTED, QuotaError.RESOURCE_[TEMPORARILY_]EXHAUSTED) are retried with
-exponential backoff; after the last attempt they fail the call's changes.
+plan rows. Quota errors (gRPC RESOURCE_EXHAUSTED, QuotaError.RESOURCE_[TEMPORARILY_]EXHAUSTED) and UNAVAILABLE are
+retried with exponential backoff; after the last attempt a quota error is a refusal and UNAVAILABLE an unknown
+outcome, as are DEADLINE_EXCEEDED, INTERNAL and every other server-side code (`transport`'s policy). Every call has
+the resource's timeout and no SDK retry of its own.
+
+Targets are ids or resource names of the right kind in the configured customer (a budget is set on
+`customers/<id>/campaignBudgets/<id>`, a bid on `customers/<id>/adGroups/<id>`); anything else is a `PlanError`
+before any call. An update mask names the field explicitly, so a budget of 0 is sent as 0, not dropped as a default.
+Current values are read with `GoogleAdsService.Search` (GAQL), to reconcile an unknown outcome.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
 
-import grpc
 from pydantic import PrivateAttr
 
-from orchestration.resources.ads import (
-    _error_code,
-    _field_path,
-    customer_id_digits,
-    google_ads_client,
-)
+from orchestration.resources.ads import customer_id_digits, google_ads_client
 from orchestration.resources.platforms.base import BidPlatform
+from orchestration.resources.platforms.google_ads_errors import (
+    RequestIds,
+    failed_call,
+    failure_errors,
+    is_ambiguous,
+    is_retryable,
+)
+from orchestration.resources.platforms.transport import Attempts
 from rl.bidding.plan import Change, PlanError, to_cents
-from rl.bidding.push import Batch, Outcome, with_backoff
+from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
 log = logging.getLogger(__name__)
 
 MICROS_PER_CENT = 10_000
-QUOTA_ERRORS = {"quota_error.RESOURCE_EXHAUSTED", "quota_error.RESOURCE_TEMPORARILY_EXHAUSTED"}
-# gRPC codes that mean the request was refused as a whole (nothing applied); any other error leaves the outcome
-# unknown (DEADLINE_EXCEEDED, UNAVAILABLE, INTERNAL...) and interrupts the push with its rows left 'intended'.
-REFUSED_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.OUT_OF_RANGE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.UNIMPLEMENTED,
+RESOURCE_KINDS = {"budget": "campaignBudgets", "bid": "adGroups"}
+READ_QUERIES = {
+    "budget": "SELECT campaign_budget.id, campaign_budget.amount_micros FROM campaign_budget "
+    "WHERE campaign_budget.id IN ({ids})",
+    "bid": "SELECT ad_group.id, ad_group.cpc_bid_micros FROM ad_group WHERE ad_group.id IN ({ids})",
 }
 
 
 def micros(value: float) -> int:
     """Currency -> micros, rounded to the cent (Google Ads wants amounts in multiples of the currency's unit)."""
     return to_cents(value) * MICROS_PER_CENT
-
-
-class _RequestIds(grpc.UnaryUnaryClientInterceptor):
-    """Keeps the request id of the last successful call. It is added in front of the SDK's own interceptors
-    (`GoogleAdsClient.get_service(interceptors=...)`), so it sees the call through grpc's and the SDK's wrappers,
-    and the SDK's wrapper answers `trailing_metadata()` with the initial metadata: the wrapped calls (`_call`,
-    `_underlay_call`) are searched too, trailing metadata first."""
-
-    def __init__(self):
-        self.last: str | None = None
-
-    def intercept_unary_unary(self, continuation, client_call_details, request):
-        self.last = None
-        outcome = continuation(client_call_details, request)
-        self.last = _request_id(outcome)
-        return outcome
-
-
-def _request_id(call: Any, depth: int = 0) -> str | None:
-    if call is None or depth > 6:
-        return None
-    for read in ("trailing_metadata", "initial_metadata"):
-        try:
-            metadata = getattr(call, read)() if hasattr(call, read) else ()
-        except Exception:  # a wrapper without that metadata: look further in
-            metadata = ()
-        for key, value in metadata or ():
-            if key == "request-id" and value:
-                return value
-    for attribute in ("_call", "_underlay_call"):
-        found = _request_id(getattr(call, attribute, None), depth + 1)
-        if found:
-            return found
-    return None
-
-
-def _failure_errors(exc_or_failure: Any) -> list[tuple[int | None, str]]:
-    """(operation index or None, "code: message (field: path)") for each error of a GoogleAdsFailure."""
-    out = []
-    for error in exc_or_failure.errors:
-        index = None
-        for element in error.location.field_path_elements:
-            if element.field_name == "operations" and type(element).pb(element).HasField("index"):
-                index = element.index
-                break
-        path = _field_path(error.location)
-        out.append((index, f"{_error_code(error)}: {error.message}" + (f" (field: {path})" if path else "")))
-    return out
-
-
-def _is_quota_error(e: BaseException) -> bool:
-    from google.ads.googleads.errors import GoogleAdsException
-    from google.api_core.exceptions import ResourceExhausted
-
-    if isinstance(e, ResourceExhausted):
-        return True
-    if isinstance(e, grpc.RpcError) and isinstance(e, grpc.Call):
-        return e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    if isinstance(e, GoogleAdsException):
-        return any(_error_code(err) in QUOTA_ERRORS for err in e.failure.errors)
-    return False
 
 
 class GoogleAdsBidPlatform(BidPlatform):
@@ -126,13 +68,13 @@ class GoogleAdsBidPlatform(BidPlatform):
 
     _ads_client: Any = PrivateAttr(default=None)
     _services: dict = PrivateAttr(default_factory=dict)
-    _request_ids: Any = PrivateAttr(default_factory=_RequestIds)
+    _request_ids: Any = PrivateAttr(default_factory=RequestIds)
 
     def platforms(self) -> tuple[str, ...]:
         return ("google_ads",)
 
     def _check_target(self, change: Change) -> None:
-        _digits(change)
+        _object_id(change, customer_id_digits(self.customer_id))
 
     def account(self) -> str:
         return f"google_ads:{customer_id_digits(self.customer_id)}"
@@ -161,7 +103,7 @@ class GoogleAdsBidPlatform(BidPlatform):
             CampaignBudgetOperation,
             MutateCampaignBudgetsRequest,
         )
-        from google.api_core import protobuf_helpers
+        from google.protobuf.field_mask_pb2 import FieldMask
 
         customer_id = customer_id_digits(self.customer_id)
         client = self._client()
@@ -171,11 +113,13 @@ class GoogleAdsBidPlatform(BidPlatform):
         if budgets:
             operations = []
             for change in budgets:
-                path = self._service("CampaignBudgetService").campaign_budget_path(customer_id, _digits(change))
+                path = self._service("CampaignBudgetService").campaign_budget_path(
+                    customer_id, _object_id(change, customer_id)
+                )
                 budget = CampaignBudget(resource_name=path, amount_micros=micros(change.new_value))
                 operation = CampaignBudgetOperation(update=budget)
-                mask = protobuf_helpers.field_mask(CampaignBudget.pb(CampaignBudget(resource_name=path)), budget._pb)
-                client.copy_from(operation.update_mask, mask)
+                # named, not derived from the message: a diff against the defaults would drop an amount of 0
+                client.copy_from(operation.update_mask, FieldMask(paths=["amount_micros"]))
                 operations.append(operation)
             request = MutateCampaignBudgetsRequest(
                 customer_id=customer_id, operations=operations, partial_failure=True, validate_only=validate_only
@@ -184,11 +128,10 @@ class GoogleAdsBidPlatform(BidPlatform):
         if bids:
             operations = []
             for change in bids:
-                path = self._service("AdGroupService").ad_group_path(customer_id, _digits(change))
+                path = self._service("AdGroupService").ad_group_path(customer_id, _object_id(change, customer_id))
                 ad_group = AdGroup(resource_name=path, cpc_bid_micros=micros(change.new_value))
                 operation = AdGroupOperation(update=ad_group)
-                mask = protobuf_helpers.field_mask(AdGroup.pb(AdGroup(resource_name=path)), ad_group._pb)
-                client.copy_from(operation.update_mask, mask)
+                client.copy_from(operation.update_mask, FieldMask(paths=["cpc_bid_micros"]))
                 operations.append(operation)
             request = MutateAdGroupsRequest(
                 customer_id=customer_id, operations=operations, partial_failure=True, validate_only=validate_only
@@ -216,48 +159,71 @@ class GoogleAdsBidPlatform(BidPlatform):
         ]
         return Batch(changes, described, payload=(method, request))
 
-    # -- sending -----------------------------------------------------------------------------------------------
+    # -- sending ------------------------------------------------------------------------------------------------
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
-        from google.ads.googleads.errors import GoogleAdsException
-        from google.api_core.exceptions import GoogleAPICallError
-        from google.auth.exceptions import RefreshError
-
         method, request = batch.payload
+        options = {"timeout": self.timeout_seconds, "retry": None}  # one retry layer: ours
         if method.startswith("CampaignBudgetService"):
             service = self._service("CampaignBudgetService")
-            call = lambda: service.mutate_campaign_budgets(request=request)  # noqa: E731
+            call = lambda: service.mutate_campaign_budgets(request=request, **options)  # noqa: E731
         else:
             service = self._service("AdGroupService")
-            call = lambda: service.mutate_ad_groups(request=request)  # noqa: E731
+            call = lambda: service.mutate_ad_groups(request=request, **options)  # noqa: E731
         n = len(batch.changes)
         what = f"Google Ads {method} for customer {request.customer_id}"
+        attempts = Attempts(is_ambiguous)
         try:
             response = with_backoff(
                 call,
-                retryable=_is_quota_error,
+                retryable=is_retryable,
+                ambiguous=attempts,
                 attempts=self.retry_attempts,
                 base_seconds=self.retry_base_seconds,
                 what=what,
             )
-        except GoogleAdsException as e:  # the whole request was refused: nothing applied
-            errors = _failure_errors(e.failure)
-            status = e.error.code().name if hasattr(e.error, "code") else "error"
-            summary = "; ".join(m for _, m in errors) or "no error details"
-            return [
-                Outcome(False, f"{what} refused ({status}): {_for_operation(errors, i) or summary}", e.request_id, i)
-                for i in range(n)
-            ]
-        except RefreshError as e:  # no request was sent
-            text = f"{what}: the OAuth refresh token was refused ({e}); check the Google Ads OAuth credentials"
-            return [Outcome(False, text, None, i) for i in range(n)]
-        except GoogleAPICallError as e:
-            code = getattr(e, "grpc_status_code", None)
-            if code not in REFUSED_CODES:
-                raise
-            return [Outcome(False, f"{what} refused: {code.name}: {e.message}", None, i) for i in range(n)]
-        return self._outcomes(response, n, validate_only, what)
+        except Exception as e:
+            return failed_call(e, what, n)
+        return self._outcomes(response, n, validate_only, what, attempts.unknown)
 
-    def _outcomes(self, response: Any, n: int, validate_only: bool, what: str) -> list[Outcome]:
+    def _read(self, changes: list[Change]) -> list[Reading]:
+        from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
+
+        customer_id = customer_id_digits(self.customer_id)
+        service = self._service("GoogleAdsService")
+        found: dict[tuple[str, str], float] = {}
+        for field in ("budget", "bid"):
+            ids = sorted({_object_id(c, customer_id) for c in changes if c.field == field})
+            if not ids:
+                continue
+            request = SearchGoogleAdsRequest(
+                customer_id=customer_id, query=READ_QUERIES[field].format(ids=", ".join(ids))
+            )
+            what = f"Google Ads read of {field} objects for customer {customer_id}"
+            rows = with_backoff(
+                lambda request=request: list(service.search(request=request, timeout=self.timeout_seconds, retry=None)),
+                retryable=is_retryable,
+                attempts=self.retry_attempts,
+                base_seconds=self.retry_base_seconds,
+                what=what,
+            )
+            for row in rows:
+                if field == "budget":
+                    found[(field, str(row.campaign_budget.id))] = row.campaign_budget.amount_micros / 1e6
+                else:
+                    found[(field, str(row.ad_group.id))] = row.ad_group.cpc_bid_micros / 1e6
+        out = []
+        for change in changes:
+            key = (change.field, _object_id(change, customer_id))
+            kind = RESOURCE_KINDS[change.field]
+            if key in found:
+                out.append(Reading(found[key]))
+            else:
+                out.append(Reading(None, problem=f"{kind} {key[1]} not found in customer {customer_id}"))
+        return out
+
+    def _outcomes(
+        self, response: Any, n: int, validate_only: bool, what: str, earlier: BaseException | None = None
+    ) -> list[Outcome]:
         from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 
         request_id = self._request_ids.last
@@ -266,7 +232,7 @@ class GoogleAdsBidPlatform(BidPlatform):
         if status.code != 0:
             for detail in status.details:
                 if detail.type_url.endswith("GoogleAdsFailure"):
-                    errors.extend(_failure_errors(GoogleAdsFailure.deserialize(detail.value)))
+                    errors.extend(failure_errors(GoogleAdsFailure.deserialize(detail.value)))
             if not errors:
                 errors.append((None, f"partial failure {status.code}: {status.message}"))
         unplaced = [m for i, m in errors if i is None or not 0 <= i < n]
@@ -274,23 +240,43 @@ class GoogleAdsBidPlatform(BidPlatform):
         outcomes = []
         for i in range(n):
             failed = [m for j, m in errors if j == i] + unplaced
-            if failed:
-                outcomes.append(Outcome(False, f"{what}: " + "; ".join(failed), request_id, i))
+            if failed and earlier is not None:  # an earlier attempt may have applied what this answer refuses
+                text = f"{what}: " + "; ".join(failed) + f"; but an earlier attempt ended without an answer ({earlier})"
+                outcomes.append(Outcome.unknown(text, request_id, i))
+            elif failed:
+                outcomes.append(Outcome.refused(f"{what}: " + "; ".join(failed), request_id, i))
             elif validate_only:
-                outcomes.append(Outcome(True, "validated: no errors", request_id, i))
-            else:
-                name = results[i].resource_name if i < len(results) else ""
-                outcomes.append(Outcome(True, f"updated {name}".strip(), request_id, i))
+                outcomes.append(Outcome.done("validated by Google Ads: no errors", request_id, i))
+            elif i < len(results) and results[i].resource_name:
+                outcomes.append(Outcome.done(f"updated {results[i].resource_name}", request_id, i))
+            else:  # a success without the operation's result: not the API's answer to this request
+                text = f"{what}: the response has no result for operation {i}; outcome unknown"
+                outcomes.append(Outcome.unknown(text, request_id, i))
         return outcomes
 
 
-def _for_operation(errors: list[tuple[int | None, str]], index: int) -> str | None:
-    mine = [m for i, m in errors if i == index]
-    return "; ".join(mine) if mine else None
-
-
-def _digits(change: Change) -> str:
-    target = change.target.rsplit("/", 1)[-1]
-    if not target.isdigit():
-        raise PlanError(f"{change.describe()}: Google Ads ids are digits (or a resource name), got {change.target!r}")
-    return target
+def _object_id(change: Change, customer_id: str) -> str:
+    """The object id of a change's target: digits, or a resource name of the kind the field is set on in the
+    configured customer (a PlanError otherwise: a campaign given as an ad group is never re-keyed)."""
+    target = change.target.strip()
+    if target.isdigit():
+        return target
+    kind = RESOURCE_KINDS[change.field]
+    match = re.fullmatch(r"customers/(\d+)/([A-Za-z]+)/(\d+)", target)
+    if match is None:
+        raise PlanError(
+            f"{change.describe()}: a Google Ads {change.field} target is an id (digits) or a resource name "
+            f"customers/<customer id>/{kind}/<id>, got {target!r}"
+        )
+    customer, found, object_id = match.groups()
+    if found != kind:
+        raise PlanError(
+            f"{change.describe()}: {target!r} is a {found} resource, but a {change.field} is set on {kind} "
+            f"(customers/{customer_id}/{kind}/<id>)"
+        )
+    if customer != customer_id:
+        raise PlanError(
+            f"{change.describe()}: {target!r} belongs to customer {customer}, not to the configured customer "
+            f"{customer_id}"
+        )
+    return object_id

@@ -5,7 +5,17 @@ Budgets are campaign daily budgets (`UpdateCampaigns`, `Campaign.DailyBudget`), 
 factory with every element set to None first (as Microsoft's samples do) so that only the changed fields are sent.
 Partial errors (`BatchError.Index`) are mapped back to the plan rows. The API has no validate-only mode: a
 validate-only push reads the campaigns and ad groups (`GetCampaignsByIds`, `GetAdGroupsByIds`) and checks that
-they exist and that a budget is the campaign's own (not a shared budget). `CallRateExceeded` faults are retried.
+they exist and that a budget is the campaign's own (not a shared budget) — the values are not checked, so such a
+push is audited `checked_exists`.
+
+Ad groups are addressed through their campaign: the Microsoft campaign id is the plan row's `budget_target` (the
+platform's own id, which holds the daily budget), never GAELP's registry id. Every call carries the account
+(`CustomerAccountId`), so Microsoft itself refuses objects of another account.
+
+Outcomes follow `transport`'s policy: `CallRateExceeded` faults are retried, then refused; other faults naming
+errors are refusals; an internal error (code 0), a fault without details, an HTTP error page (5xx, 503 retried
+first), a timeout or a reply without the operation's response element is unknown. Calls have the resource's
+timeout (suds' own default is 90 s).
 
 suds logs whole SOAP envelopes (with the developer and OAuth tokens in their headers) at DEBUG; a redacting
 filter is attached to its loggers when the service client is built.
@@ -13,57 +23,26 @@ filter is attached to its loggers when the service client is built.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
+from orchestration.resources.platforms.microsoft_errors import as_list, classify, number, partial_errors
+from orchestration.resources.platforms.transport import (
+    Attempts,
+    PlatformFault,
+    is_ambiguous,
+    is_retryable,
+    settled,
+)
 from rl.bidding.audit import install_redacting_filter
 from rl.bidding.plan import Change, PlanError, to_cents
-from rl.bidding.push import Batch, Outcome, with_backoff
+from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
 MAX_PER_CALL = 100
 _WSDL_CACHE: Any = None
-RATE_LIMIT_ERRORS = {"CallRateExceeded", "117"}
-
-
-def _as_list(value: Any, name: str) -> list:
-    """A suds array (`ArrayOfX` with a list under `name`, or '' / None when empty) as a Python list."""
-    if value is None or isinstance(value, str):
-        return []
-    items = getattr(value, name, None)
-    if items is None:
-        return []
-    return list(items) if isinstance(items, list) else [items]
-
-
-def _fault_errors(fault: Any) -> tuple[list[tuple[int | None, str]], str | None]:
-    """(index or None, "ErrorCode (Code): Message") for each error of a SOAP fault, and its tracking id."""
-    detail = getattr(getattr(fault, "fault", None), "detail", None)
-    errors: list[tuple[int | None, str]] = []
-    tracking = None
-    for kind in ("ApiFaultDetail", "AdApiFaultDetail", "EditorialApiFaultDetail"):
-        body = getattr(detail, kind, None)
-        if body is None:
-            continue
-        tracking = getattr(body, "TrackingId", None) or tracking
-        for error in _as_list(getattr(body, "BatchErrors", None), "BatchError"):
-            errors.append((int(error.Index), f"{error.ErrorCode} ({error.Code}): {error.Message}"))
-        for name, item in (("OperationErrors", "OperationError"), ("Errors", "AdApiError")):
-            for error in _as_list(getattr(body, name, None), item):
-                errors.append((None, f"{error.ErrorCode} ({error.Code}): {error.Message}"))
-    if not errors:
-        errors.append((None, str(getattr(getattr(fault, "fault", None), "faultstring", fault))))
-    return errors, tracking
-
-
-def _is_rate_limited(e: BaseException) -> bool:
-    from suds import WebFault
-
-    if not isinstance(e, WebFault):
-        return False
-    errors, _ = _fault_errors(e)
-    return any(any(code in text for code in RATE_LIMIT_ERRORS) for _, text in errors)
 
 
 def _none_all(obj: Any) -> Any:
@@ -87,6 +66,7 @@ class MicrosoftAdsBidPlatform(BidPlatform):
     environment: str = "production"
 
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"developer_token", "client_secret", "refresh_token"})
+    VALIDATION: ClassVar[str] = "checked_exists"
 
     _authorization_data: Any = PrivateAttr(default=None)
     _suds_options: dict = PrivateAttr(default_factory=dict)
@@ -142,20 +122,25 @@ class MicrosoftAdsBidPlatform(BidPlatform):
                 13,
                 authorization_data=self._authorization(),
                 environment=self.environment,
-                **{"cache": _WSDL_CACHE, **self._suds_options},
+                **{"cache": _WSDL_CACHE, "timeout": math.ceil(self.timeout_seconds), **self._suds_options},
             )
         return self._client
 
     def _check_target(self, change: Change) -> None:
         if not change.target.isdigit():
             raise PlanError(f"{change.describe()}: Microsoft Advertising ids are digits, got {change.target!r}")
+        if change.field == "bid" and not str(change.row.budget_target or "").isdigit():
+            raise PlanError(
+                f"{change.describe()}: an ad group is updated through its Microsoft campaign, whose id is the row's "
+                f"budget_target; got {change.row.budget_target!r} (GAELP's campaign id is not Microsoft's)"
+            )
 
     # -- building -----------------------------------------------------------------------------------------------
     def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
         budgets = [c for c in changes if c.field == "budget"]
         by_campaign: dict[int, list[Change]] = {}
         for change in (c for c in changes if c.field == "bid"):
-            by_campaign.setdefault(change.row.campaign_id, []).append(change)
+            by_campaign.setdefault(int(str(change.row.budget_target)), []).append(change)
         groups = [("campaigns", None, budgets[i : i + MAX_PER_CALL]) for i in range(0, len(budgets), MAX_PER_CALL)]
         for campaign_id, bids in by_campaign.items():
             groups += [
@@ -193,70 +178,138 @@ class MicrosoftAdsBidPlatform(BidPlatform):
         return Batch(group, described, (method, campaign_id, array))
 
     # -- sending ------------------------------------------------------------------------------------------------
-    def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
-        from suds import WebFault
-
-        method, campaign_id, argument = batch.payload
+    def _call(self, method: str, what: str, attempts: Attempts | None = None, **arguments: Any) -> Any:
+        """One SOAP call with backoff; the reply's response object, else a `PlatformFault`. `attempts` learns
+        whether an attempt before the answer may have been processed."""
         service = self._service()
         install_redacting_filter(["suds", "bingads"], self._secret_values())  # tokens may have been refreshed
-        account_id = int(self.account_id)
-        calls = {
-            "UpdateCampaigns": lambda: service.UpdateCampaigns(AccountId=account_id, Campaigns=argument),
-            "UpdateAdGroups": lambda: service.UpdateAdGroups(CampaignId=campaign_id, AdGroups=argument),
-            "GetCampaignsByIds": lambda: service.GetCampaignsByIds(
-                AccountId=account_id, CampaignIds={"long": argument}, CampaignType=["Search"]
-            ),
-            "GetAdGroupsByIds": lambda: service.GetAdGroupsByIds(CampaignId=campaign_id, AdGroupIds={"long": argument}),
-        }
-        what = f"Microsoft Advertising {method} ({self.account()})"
-        n = len(batch.changes)
+
+        def once() -> Any:
+            try:
+                response = getattr(service, method)(**arguments)
+            except Exception as e:
+                raise classify(e, what) from None
+            if response is None:  # 202/204 or an empty body: not the operation's response element
+                raise PlatformFault("unknown", f"{what}: a reply without the {method} response; outcome unknown")
+            return response
+
         try:
-            response = with_backoff(
-                calls[method],
-                retryable=_is_rate_limited,
+            return with_backoff(
+                once,
+                retryable=is_retryable,
+                ambiguous=attempts or is_ambiguous,
                 attempts=self.retry_attempts,
                 base_seconds=self.retry_base_seconds,
                 what=what,
             )
-        except WebFault as fault:  # refused as a whole: nothing of this call was applied
-            errors, tracking = _fault_errors(fault)
+        except PlatformFault as fault:
+            raise settled(fault) from None
+
+    def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
+        method, campaign_id, argument = batch.payload
+        account_id = int(self.account_id)
+        arguments = {
+            "UpdateCampaigns": {"AccountId": account_id, "Campaigns": argument},
+            "UpdateAdGroups": {"CampaignId": campaign_id, "AdGroups": argument},
+            "GetCampaignsByIds": {
+                "AccountId": account_id,
+                "CampaignIds": {"long": argument},
+                "CampaignType": ["Search"],
+            },
+            "GetAdGroupsByIds": {"CampaignId": campaign_id, "AdGroupIds": {"long": argument}},
+        }[method]
+        what = f"Microsoft Advertising {method} ({self.account()})"
+        n = len(batch.changes)
+        attempts = Attempts()
+        try:
+            response = self._call(method, what, attempts, **arguments)
+        except PlatformFault as fault:
+            errors = fault.errors
             general = "; ".join(m for i, m in errors if i is None)
             return [
                 Outcome(
-                    False,
-                    f"{what} refused: " + "; ".join([m for j, m in errors if j == i] + [general]).strip("; "),
-                    tracking,
+                    fault.kind,
+                    "; ".join([fault.text] + [m for j, m in errors if j == i] + ([general] if general else [])),
+                    fault.request_id,
                     i,
                 )
                 for i in range(n)
             ]
-        tracking = self._tracking_id(service)
-        partial = {}
-        # suds unwraps a response with a single element (UpdateCampaigns: PartialErrors) into that element
-        errors = response if hasattr(response, "BatchError") else getattr(response, "PartialErrors", None)
-        for error in _as_list(errors, "BatchError"):
-            partial.setdefault(int(error.Index), []).append(f"{error.ErrorCode} ({error.Code}): {error.Message}")
+        tracking = self._tracking_id(self._service())
+        partial = partial_errors(response)
+        if partial and attempts.unknown is not None and not method.startswith("Get"):
+            # an earlier attempt may have applied what this answer refuses
+            text = f"{what}: refused after an earlier attempt without an answer ({attempts.unknown}); outcome unknown"
+            return [
+                Outcome.unknown(text, tracking, i)
+                if i in partial
+                else Outcome.done(f"updated {method[6:-1].lower()} {batch.changes[i].target}", tracking, i)
+                for i in range(n)
+            ]
         if method.startswith("Get"):
             name = "Campaign" if method == "GetCampaignsByIds" else "AdGroup"
-            found = _as_list(getattr(response, f"{name}s", None), name)
+            found = as_list(getattr(response, f"{name}s", None), name)
             return [self._checked(batch.changes[i], found, partial.get(i), tracking, i) for i in range(n)]
         return [
-            Outcome(False, f"{what}: " + "; ".join(partial[i]), tracking, i)
+            Outcome.refused(f"{what}: " + "; ".join(partial[i]), tracking, i)
             if i in partial
-            else Outcome(True, f"updated {method[6:-1].lower()} {batch.changes[i].target}", tracking, i)
+            else Outcome.done(f"updated {method[6:-1].lower()} {batch.changes[i].target}", tracking, i)
             for i in range(n)
         ]
+
+    def _read(self, changes: list[Change]) -> list[Reading]:
+        account_id = int(self.account_id)
+        readings: dict[tuple[str, str], Reading] = {}
+        groups: list[tuple[str, int | None, list[Change]]] = [
+            ("budget", None, [c for c in changes if c.field == "budget"])
+        ]
+        by_campaign: dict[int, list[Change]] = {}
+        for change in (c for c in changes if c.field == "bid"):
+            by_campaign.setdefault(int(str(change.row.budget_target)), []).append(change)
+        groups += [("bid", campaign_id, group) for campaign_id, group in by_campaign.items()]
+        for field, campaign_id, group in groups:
+            ids = list(dict.fromkeys(int(c.target) for c in group))
+            if not ids:
+                continue
+            if field == "budget":
+                method, arguments = "GetCampaignsByIds", {"AccountId": account_id, "CampaignIds": {"long": ids}}
+                arguments["CampaignType"] = ["Search"]
+            else:
+                method, arguments = "GetAdGroupsByIds", {"CampaignId": campaign_id, "AdGroupIds": {"long": ids}}
+            what = f"Microsoft Advertising {method} ({self.account()})"
+            try:
+                response = self._call(method, what, **arguments)
+            except PlatformFault as fault:
+                failed = (
+                    Reading(None, problem=fault.text) if fault.kind == "refused" else Reading(None, error=fault.text)
+                )
+                readings.update({(field, str(i)): failed for i in ids})
+                continue
+            name = "Campaign" if field == "budget" else "AdGroup"
+            found = as_list(getattr(response, f"{name}s", None), name)
+            partial = partial_errors(response)
+            for k, object_id in enumerate(ids):
+                item = found[k] if k < len(found) else None
+                if k in partial or item is None or getattr(item, "Id", None) is None:
+                    text = "; ".join(partial.get(k, [])) or f"{name.lower()} {object_id} not found in the account"
+                    readings[(field, str(object_id))] = Reading(None, problem=text)
+                elif field == "budget":
+                    readings[(field, str(object_id))] = Reading(number(getattr(item, "DailyBudget", None)))
+                else:
+                    bid = getattr(item, "CpcBid", None)
+                    readings[(field, str(object_id))] = Reading(number(getattr(bid, "Amount", None)))
+        return [readings[(c.field, c.target)] for c in changes]
 
     @staticmethod
     def _checked(change: Change, found: list, errors: list[str] | None, tracking: str | None, i: int) -> Outcome:
         item = found[i] if i < len(found) else None
         if errors or item is None or getattr(item, "Id", None) is None:
             text = "; ".join(errors or []) or f"{change.target} not found in the account"
-            return Outcome(False, f"{change.describe()}: {text}", tracking, i)
+            return Outcome.refused(f"{change.describe()}: {text}", tracking, i)
         if change.field == "budget" and getattr(item, "BudgetId", None):
             text = f"campaign {change.target} uses shared budget {item.BudgetId}; its daily budget cannot be set"
-            return Outcome(False, text, tracking, i)
-        return Outcome(True, f"valid; {change.target} exists", tracking, i)
+            return Outcome.refused(text, tracking, i)
+        return Outcome.done(f"exists; {change.target} (the value is not checked by Microsoft)", tracking, i)
 
     @staticmethod
     def _tracking_id(service: Any) -> str | None:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rl.bidding.checks import CHECKS, PlanLimits, passes, run_checks
+from rl.bidding.platform_rules import PLATFORM_RULES, whole_cents
 
 CAMPAIGNS = {("google_ads", 101): "enabled", ("meta", 201): "enabled", ("tiktok", 301): "paused"}
 LIMITS = PlanLimits(500.0, {k: 10.0 for k in CAMPAIGNS}, max_step=0.2, budget_floor=6.25)
@@ -52,7 +53,7 @@ def test_each_bound_has_its_named_failure():
     rows = ok_rows()
     rows[0].daily_budget = 151.99  # 190 * 0.8 = 152
     assert failed(rows) == {"changes_within_daily_step"}
-    rows = ok_rows() + [Row("tiktok", 301, 10.0, 5.0, 10.0, 5.0)]
+    rows = ok_rows() + [Row("tiktok", 301, 30.0, 5.0, 30.0, 5.0)]
     assert failed(rows) == {"campaigns_known_and_enabled"}
     rows = ok_rows() + [Row("tiktok", 999, 10.0, 5.0, 10.0, 5.0)]
     assert "campaigns_known_and_enabled" in failed(rows)
@@ -61,6 +62,27 @@ def test_each_bound_has_its_named_failure():
     assert "no_nan" in failed(rows)
     results = run_checks(rows, LIMITS, CAMPAIGNS)
     assert "google_ads/101" in results["no_nan"][0].message
+
+
+def test_sub_cent_values_and_budgets_under_the_platform_minimum_are_refused():
+    """Issue 15: plans accepted sub-cent and zero budgets that Meta and TikTok refuse."""
+    campaigns = {**CAMPAIGNS, ("tiktok", 301): "enabled"}
+    limits = PlanLimits(500.0, {k: 30.0 for k in campaigns}, max_step=1.0, budget_floor=6.25)
+
+    def fails(row):
+        return run_checks([row], limits, campaigns)["within_platform_rules"]
+
+    assert fails(Row("meta", 201, 10.005, 9.0, 10.0, 9.0))[0].message == (
+        "meta/201: budget 10.005 is not a whole number of cents"
+    )
+    assert (
+        "below meta's minimum daily budget 1.00 (and 0 is not accepted)"
+        in fails(Row("meta", 201, 0.0, 9.0, 1.0, 9.0))[0].message
+    )
+    assert "below tiktok's minimum daily budget 20.00" in fails(Row("tiktok", 301, 19.99, 9.0, 20.0, 9.0))[0].message
+    assert "bid 2.345 is not a whole number of cents" in fails(Row("google_ads", 101, 5.0, 2.345, 5.0, 2.3))[0].message
+    assert not fails(Row("google_ads", 101, 0.0, 2.0, 1.0, 2.0))  # Google takes a budget of 0 (sent as 0)
+    assert not fails(Row("tiktok", 301, 20.0, 9.0, 20.0, 9.0))
 
 
 def test_a_zero_budget_may_restart_by_the_floor_and_an_over_cap_bid_may_drop_to_the_cap():
@@ -98,6 +120,12 @@ def test_no_plan_that_passes_the_checks_exceeds_the_budget_the_max_bid_or_the_st
     assert sum(r.daily_budget for r in rows) <= 500.0 + 0.005 * len(rows)
     for r in rows:
         assert CAMPAIGNS[(r.platform, r.campaign_id)] == "enabled"
+        rule = PLATFORM_RULES[r.platform]
+        if r.daily_budget != r.current_budget:  # what is sent is what the platform takes
+            assert whole_cents(r.daily_budget)
+            assert r.daily_budget >= rule.min_budget or (r.daily_budget == 0 and rule.zero_budget_allowed)
+        if r.bid != r.current_bid:
+            assert whole_cents(r.bid) and r.bid >= rule.min_bid
         assert all(math.isfinite(v) for v in (r.daily_budget, r.bid, r.current_budget, r.current_bid))
         assert r.bid <= 10.0 + 0.005
         assert abs(r.daily_budget - r.current_budget) <= step * max(r.current_budget, 6.25) + cent

@@ -100,3 +100,31 @@ def test_sb3_ppo_learns_on_the_batched_env(small_params, schema):
     model.learn(total_timesteps=32)
     assert model.num_timesteps >= 32
     assert len(model.ep_info_buffer) >= 2  # episodes finished and were logged through auto-reset
+
+
+def test_a_repeated_setup_reuses_its_warm_up_and_is_the_same_simulation(small_params, schema, short_config):
+    """Evaluating several policies on one seed simulates the warm-up once: the second reset of the same setup copies
+    it, and the episode that follows is identical to a fresh environment's, step for step."""
+    cached = BatchedBiddingVecEnv(small_params, n_envs=M, config=short_config, schema=schema, seed=0)
+    actions = _actions(short_config.episode_days, schema.action_size, seed=4)
+
+    def run(env):
+        env.seed(77)
+        obs = [env.reset()]
+        rewards = []
+        for a in actions:
+            o, r, _, _ = env.step(a)
+            obs.append(o)
+            rewards.append(r)
+        return np.array(obs), np.array(rewards)
+
+    first = run(cached)
+    calls = []
+    original = cached.sim._resolve
+    cached.sim._resolve = lambda settings: calls.append(1) or original(settings)
+    second = run(cached)
+    assert len(calls) == short_config.episode_days  # no warm-up day was simulated again
+    fresh = run(BatchedBiddingVecEnv(small_params, n_envs=M, config=short_config, schema=schema, seed=0))
+    for a, b, c in zip(first, second, fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)

@@ -144,14 +144,63 @@ def test_online_lp_prefers_cheap_conversions_within_budget_and_cpa(schema):
     recent, floor = np.full(8, 0.5), np.full(8, 0.01)
     cap = np.full(8, np.inf)
     cap[1] = 0.6  # campaign 1 cannot absorb more than 0.6
-    s = policy.solve(rate, recent, cap, floor, budget=3.0)
+    s = policy.solve(rate[None], recent[None], cap[None], floor[None], budget=np.array([3.0]))[0]
+    lp = policy.solve_lp(rate, recent, cap, floor, budget=3.0)
+    assert _lp_value(policy, rate, recent, cap, floor, s) == pytest.approx(
+        _lp_value(policy, rate, recent, cap, floor, lp)
+    )
     assert s.sum() <= 3.0 + 1e-9 and np.all(s >= floor - 1e-12) and s[1] <= 0.6 + 1e-12
     assert s.sum() <= (rate * s).sum() + 1e-9  # account CPA within target
     assert s[0] == s.max() and s[0] >= 0.75 - 1e-9  # the best campaign gets at least its first two segments
     assert s[1] == pytest.approx(0.6) and s[5] == pytest.approx(0.01)  # capped; and the worst stays at the floor
     # a looser CPA allowance buys more of the poorer campaigns
     loose = OnlineLPPolicy(schema, ActionCodec.for_schema(schema), slack=3.0, decay=0.5)
-    assert loose.solve(rate, recent, cap, floor, budget=10.0).sum() > s.sum()
+    assert loose.solve(rate[None], recent[None], cap[None], floor[None], np.array([10.0])).sum() > s.sum()
+
+
+def _lp_value(policy, rate, recent, cap, floor, spends) -> float:
+    """The LP objective of per-campaign spends: each campaign's pieces filled in order (they are concave)."""
+    rates, widths, _, _ = policy.segments(rate[None], recent[None], cap[None], floor[None])
+    left = np.asarray(spends, dtype=float).copy()
+    value = 0.0
+    for j in range(widths.shape[1]):
+        take = np.minimum(left, widths[0, j])
+        value += float((take * rates[0, j]).sum())
+        left -= take
+    return value
+
+
+def test_online_lp_solves_its_lp_exactly_without_a_solver(schema):
+    """The greedy solution (pieces by falling rate) equals scipy's HiGHS on random instances: binding budgets,
+    binding CPA limits, lower bounds the best pieces must pay for, caps, and infeasible ones (floors)."""
+    from rl.env.guardrails import ActionCodec
+
+    rng = np.random.default_rng(20261206)
+    kinds = {"budget": 0, "cpa": 0, "infeasible": 0}
+    for _ in range(400):
+        policy = OnlineLPPolicy(
+            schema, ActionCodec.for_schema(schema), slack=rng.choice([0.8, 1.0, 1.5]), decay=rng.choice([0.5, 0.8])
+        )
+        n, c = 3, schema.n_campaigns
+        rate = rng.gamma(1.0, 1.0, (n, c)) * rng.choice([0.3, 1.0, 3.0])
+        recent = rng.uniform(0.01, 2.0, (n, c))
+        floor = np.full((n, c), 0.01 * rng.uniform(0.1, 20.0))
+        cap = np.where(rng.random((n, c)) < 0.3, 1.25 * recent, np.inf)
+        budget = rng.uniform(0.5, 10.0, n)
+        got = policy.solve(rate, recent, cap, floor, budget)
+        for i in range(n):
+            ref = policy.solve_lp(rate[i], recent[i], cap[i], floor[i], budget[i])
+            # the same optimum (pieces of equal rate may be split differently between campaigns)
+            value = _lp_value(policy, rate[i], recent[i], cap[i], floor[i], got[i])
+            assert value == pytest.approx(_lp_value(policy, rate[i], recent[i], cap[i], floor[i], ref), abs=1e-9)
+            assert got[i].sum() == pytest.approx(ref.sum(), abs=1e-9)
+            if np.allclose(ref, np.minimum(floor[i], ref)):
+                kinds["infeasible"] += 1
+            elif ref.sum() >= budget[i] - 1e-6:
+                kinds["budget"] += 1
+            else:
+                kinds["cpa"] += 1
+    assert min(kinds.values()) >= 20, kinds  # every regime was exercised
 
 
 def test_oracle_beats_every_baseline_on_the_same_days_and_lp_bound_beats_oracle(mid_params, schema):

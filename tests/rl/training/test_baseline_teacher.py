@@ -17,7 +17,9 @@ def test_baseline_teacher_warm_start_and_selection(tmp_path, tiny_params):
     )
     res = train(tiny_params, cfg, tmp_path)
     assert res.bc["teacher"] == "proportional" and len(res.bc["rounds"]) == 2
-    assert res.bc["rounds"][1]["samples"] == 2 * res.bc["rounds"][0]["samples"] == 2 * 2 * 4
+    per_cycle = cfg.dagger_envs * cfg.episode_days  # markets of a teaching cycle × its decided days
+    assert res.bc["rounds"][1]["samples"] == 2 * res.bc["rounds"][0]["samples"] == 2 * per_cycle
+    assert res.bc["markets_per_cycle"] == cfg.dagger_envs
     assert res.extra["kept"] in ("rl", "warm_start")
     assert np.isfinite(res.extra["select_warm_score"]) and np.isfinite(res.extra["select_rl_score"])
     assert res.model_path.exists() and res.timesteps >= 64

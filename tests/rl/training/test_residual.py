@@ -174,10 +174,10 @@ def test_paired_twin_sees_the_same_draws_so_a_zero_correction_earns_exactly_zero
     np.testing.assert_array_equal(np.array(rewards), runs["push"][0])
 
 
-def test_paired_training_runs_and_needs_a_residual_base(tmp_path, tiny_params):
+def test_paired_training_runs_and_needs_a_fixed_reference(tmp_path, tiny_params):
     res = train(tiny_params, residual_config(total_timesteps=32, paired=True), tmp_path)
     assert res.timesteps >= 32 and residual_spec(load_model(res.model_path, "ppo")).base == "online_lp"
-    with pytest.raises(ValueError, match="residual_base with paired"):
+    with pytest.raises(ValueError, match="paired training compares with a fixed reference"):
         tiny_config(paired=True)
 
 
@@ -192,3 +192,33 @@ def test_a_twin_without_auto_restart_refuses_to_step_a_finished_cycle(tiny_param
         venv.step(action)
     with pytest.raises(ValueError, match="same number of markets"):
         venv.follow(make_venv(tiny_params, tiny_config(n_envs=3), seed=3))
+
+
+def test_paired_training_against_the_frozen_warm_start(tmp_path, tiny_params):
+    """Without a residual base, paired training's twin is driven by a frozen copy of the distilled warm start: the
+    learner's updates never move it."""
+    import torch
+
+    from rl.training import train as train_module
+
+    seen = {}
+    original = train_module.FrozenPolicy
+
+    def spy(network, name="frozen"):
+        seen["before"] = [p.detach().clone() for p in network.parameters()]
+        seen["policy"] = original(network, name)
+        return seen["policy"]
+
+    train_module.FrozenPolicy = spy
+    try:
+        cfg = tiny_config(
+            total_timesteps=64, bc_cycles=1, bc_epochs=5, teacher="proportional", dagger_rounds=1, paired=True
+        )
+        res = train(tiny_params, cfg, tmp_path)
+    finally:
+        train_module.FrozenPolicy = original
+    assert res.timesteps >= 64 and res.bc["teacher"] == "proportional"
+    after = list(seen["policy"].network.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(seen["before"], after, strict=True))
+    learner = list(res.model.policy.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(seen["before"], learner, strict=True))  # PPO did move it

@@ -326,7 +326,7 @@ def test_default_order_is_by_dimensions_and_order_bys_apply() -> None:
     out = frame(request(["sessionCampaignName"], ["sessions"], order_bys=[by_sessions]))
     assert out["sessions"].to_list() == [24, 23, 5]
     numeric = OrderBy(dimension=OrderBy.DimensionOrderBy(dimension_name="hour", order_type="NUMERIC"), desc=True)
-    assert frame(request(["hour"], ["sessions"], order_bys=[numeric]))["hour"].to_list()[:2] == ["23", "21"]
+    assert frame(request(["hour"], ["sessions"], order_bys=[numeric]))["hour"].to_list()[:2] == [23, 21]  # typed
     with pytest.raises(InvalidArgument, match="newUsers"):
         run(request(["date"], ["sessions"], order_bys=[OrderBy(metric=OrderBy.MetricOrderBy(metric_name="newUsers"))]))
 

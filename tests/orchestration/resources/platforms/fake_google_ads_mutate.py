@@ -1,9 +1,9 @@
 """A fake gRPC channel for unary Google Ads calls (the mutate services), under the real SDK and its interceptors.
 
 It deserializes each request off the wire into the SDK's request type, records it with its metadata, and answers
-with `answer(method, request) -> response message | FakeUnaryRpcError`: a serialized SDK response with a
-`request-id` in its metadata, or a failed call as gRPC raises it (carrying a `GoogleAdsFailure` in its trailing
-metadata when the API would)."""
+with `answer(method, request) -> response message | bytes | FakeUnaryRpcError`: a serialized SDK response with a
+`request-id` in its metadata (raw bytes go on the wire as they are), or a failed call as gRPC raises it (carrying a
+`GoogleAdsFailure` in its trailing metadata when the API would). Each call's timeout is recorded."""
 
 from __future__ import annotations
 
@@ -16,12 +16,18 @@ import pytest
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 from google.ads.googleads.v26.services.types.ad_group_service import MutateAdGroupsRequest
 from google.ads.googleads.v26.services.types.campaign_budget_service import MutateCampaignBudgetsRequest
+from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
 
 from tests.orchestration.resources.fake_google_ads import FAILURE_KEY, FakeRpcError
 
 MUTATE_BUDGETS = "/google.ads.googleads.v26.services.CampaignBudgetService/MutateCampaignBudgets"
 MUTATE_AD_GROUPS = "/google.ads.googleads.v26.services.AdGroupService/MutateAdGroups"
-REQUEST_TYPES = {MUTATE_BUDGETS: MutateCampaignBudgetsRequest, MUTATE_AD_GROUPS: MutateAdGroupsRequest}
+SEARCH = "/google.ads.googleads.v26.services.GoogleAdsService/Search"
+REQUEST_TYPES = {
+    MUTATE_BUDGETS: MutateCampaignBudgetsRequest,
+    MUTATE_AD_GROUPS: MutateAdGroupsRequest,
+    SEARCH: SearchGoogleAdsRequest,
+}
 
 
 class FakeUnaryRpcError(FakeRpcError, grpc.Future):
@@ -90,6 +96,7 @@ class Sent:
     method: str
     request: Any  # the SDK request type, as deserialized from the wire
     metadata: dict
+    timeout: float | None = None
 
 
 @dataclass
@@ -104,13 +111,14 @@ class FakeMutateChannel(grpc.Channel):
         class Callable_:
             def with_call(self, request, timeout=None, metadata=None, credentials=None, **kwargs):
                 wire = REQUEST_TYPES[method].deserialize(request_serializer(request))
-                channel.sent.append(Sent(method, wire, dict(metadata or ())))
+                channel.sent.append(Sent(method, wire, dict(metadata or ()), timeout))
                 answer = channel.answer(method, wire)
                 if isinstance(answer, grpc.RpcError):
                     raise answer
                 request_id = f"req-{len(channel.sent)}"
                 channel.request_ids.append(request_id)
-                return response_deserializer(type(answer).serialize(answer)), _OkCall(request_id)
+                raw = answer if isinstance(answer, bytes) else type(answer).serialize(answer)
+                return response_deserializer(raw), _OkCall(request_id)
 
             def __call__(self, request, **kwargs):
                 return self.with_call(request, **kwargs)[0]

@@ -6,7 +6,6 @@ import pytest
 
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, GoogleAdsBidPlatform
 from rl.bidding.plan import PlanError, demo_targets
-from rl.bidding.push import PushInterrupted
 from rl.world.world import DemoWorld
 from tests.conftest import scaled
 from tests.orchestration.resources.platforms.conftest import plan_row
@@ -31,7 +30,7 @@ def test_demo_targets_are_derived_from_the_campaign_id():
 def test_validate_only_checks_without_pushing(demo, audit):
     rows = [demo_row(101, "google_ads", daily_budget=40.0, bid=2.5), demo_row(201, "meta", bid=9.0)]
     results = demo.push(rows, live=False, audit=audit)
-    assert {r.status for r in results} == {"validated"} and {r.mode for r in results} == {"validate_only"}
+    assert {r.status for r in results} == {"validated_by_platform"} and {r.mode for r in results} == {"validate_only"}
     assert demo.world().pushes() == []
 
 
@@ -57,7 +56,7 @@ def test_wrong_ids_platforms_and_bids_are_refused_per_change(demo, audit):
         demo_row(104, "google_ads", bid=1000.0),
     ]
     results = demo.push(rows, live=True, audit=audit)
-    assert [r.status for r in results] == ["failed", "failed", "failed"]
+    assert [r.status for r in results] == ["refused", "refused", "refused"]
     assert "'999' does not exist in the demo world; campaign 102's is '10200'" in results[0].response
     assert "is on 'google_ads' in the demo world, not 'meta'" in results[1].response
     assert "above the campaign's max bid" in results[2].response
@@ -87,16 +86,25 @@ def test_a_crash_after_k_pushes_leaves_the_rest_intended(demo, audit, monkeypatc
     monkeypatch.setattr(DemoWorld, "push", real_push)
     again = demo.push(rows, live=True, audit=audit)  # the next run pushes only what was not confirmed
     assert [r.status for r in again] == ["skipped_unchanged", "skipped_unchanged", "applied"]
+    assert "push stopped before it recorded an answer" in audit.rows()[2]["response"]  # 103's first row: unknown
+    assert audit.rows()[2]["status"] == "unknown"
     assert [p.campaign_id for p in world.pushes()] == [101, 102, 103]
 
 
-def test_an_unknown_outcome_interrupts_the_push(demo, audit, monkeypatch):
-    def failing_push(self, *args, **kwargs):
+def test_an_error_after_the_call_left_is_an_unknown_outcome_read_back_next_time(demo, audit, monkeypatch):
+    world, real_push = demo.world(), DemoWorld.push
+
+    def applied_then_failed(self, *args, **kwargs):
+        real_push(self, *args, **kwargs)
         raise OSError("disk full")
 
-    monkeypatch.setattr(DemoWorld, "push", failing_push)
-    with pytest.raises(PushInterrupted, match=r"OSError: disk full.*audit rows \[1\] stay 'intended'"):
-        demo.push([demo_row(101, "google_ads", bid=2.3)], live=True, audit=audit)
+    monkeypatch.setattr(DemoWorld, "push", applied_then_failed)
+    (result,) = demo.push([demo_row(101, "google_ads", bid=2.3)], live=True, audit=audit)
+    assert result.status == "unknown" and "OSError: disk full" in result.response
+    monkeypatch.setattr(DemoWorld, "push", real_push)
+    (again,) = demo.push([demo_row(101, "google_ads", bid=2.3)], live=True, audit=audit)
+    assert again.status == "skipped_unchanged" and "read back from the platform: 2.30 is in force" in again.response
+    assert len(world.pushes()) == 1
 
 
 def test_the_demo_can_never_push_live_to_a_real_account(demo, audit):

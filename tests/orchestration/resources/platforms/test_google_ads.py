@@ -9,26 +9,31 @@ import pytest
 from google.ads.googleads.v26.errors.types.errors import ErrorCode, ErrorLocation, GoogleAdsError, GoogleAdsFailure
 from google.ads.googleads.v26.errors.types.quota_error import QuotaErrorEnum
 from google.ads.googleads.v26.errors.types.range_error import RangeErrorEnum
+from google.ads.googleads.v26.resources.types.ad_group import AdGroup
 from google.ads.googleads.v26.services.services.ad_group_service.transports.grpc import AdGroupServiceGrpcTransport
 from google.ads.googleads.v26.services.services.campaign_budget_service.transports.grpc import (
     CampaignBudgetServiceGrpcTransport,
+)
+from google.ads.googleads.v26.services.services.google_ads_service.transports.grpc import (
+    GoogleAdsServiceGrpcTransport,
 )
 from google.ads.googleads.v26.services.types.ad_group_service import MutateAdGroupResult, MutateAdGroupsResponse
 from google.ads.googleads.v26.services.types.campaign_budget_service import (
     MutateCampaignBudgetResult,
     MutateCampaignBudgetsResponse,
 )
+from google.ads.googleads.v26.services.types.google_ads_service import GoogleAdsRow, SearchGoogleAdsResponse
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 from orchestration.resources.platforms.base import LivePushRefused
 from orchestration.resources.platforms.google_ads import GoogleAdsBidPlatform
-from rl.bidding.push import PushInterrupted
 from tests.orchestration.resources.fake_google_ads import DEV_TOKEN, sdk_client
 from tests.orchestration.resources.platforms.conftest import PARTITION, audit_text, plan_row
 from tests.orchestration.resources.platforms.fake_google_ads_mutate import (
     MUTATE_AD_GROUPS,
     MUTATE_BUDGETS,
+    SEARCH,
     FakeMutateChannel,
     ads_error,
 )
@@ -46,7 +51,7 @@ def ok_answer(method, request):
 
 def make(monkeypatch, live: bool = False) -> tuple[GoogleAdsBidPlatform, FakeMutateChannel]:
     channel = FakeMutateChannel(answer=ok_answer)
-    for transport in (CampaignBudgetServiceGrpcTransport, AdGroupServiceGrpcTransport):
+    for transport in (CampaignBudgetServiceGrpcTransport, AdGroupServiceGrpcTransport, GoogleAdsServiceGrpcTransport):
         monkeypatch.setattr(transport, "create_channel", classmethod(lambda cls, *a, **k: channel))
     resource = GoogleAdsBidPlatform(
         developer_token=DEV_TOKEN,
@@ -91,10 +96,10 @@ def test_validate_only_sends_request_objects_in_micros_with_field_masks(monkeypa
     assert all(list(op.update_mask.paths) == ["cpc_bid_micros"] for op in bids.request.operations)
 
     assert [(r.campaign_id, r.field, r.target, r.status) for r in results] == [
-        (101, "budget", "9001", "validated"),
-        (101, "bid", "7001", "validated"),
-        (101, "bid", "7002", "validated"),
-        (102, "budget", "9002", "validated"),
+        (101, "budget", "9001", "validated_by_platform"),
+        (101, "bid", "7001", "validated_by_platform"),
+        (101, "bid", "7002", "validated_by_platform"),
+        (102, "budget", "9002", "validated_by_platform"),
     ]
     assert [(r.request_id, r.operation_index) for r in results] == [
         ("req-1", 0),
@@ -103,7 +108,9 @@ def test_validate_only_sends_request_objects_in_micros_with_field_masks(monkeypa
         ("req-1", 1),
     ]
     stored = audit.rows(PARTITION)
-    assert {r["mode"] for r in stored} == {"validate_only"} and {r["status"] for r in stored} == {"validated"}
+    assert {r["mode"] for r in stored} == {"validate_only"} and {r["status"] for r in stored} == {
+        "validated_by_platform"
+    }
     assert (
         '"amount_micros": "12340000"' in stored[0]["request_json"]
         and '"validate_only": true' in stored[0]["request_json"]
@@ -155,10 +162,10 @@ def test_partial_failure_is_mapped_to_the_right_plan_row(monkeypatch, audit):
     by_key = {(r.campaign_id, r.field, r.target): r for r in results}
     assert by_key[(101, "budget", "9001")].status == "applied"
     failed = by_key[(102, "budget", "9002")]
-    assert failed.status == "failed" and failed.operation_index == 1 and failed.request_id == "req-1"
+    assert failed.status == "refused" and failed.operation_index == 1 and failed.request_id == "req-1"
     assert "range_error.TOO_HIGH: Budget too high (field: operations[1].update.amount_micros)" in failed.response
     assert by_key[(101, "bid", "7001")].status == "applied"
-    assert {r["status"] for r in audit.rows() if r["target"] == "9002"} == {"failed"}
+    assert {r["status"] for r in audit.rows() if r["target"] == "9002"} == {"refused"}
 
 
 def test_a_refused_request_fails_every_operation_with_the_request_id(monkeypatch, audit):
@@ -168,7 +175,7 @@ def test_a_refused_request_fails_every_operation_with_the_request_id(monkeypatch
     )
     results = resource.push(rows()[1:], live=True, audit=audit)
     (result,) = results
-    assert result.status == "failed" and result.request_id == "REQ-BAD"
+    assert result.status == "refused" and result.request_id == "REQ-BAD"
     assert "INVALID_ARGUMENT" in result.response and "first budget refused" in result.response
 
 
@@ -196,7 +203,7 @@ def test_quota_errors_fail_the_changes_after_the_last_attempt(monkeypatch, audit
     resource = resource.model_copy(update={"retry_attempts": 2}).with_client(sdk_client())
     channel.answer = lambda method, request: ads_error(grpc.StatusCode.RESOURCE_EXHAUSTED, None, "REQ-Q")
     (result,) = resource.push(rows()[1:], live=True, audit=audit)
-    assert len(channel.sent) == 2 and result.status == "failed" and "RESOURCE_EXHAUSTED" in result.response
+    assert len(channel.sent) == 2 and result.status == "refused" and "RESOURCE_EXHAUSTED" in result.response
 
 
 def test_second_push_of_a_partition_makes_no_call(monkeypatch, audit):
@@ -206,34 +213,45 @@ def test_second_push_of_a_partition_makes_no_call(monkeypatch, audit):
     second = resource.push(rows(), live=True, audit=audit)
     assert len(channel.sent) == 2  # no SDK call the second time
     assert {r.status for r in second} == {"skipped_unchanged"}
-    assert all("already applied for partition 2025-03-02" in r.response for r in second)
+    assert all("already in force for partition 2025-03-02" in r.response for r in second)
     assert len(audit.rows()) == 8
 
 
-def test_a_crash_mid_push_leaves_exactly_the_unconfirmed_changes_intended(monkeypatch, audit):
+def test_a_lost_call_is_unknown_and_the_next_push_reads_it_back_before_sending(monkeypatch, audit):
     resource, channel = make(monkeypatch, live=True)
     channel.answer = lambda method, request: (
         ok_answer(method, request)
         if method == MUTATE_BUDGETS
         else ads_error(grpc.StatusCode.DEADLINE_EXCEEDED, None, "REQ-LOST")
     )
-    with pytest.raises(PushInterrupted, match=r"audit rows \[3, 4\] stay 'intended'"):
-        resource.push(rows(), live=True, audit=audit)
+    resource.push(rows(), live=True, audit=audit)
     assert [(r["target"], r["status"]) for r in audit.rows()] == [
         ("9001", "applied"),
         ("9002", "applied"),
-        ("7001", "intended"),
-        ("7002", "intended"),
+        ("7001", "unknown"),
+        ("7002", "unknown"),
     ]
-    channel.answer = ok_answer  # the network is back: pushing again sends only what was not confirmed
+    assert "DEADLINE_EXCEEDED" in audit.rows()[2]["response"]
+
+    def answer(method, request):  # the network is back; the server had not applied the bids
+        if method == SEARCH:
+            ids = [7001, 7002]
+            return SearchGoogleAdsResponse(
+                results=[GoogleAdsRow(ad_group=AdGroup(id=i, cpc_bid_micros=2_000_000)) for i in ids]
+            )
+        return ok_answer(method, request)
+
+    channel.answer = answer
     again = resource.push(rows(), live=True, audit=audit)
-    assert [m.method for m in channel.sent[2:]] == [MUTATE_AD_GROUPS]
+    assert [m.method for m in channel.sent[2:]] == [SEARCH, MUTATE_AD_GROUPS]
+    assert "FROM ad_group WHERE ad_group.id IN (7001, 7002)" in channel.sent[2].request.query
     assert [(r.target, r.status) for r in again] == [
         ("9001", "skipped_unchanged"),
         ("7001", "applied"),
         ("7002", "applied"),
         ("9002", "skipped_unchanged"),
     ]
+    assert "the platform held 2.00; sent again" in again[1].response
 
 
 def test_secrets_stay_out_of_the_audit_table_results_and_logs(monkeypatch, audit, caplog):

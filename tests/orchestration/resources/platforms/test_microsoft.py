@@ -122,7 +122,7 @@ def test_live_push_sends_only_the_changed_fields_and_maps_partial_errors(resourc
     by_target = {(r.field, r.target): r for r in results}
     assert by_target[("budget", "401")].status == "applied"
     failed = by_target[("budget", "402")]
-    assert failed.status == "failed" and failed.operation_index == 1 and failed.request_id == "trk-1"
+    assert failed.status == "refused" and failed.operation_index == 1 and failed.request_id == "trk-1"
     assert "CampaignServiceInvalidBudget (1100): Budget too low" in failed.response
     assert by_target[("bid", "4401")].status == by_target[("bid", "4402")].status == "applied"
     everything = audit_text(audit) + caplog.text + repr(resource) + repr(results)
@@ -148,7 +148,7 @@ def test_rate_limit_faults_are_retried_and_other_faults_fail_the_call(resource_f
     results = resource.push(rows()[1:], live=True, audit=audit)
     assert len(transport.sent) == 2
     (result,) = results
-    assert result.status == "failed" and result.request_id == "trk-fault"
+    assert result.status == "refused" and result.request_id == "trk-fault"
     assert "CampaignServiceInvalidAccount (1100): No such account" in result.response
 
 
@@ -175,9 +175,9 @@ def test_validate_only_reads_campaigns_and_ad_groups(resource_factory, audit):
     assert "GetCampaignsByIdsRequest" in transport.sent[0] and "GetAdGroupsByIdsRequest" in transport.sent[1]
     assert "UpdateCampaigns" not in "".join(transport.sent)
     assert [(r.field, r.target, r.status) for r in results] == [
-        ("budget", "401", "validated"),
-        ("bid", "4401", "validated"),
-        ("bid", "4402", "failed"),
-        ("budget", "402", "failed"),
+        ("budget", "401", "checked_exists"),
+        ("bid", "4401", "checked_exists"),
+        ("bid", "4402", "refused"),
+        ("budget", "402", "refused"),
     ]
     assert "shared budget 999" in results[3].response and "Ad group not found" in results[2].response

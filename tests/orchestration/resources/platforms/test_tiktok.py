@@ -12,7 +12,6 @@ import urllib3
 
 from orchestration.resources.platforms.base import LivePushRefused
 from orchestration.resources.platforms.tiktok import TikTokBidPlatform
-from rl.bidding.push import PushInterrupted
 from tests.orchestration.resources.platforms.conftest import audit_text, plan_row
 
 TOKEN = "tiktok-access-token-DO-NOT-LOG"
@@ -20,9 +19,10 @@ TOKEN = "tiktok-access-token-DO-NOT-LOG"
 
 class FakeUrlopen:
     def __init__(self, answer):
-        self.answer, self.sent = answer, []
+        self.answer, self.sent, self.timeouts = answer, [], []
 
     def __call__(self, method, url, body=None, headers=None, **kwargs):
+        self.timeouts.append(kwargs.get("timeout"))
         split = urlsplit(url)
         sent = {
             "method": method,
@@ -115,9 +115,9 @@ def test_validate_only_reads_the_ad_groups_and_checks_them(audit):
     assert sent["query"]["advertiser_id"] == "7000"
     assert json.loads(sent["query"]["filtering"]) == {"adgroup_ids": ["3301", "3302"]}
     assert [(r.target, r.field, r.status) for r in results] == [
-        ("3301", "budget", "validated"),
-        ("3301", "bid", "validated"),
-        ("3302", "budget", "failed"),
+        ("3301", "budget", "checked_exists"),
+        ("3301", "bid", "checked_exists"),
+        ("3302", "budget", "refused"),
     ]
     assert "BUDGET_MODE_TOTAL, not a daily budget" in results[2].response
     assert {r.request_id for r in results} == {"rid-get"}
@@ -137,25 +137,29 @@ def test_refusals_are_failed_with_code_and_request_id_and_rate_limits_retried(au
     resource, fake = make(live=True, answer=answer)
     results = resource.push(rows(), live=True, audit=audit)
     assert len(fake.sent) == 3
-    assert [r.status for r in results] == ["applied", "applied", "failed"]
+    assert [r.status for r in results] == ["applied", "applied", "refused"]
     assert results[2].request_id == "rid-bad" and "code 40002: Budget is too low" in results[2].response
 
 
-def test_a_crash_after_the_first_ad_group_leaves_the_second_intended_and_repush_is_idempotent(audit):
+def test_a_timeout_is_unknown_and_the_next_push_reads_the_ad_group_back(audit):
     def answer(sent):
         if sent["body"]["adgroup_id"] == "3302":
             raise urllib3.exceptions.ReadTimeoutError(None, sent["path"], "read timed out")
         return ok(sent)
 
     resource, fake = make(live=True, answer=answer)
-    with pytest.raises(PushInterrupted, match="stay 'intended'"):
-        resource.push(rows(), live=True, audit=audit)
-    assert [(r["target"], r["status"]) for r in audit.rows()] == [
-        ("3301", "applied"),
-        ("3301", "applied"),
-        ("3302", "intended"),
-    ]
-    fake.answer = ok
+    results = resource.push(rows(), live=True, audit=audit)
+    assert [(r.target, r.status) for r in results] == [("3301", "applied"), ("3301", "applied"), ("3302", "unknown")]
+    assert fake.timeouts[-1] is not None  # every call carries a client-side timeout
+
+    def answer_after(sent):  # TikTok had applied the budget before the answer was lost
+        if sent["method"] == "GET":
+            listed = [{"adgroup_id": "3302", "budget": 20.0, "budget_mode": "BUDGET_MODE_DAY"}]
+            return 200, {"code": 0, "message": "OK", "request_id": "rid-get", "data": {"list": listed}}
+        return ok(sent)
+
+    fake.answer = answer_after
     again = resource.push(rows(), live=True, audit=audit)
-    assert [s["body"]["adgroup_id"] for s in fake.sent[2:]] == ["3302"]
-    assert [r.status for r in again] == ["skipped_unchanged", "skipped_unchanged", "applied"]
+    assert [s["method"] for s in fake.sent[2:]] == ["GET"]  # read back, nothing sent again
+    assert [r.status for r in again] == ["skipped_unchanged", "skipped_unchanged", "skipped_unchanged"]
+    assert "read back from the platform: 20.00 is in force" in again[2].response
