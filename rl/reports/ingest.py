@@ -128,6 +128,7 @@ NON_NEGATIVE: dict[str, list[str]] = {
     "ad_conversion_lag": ["conversions"],
     "ad_impression_share": ["impressions"],
     "ad_settings": ["budget_micros", "cpc_bid_micros", "cpm_bid_micros"],
+    "ad_modifiers": ["bid_modifier"],
 }
 # Tables where a day without a single row means the report is broken (GA4 always has sessions; an account that
 # spends every day always has delivery). Conversions may legitimately be absent on a day.
