@@ -36,9 +36,25 @@ def keep_raw(root: Path, table: str, start: dt.date, end: dt.date, run_id: str, 
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create the raw table if it is new; refuse one whose columns are not the report's any more (a report that
+    changed grain, e.g. ad_performance gaining the device: the old rows cannot be mixed with the new ones)."""
     cols = ", ".join(f"{c} {_DUCKDB_TYPES[type(t)]}" for c, t in RAW_SCHEMAS[table].items())
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     conn.execute(f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{table} ({cols})")
+    have = [
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [RAW_SCHEMA, table],
+        ).fetchall()
+    ]
+    if have != list(RAW_SCHEMAS[table]):
+        raise ValueError(
+            f"{RAW_SCHEMA}.{table} has columns {have}, but the report now has {list(RAW_SCHEMAS[table])}: its rows "
+            f"cannot be mixed with the new ones. Drop the table (DROP TABLE {RAW_SCHEMA}.{table}) and re-ingest its "
+            "history (the demo: python -m orchestration.demo --fresh)"
+        )
 
 
 def loaded_days(conn: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date) -> set[dt.date]:

@@ -87,13 +87,22 @@ class BidPushConfig(dg.Config):
         return True if environment is Environment.DEMO else armed
 
 
-def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    cols = ", ".join(mart_history.MART_COLUMNS)
-    marts = _frame(
-        conn, f"SELECT {cols} FROM fct_campaign_daily WHERE date BETWEEN ? AND ? ORDER BY date", [first, last]
-    )
+def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame]]:
+    """fct_campaign_daily and dim_campaign, and the device, hourly and modifier marts of the window (the
+    observation's breakdowns and the modifiers in force)."""
+
+    def window(table: str, columns) -> pl.DataFrame:
+        cols = ", ".join(columns)
+        return _frame(conn, f"SELECT {cols} FROM {table} WHERE date BETWEEN ? AND ? ORDER BY date", [first, last])
+
+    marts = window("fct_campaign_daily", mart_history.MART_COLUMNS)
     dim = _frame(conn, "SELECT platform, campaign_id, campaign_name, status FROM dim_campaign")
-    return marts, dim
+    breakdowns = {
+        "devices": window("fct_campaign_device_daily", mart_history.DEVICE_COLUMNS),
+        "hourly": window("fct_campaign_hourly", mart_history.HOURLY_COLUMNS),
+        "modifiers": window("fct_campaign_modifiers_daily", mart_history.MODIFIER_COLUMNS),
+    }
+    return marts, dim, breakdowns
 
 
 def _reference(conn, history: mart_history.MartHistory) -> planner.Reference:
@@ -196,9 +205,11 @@ def daily_bid_plan(
     first = last - dt.timedelta(days=settings.history_days - 1)
     kill_tag = context.run.tags.get(KILL_SWITCH_TAG) if context.run else None
     with duckdb.get_connection() as conn:
-        marts, dim = _marts(conn, first, last)
+        marts, dim, breakdowns = _marts(conn, first, last)
         campaigns = mart_history.campaigns_in_schema_order(schema, dim)
-        history = mart_history.history_from_marts(marts, campaigns, last, settings.history_days)
+        history = mart_history.history_from_marts(
+            marts, campaigns, last, settings.history_days, hour_blocks=settings.hour_blocks, **breakdowns
+        )
         reference = _reference(conn, history)
         promoted = (None, None, "a baseline was asked for", None)
         if not config.policy:

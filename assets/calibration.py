@@ -26,14 +26,17 @@ BACKTEST = "calibration_backtest"
 
 
 class CalibrationConfig(dg.Config):
-    """Window of history to fit on, the account's budget and target, and the backtest's pass bar."""
+    """Window of history to fit on, the account's budget and target, and the backtest's pass bar: per metric and
+    platform, WAPE within `floor_margin` × the noise floor a perfect simulator scores, and the held-out total within
+    `total_tolerance` (or the margin × that total's own noise floor, where it is wider)."""
 
     window_days: int = 365
     daily_budget: float = 500.0
     target_cpa: float = 100.0
     holdout_days: int = 14
     backtest_markets: int = 8
-    wape_threshold: float = 0.15
+    floor_margin: float = 1.15
+    total_tolerance: float = 0.05
 
 
 def calibration_dir() -> Path:
@@ -77,6 +80,8 @@ def market_calibration(
             "last": bt.last.isoformat(),
             "wape": bt.wape,
             "noise_floor": bt.floor,
+            "total_error": bt.total_error,
+            "total_noise_floor": bt.total_floor,
         },
     }
     text = json.dumps(summary, indent=2, default=str)
@@ -89,7 +94,7 @@ def market_calibration(
             "CREATE TABLE IF NOT EXISTS main.market_calibrations (materialized_at TIMESTAMP, params_hash VARCHAR, "
             "first_date DATE, last_date DATE, backtest_passed BOOLEAN, calibration JSON)"
         )
-        failures = bt.failures(config.wape_threshold)
+        failures = bt.failures(config.floor_margin, config.total_tolerance)
         conn.execute(
             "INSERT INTO main.market_calibrations VALUES (now(), ?, ?, ?, ?, ?)",
             [cal.params.params_hash(), data.first, data.last, not failures, text],
@@ -108,6 +113,8 @@ def market_calibration(
             "held-out AUC": f"{m['holdout_auc']:.4f}",
             "held-out log loss": f"{m['holdout_logloss']:.5f}",
             "per-campaign frequency log loss": f"{m['baseline_logloss']:.5f}",
+            "gain (± SE)": f"{m['logloss_gain']:.6f} ± {m['logloss_gain_se']:.6f} over {m.get('folds', 1)} windows",
+            "used": "yes" if getattr(response, name).usable else "no: not better than its baseline",
         }
         for name, m in response.metrics.items()
     ]
@@ -129,7 +136,8 @@ def market_calibration(
                 passed=not failures,
                 metadata={
                     "held_out": f"{bt.first} .. {bt.last}",
-                    "threshold": config.wape_threshold,
+                    "goal": f"WAPE ≤ {config.floor_margin} × noise floor; held-out total within "
+                    f"{config.total_tolerance:.0%} (or {config.floor_margin} × its noise floor)",
                     "wape": wape,
                     "total_error_14d": dg.MetadataValue.json(bt.total_error),
                     "failures": ", ".join(failures) or "none",

@@ -219,8 +219,8 @@ def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBAC
 ad_performance = _ads_asset(
     "ad_performance",
     "performance",
-    "Ad platform delivery per campaign × date × hour: impressions, clicks, cost, conversions by click date (still "
-    "maturing for recent days: re-pulled for 30 days), impression share.",
+    "Ad platform delivery per campaign × date × hour × device: impressions, clicks, cost, conversions by click date "
+    "(still maturing for recent days: re-pulled for 30 days), impression share.",
     lookback=CONVERSION_LOOKBACK_DAYS,
 )
 ad_conversion_lag = _ads_asset(
@@ -246,6 +246,15 @@ ad_settings = _ads_asset(
     lookback=0,
 )
 
+ad_modifiers = _ads_asset(
+    "ad_modifiers",
+    "modifiers",
+    "The device and ad-schedule (hour-of-day) bid modifiers in force per campaign × date, as the search platforms "
+    "report their campaign criteria (DEVICE: one per device; AD_SCHEDULE: one per hour block and weekday). Social "
+    "platforms have none. Pulled for the partition days only, like the settings.",
+    lookback=0,
+)
+
 INGESTION_ASSETS = [
     ga4_sessions,
     ga4_conversions,
@@ -253,4 +262,5 @@ INGESTION_ASSETS = [
     ad_conversion_lag,
     ad_impression_share,
     ad_settings,
+    ad_modifiers,
 ]

@@ -2,7 +2,7 @@
 tuned baseline (and its pattern-rules variant), the informed planning ceiling, the clairvoyant oracle and the LP
 bound; then run it in a copy of each demo world.
 
-    .venv/bin/python -m benchmarks.policy [--train-seconds 600] [--eval-seeds 2] [--eval-envs 8]
+    .venv/bin/python -m benchmarks.policy [--train-seconds 600] [--eval-seeds 3] [--eval-envs 8]
     .venv/bin/python -m benchmarks.policy --worlds rl/world/worlds/reference_account.yaml   # one world
 
 Per world (the reference account and the differently shaped second world by default), the training market is the
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--learning-rate", type=float, default=3e-5)
     ap.add_argument("--log-std-init", type=float, default=-2.0)
     ap.add_argument("--select-seeds", type=int, nargs="*", default=[601])
-    ap.add_argument("--eval-seeds", type=int, default=2)
+    ap.add_argument("--eval-seeds", type=int, default=3, help="8 episodes each, per world")
     ap.add_argument("--eval-envs", type=int, default=8)
     ap.add_argument("--tune-seeds", type=int, nargs="*", default=[501])
     ap.add_argument(

@@ -66,10 +66,9 @@ def loop_assets() -> tuple[list, dg.AssetSelection]:
     from assets.ingestion import INGESTION_ASSETS
     from assets.reporting import REPORTING_ASSETS
     from assets.warehouse import WAREHOUSE_ASSETS
+    from orchestration.jobs import PLANNER_MARTS
 
-    selection = dg.AssetSelection.assets("fct_campaign_daily", "dim_campaign").upstream() | dg.AssetSelection.groups(
-        "bidding", "reporting"
-    )
+    selection = dg.AssetSelection.assets(*PLANNER_MARTS).upstream() | dg.AssetSelection.groups("bidding", "reporting")
     return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS, *REPORTING_ASSETS], selection
 
 

@@ -77,6 +77,7 @@ def summary(database: str, first: str, last: str) -> str:
             "ad_conversion_lag",
             "ad_impression_share",
             "ad_settings",
+            "ad_modifiers",
         ):
             (n,) = con.execute(f"SELECT count(*) FROM raw.{table} WHERE date BETWEEN ? AND ?", [first, last]).fetchone()
             lines.append(f"  raw.{table:<18} {n:>9,} rows")

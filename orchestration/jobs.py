@@ -56,15 +56,21 @@ daily_bidding_job = dg.define_asset_job(
     "write the daily performance report; list the ad accounts' campaigns (new ones as proposals, drift checked).",
 )
 
-# What a plan needs and nothing more: the reports behind fct_campaign_daily, the dbt models up to it (and their
-# tests), the plan, the push and the day's report (it reads only those). The demo's closed loop runs this once per
-# simulated day.
+# What a plan needs and nothing more: the reports behind the marts the planner reads (fct_campaign_daily, its
+# device / hourly breakdowns and the modifiers in force), the dbt models up to them (and their tests), the plan, the
+# push and the day's report (it reads only those). The demo's closed loop runs this once per simulated day.
+PLANNER_MARTS = (
+    "fct_campaign_daily",
+    "fct_campaign_device_daily",
+    "fct_campaign_hourly",
+    "fct_campaign_modifiers_daily",
+    "dim_campaign",
+)
 bidding_loop_job = dg.define_asset_job(
     "bidding_loop_job",
-    selection=dg.AssetSelection.assets("fct_campaign_daily", "dim_campaign").upstream()
-    | dg.AssetSelection.groups("bidding", "reporting"),
+    selection=dg.AssetSelection.assets(*PLANNER_MARTS).upstream() | dg.AssetSelection.groups("bidding", "reporting"),
     partitions_def=DAILY_PARTITIONS,
-    description="The lean daily loop: ingest the reports the marts need, rebuild fct_campaign_daily and its "
+    description="The lean daily loop: ingest the reports the marts need, rebuild the planner's marts and their "
     "upstream models only, plan, push, report.",
 )
 

@@ -37,6 +37,7 @@ PERFORMANCE_FIELDS = [
     "campaign.name",
     "segments.date",
     "segments.hour",
+    "segments.device",
     "metrics.impressions",
     "metrics.clicks",
     "metrics.cost_micros",
@@ -60,6 +61,21 @@ SETTINGS_FIELDS = [
     "ad_group.cpm_bid_micros",
 ]
 IMPRESSION_SHARE_FIELDS = ["campaign.id", "segments.date", "metrics.impressions", "metrics.search_impression_share"]
+# The device and ad-schedule (hour-of-day) bid modifiers in force: campaign criteria of type DEVICE / AD_SCHEDULE.
+MODIFIER_CRITERIA_FIELDS = [
+    "campaign.id",
+    "campaign_criterion.criterion_id",
+    "campaign_criterion.type",
+    "campaign_criterion.device.type",
+    "campaign_criterion.ad_schedule.day_of_week",
+    "campaign_criterion.ad_schedule.start_hour",
+    "campaign_criterion.ad_schedule.end_hour",
+    "campaign_criterion.ad_schedule.start_minute",
+    "campaign_criterion.ad_schedule.end_minute",
+    "campaign_criterion.bid_modifier",
+]
+MODIFIER_FIELDS = [*MODIFIER_CRITERIA_FIELDS[:1], "segments.date", *MODIFIER_CRITERIA_FIELDS[1:]]
+MODIFIER_TYPES = "campaign_criterion.type IN (DEVICE, AD_SCHEDULE)"
 
 
 def campaign_query(fields: list[str], start: dt.date, end: dt.date, resource: str = "campaign") -> str:
@@ -74,7 +90,7 @@ def campaign_query(fields: list[str], start: dt.date, end: dt.date, resource: st
 
 
 def performance_query(start: dt.date, end: dt.date) -> str:
-    """Delivery per campaign, day and hour, with conversions credited to the click date."""
+    """Delivery per campaign, day, hour and device, with conversions credited to the click date."""
     return campaign_query(PERFORMANCE_FIELDS, start, end)
 
 
@@ -90,6 +106,26 @@ def settings_query(start: dt.date, end: dt.date) -> str:
     that was in force (settings change in the morning push, before the day's delivery). Older days need the change
     history (`change_event`, 30 days) — which is why this report is pulled per partition day, without lookback."""
     return campaign_query(SETTINGS_FIELDS, start, end, resource="ad_group")
+
+
+def modifiers_query(start: dt.date, end: dt.date) -> str:
+    """The device and ad-schedule bid modifiers in force per campaign and day (`FROM campaign_criterion`).
+
+    The real API reports a campaign's criteria only as they are now, without `segments.date`: the demo answers this
+    dated form (as it does the settings report), and `GoogleAdsReportingResource` asks for the current criteria
+    (`current_modifiers_query`) and records them on the last day of the window."""
+    if start > end:
+        raise ValueError(f"report window starts {start}, after its end {end}")
+    return (
+        f"SELECT {', '.join(MODIFIER_FIELDS)} FROM campaign_criterion "
+        f"WHERE segments.date BETWEEN '{start.isoformat()}' AND '{end.isoformat()}' AND {MODIFIER_TYPES} "
+        "ORDER BY segments.date"
+    )
+
+
+def current_modifiers_query() -> str:
+    """The device and ad-schedule bid modifiers in force now (the real API's only form of the criteria report)."""
+    return f"SELECT {', '.join(MODIFIER_CRITERIA_FIELDS)} FROM campaign_criterion WHERE {MODIFIER_TYPES}"
 
 
 def impression_share_query(start: dt.date, end: dt.date) -> str:
@@ -152,6 +188,7 @@ class AdsReport:
     query: str
     fields: list[str]
     batches: list[SearchGoogleAdsStreamResponse]
+    as_of: dt.date | None = None  # a report of the current state, taken on this day (its rows get it as `date`)
 
     @property
     def request_ids(self) -> list[str]:
@@ -182,7 +219,10 @@ class AdsReport:
             if missing:
                 raise AdsReportFormatError(missing[0], f"not selected by the query (response field mask: {selected})")
         raw_rows = (row for b in self.batches for row in SearchGoogleAdsStreamResponse.pb(b).results)
-        return rows_to_frame(raw_rows, self.fields)
+        frame = rows_to_frame(raw_rows, self.fields)
+        if self.as_of is not None and "date" not in frame.columns:
+            frame = frame.with_columns(pl.lit(self.as_of, dtype=pl.Date).alias("date"))
+        return frame
 
 
 class AdsReportingResource(dg.ConfigurableResource):
@@ -227,6 +267,11 @@ class AdsReportingResource(dg.ConfigurableResource):
     def settings(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Daily budget and ad group bid in force per campaign and day (`settings_query`)."""
         return self.fetch(platform, settings_query(start, end), SETTINGS_FIELDS, end, received)
+
+    def modifiers(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
+        """Device and ad-schedule bid modifiers in force per campaign and day (`modifiers_query`); search platforms
+        only (a social account has none and answers no rows)."""
+        return self.fetch(platform, modifiers_query(start, end), MODIFIER_FIELDS, end, received)
 
     def impression_share(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
         """Daily search impression share per campaign for the days start..end (null for non-search campaigns)."""
@@ -304,6 +349,15 @@ class GoogleAdsReportingResource(AdsReportingResource):
         if self._ads_service is None:
             self._ads_service = self._client().get_service("GoogleAdsService")
         return self._ads_service
+
+    def modifiers(self, platform: str, start: dt.date, end: dt.date, received: list | None = None) -> AdsReport:
+        """The criteria in force now, stamped with the last day asked for: Google Ads keeps no history of criteria
+        in this report, so a daily run (yesterday's partition, before today's push) records each day as it passes,
+        and a backfill can only record its last day — the days before it stay without rows (the marts carry the
+        first known modifiers back over them)."""
+        report = self.fetch(platform, current_modifiers_query(), MODIFIER_CRITERIA_FIELDS, end, received)
+        report.as_of = end
+        return report
 
     def _search_stream(self, customer_id: str, query: str, through: dt.date) -> Iterable[SearchGoogleAdsStreamResponse]:
         import grpc

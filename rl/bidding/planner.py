@@ -13,6 +13,9 @@ Observation. The policy reads the same features it was trained on (`rl.env.obser
   * the budgets in force each day, and as "now" the latest day's daily_budget / bid (what is in force on D);
   * reference bids (the action's bid multiplier 1.0) and the reference budgets: the settings in force when GAELP
     took over (see `Reference`), the static, safe settings.
+  * per device and per hour block: spend, clicks and conversions by click date (`fct_campaign_device_daily`,
+    `fct_campaign_hourly`) and the modifiers in force (`fct_campaign_modifiers_daily`), as `MartHistory.breakdowns`
+    / `.modifiers` hold them — the same figures the simulator's `Reports` carry.
 Episode features: the policy was trained on episodes of `episode_days`; in production the days are cut into
 consecutive cycles of that length (by date ordinal), so the episode features run over the range seen in training.
 Stateful baselines (PI pacer, response-curve history) are replayed over the cycle's days so far, as in training.

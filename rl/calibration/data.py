@@ -25,9 +25,13 @@ class CalibrationData:
 
     daily:    fct_campaign_daily rows (date, platform, campaign_id, spend, impressions, clicks, conversions,
               conversion_value, sessions, key_events, revenue, impression_share, daily_budget, bid, bid_kind)
-    hourly:   fct_campaign_hourly rows (date, hour, platform, campaign_id, spend, impressions, clicks,
+    hourly:   fct_campaign_hourly rows (date, hour, platform, campaign_id, spend, impressions, clicks, conversions,
               impression_share)
-    devices:  fct_device_daily rows (date, device, platform, campaign_id, sessions, key_events)
+    devices:  fct_device_daily rows (date, device, platform, campaign_id, sessions, key_events) — GA4's split
+    ad_devices: fct_campaign_device_daily rows (date, platform, campaign_id, device, spend, impressions, clicks,
+              conversions, impression_share) — the ad platforms' split, conversions by click date
+    modifiers: fct_campaign_modifiers_daily rows (date, platform, campaign_id, modifier_key, bid_modifier): the
+              device and hour-block bid modifiers in force (search campaigns; none means 1)
     lag:      fct_conversion_lag rows (platform, campaign_id, lag_days_min, lag_days_max, conversions) of the
               mature click dates of the whole history (the mart decides maturity)
     campaigns: dim_campaign (platform, campaign_id, campaign_name, product, intent, status, ga4_source_medium,
@@ -45,6 +49,8 @@ class CalibrationData:
     campaigns: pl.DataFrame
     organic: pl.DataFrame
     data_end: dt.date
+    ad_devices: pl.DataFrame
+    modifiers: pl.DataFrame
 
     @property
     def n_days(self) -> int:
@@ -63,6 +69,8 @@ class CalibrationData:
             self.campaigns,
             self.organic.filter(keep),
             min(self.data_end, last),
+            self.ad_devices.filter(keep),
+            self.modifiers.filter(keep),
         )
 
 
@@ -100,7 +108,7 @@ def load(con: duckdb.DuckDBPyConnection, days: int = 365, last: dt.date | None =
         )
     hourly = _frame(
         con,
-        "select date, hour, platform, campaign_id, spend, impressions, clicks, impression_share "
+        "select date, hour, platform, campaign_id, spend, impressions, clicks, conversions, impression_share "
         "from fct_campaign_hourly where date between ? and ?",
         window,
     )
@@ -110,6 +118,24 @@ def load(con: duckdb.DuckDBPyConnection, days: int = 365, last: dt.date | None =
         "where date between ? and ?",
         window,
     )
+    try:
+        ad_devices = _frame(
+            con,
+            "select date, platform, campaign_id, device, spend, impressions, clicks, conversions, impression_share "
+            "from fct_campaign_device_daily where date between ? and ?",
+            window,
+        )
+        modifiers = _frame(
+            con,
+            "select date, platform, campaign_id, modifier_key, bid_modifier from fct_campaign_modifiers_daily "
+            "where date between ? and ?",
+            window,
+        )
+    except duckdb.CatalogException as e:
+        raise CalibrationError(
+            f"the warehouse has no device or modifier marts (built before the ad reports had devices?): {e}; "
+            "re-ingest and rebuild the warehouse"
+        ) from None
     lag = _frame(
         con,
         "select platform, campaign_id, lag_days_min, lag_days_max, conversions from fct_conversion_lag "
@@ -130,4 +156,4 @@ def load(con: duckdb.DuckDBPyConnection, days: int = 365, last: dt.date | None =
         """,
         window + window,
     )
-    return CalibrationData(first, last, daily, hourly, devices, lag, campaigns, organic, last)
+    return CalibrationData(first, last, daily, hourly, devices, lag, campaigns, organic, last, ad_devices, modifiers)

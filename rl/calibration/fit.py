@@ -1,8 +1,11 @@
 """Fit a `MarketParams` for the account from the warehouse marts: the simulator the policy learns in.
 
 Estimators (each per campaign unless said otherwise; "mature" click dates are at least 30 days before the data end):
-  * competitors: `rl.calibration.auction` — R i.i.d. lognormal rivals, their median, spread and hour multiplier,
-    by simulated method of moments on average price and impression share at every bid level used;
+  * competitors: `rl.calibration.auction` — R i.i.d. lognormal rivals, their median and spread by method of
+    moments on average price and impression share at every bid level used (a level: a base bid and the modifiers
+    in force, so every cell is judged at its effective bid); their hour and device multipliers by
+    `rl.calibration.cells` from the hourly and device reports (price and impression share per cell), with
+    standard errors, then the median and spread refitted once with them;
   * opportunity volume: search — impressions / impression share per day (days with share > 10%); social — on days
     the budget did not bind, impressions / the fitted win probability at the bid in force. Then one least-squares
     fit of log volume = campaign level + platform weekday effect + trend × years + annual cosine, which gives
@@ -10,18 +13,24 @@ Estimators (each per campaign unless said otherwise; "mature" click dates are at
     `season_peak_doy` (trend needs ≥ 120 days, season ≥ 300; otherwise 0, flagged);
   * hour-of-day volume: per platform, hourly opportunities (search: impressions / hourly share; social:
     impressions) as shares of the day;
-  * click-through: clicks / (impressions × the fitted mean relative position CTR at the bid) = the position-1
+  * click-through: clicks / (impressions × the fitted mean relative position CTR at the level) = the position-1
     CTR, with creative fatigue CTR = k / (1 + f × exposure) fitted by least squares over a grid of f and of the
     daily exposure decay (exposure = decayed sum of past impressions / 1000; the decay is shared by all campaigns);
+    by device (market-wide): clicks over the clicks expected at each device's modelled position, pooled over
+    campaigns (`rl.calibration.assemble.device_effects`), normalised to an impression-weighted mean of 1;
   * session rate: GA4 sessions / ad clicks per platform;
   * conversion rate: ad-platform conversions (by click date, mature days) / GA4 sessions, i.e. the campaign's
-    frequency estimate; by device: the response model's conversion propensity by campaign × device
-    (`rl.calibration.response`, held-out-scored), session-weighted and normalised to a mean of 1 (without a
-    response model: GA4 key events / sessions by device);
+    frequency estimate; by device (market-wide): the response model's conversion propensity by campaign × device
+    (`rl.calibration.response`, held-out-scored) when it beats its frequency baseline, else the ad platforms'
+    mature conversions per click by device pooled over campaigns; normalised to a click-weighted mean of 1. By
+    hour block the observed effect is reported with its standard error (`cells.block_effects`) and flagged where
+    it is clearly not 1: the simulator has no hour-of-day conversion effect beyond who the bid wins;
   * conversion lag: the campaign's lag-bucket shares (`fct_conversion_lag`) as a non-negative least-squares mix
     of basis segments with lag ranges `priors.LAG_BASIS` (the engine's within-range lag law);
   * value per conversion: conversion value / conversions (mature), lognormal with spread `priors.VALUE_SIGMA`;
-  * device shares: GA4 paid sessions by device (device click-through is not reported: multiplier 1, flagged).
+  * device shares: the search platforms' eligible impressions by device (GA4 paid sessions without search).
+Per campaign, `uncertainty` holds the relative standard errors of what domain randomisation perturbs and of the
+device and hour effects: `rival_<key>`, `ctr_<key>`, `cvr_<key>` for key = mobile, desktop, tablet, h00_04, ….
 A campaign without clicks in the window cannot be fitted: it gets its platform's pooled estimates as a flagged,
 wide prior. Fewer than `data.MIN_DAYS` days is an error.
 """
@@ -36,10 +45,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from rl.calibration import estimators, priors
-from rl.calibration.auction import AuctionStructure, RivalFit, fit_rivals, win_probability
+from rl.calibration import cells, estimators, priors
+from rl.calibration.assemble import DeviceEffects, assemble, device_effects, device_shares
+from rl.calibration.auction import AuctionStructure, Levels, RivalFit, fit_rivals
 from rl.calibration.data import CalibrationData, CalibrationError
-from rl.market.params import DEVICES, HOURS, MarketParams, parse_market_params
+from rl.market.modifiers import block_labels
+from rl.market.params import DEVICES, MarketParams
 
 WIDE = 0.5  # relative uncertainty given to a prior
 
@@ -62,6 +73,9 @@ class CampaignFit:
     max_bid: float
     flags: list[str] = field(default_factory=list)
     uncertainty: dict[str, float] = field(default_factory=dict)
+    levels: Levels | None = None
+    cells: cells.CellFit | None = None
+    blocks: dict[str, dict[str, float]] = field(default_factory=dict)  # observed hour-block CTR / CVR effects
 
 
 @dataclass
@@ -76,6 +90,7 @@ class Calibration:
     flags: list[str]
     volume: pl.DataFrame  # date, campaign_id, observed and fitted opportunities
     fit_wall_s: float
+    devices: DeviceEffects | None = None
 
     def summary(self) -> dict:
         return {
@@ -87,7 +102,8 @@ class Calibration:
                 str(cid): {
                     "platform": c.platform,
                     "flags": c.flags,
-                    "uncertainty": {k: round(v, 4) for k, v in c.uncertainty.items()},
+                    # an effect the data cannot pin down has an infinite error: null in JSON
+                    "uncertainty": {k: round(v, 4) if math.isfinite(v) else None for k, v in c.uncertainty.items()},
                     "rivals": None
                     if c.rivals is None
                     else {
@@ -100,8 +116,24 @@ class Calibration:
                     "fatigue_per_k_impr": round(c.fatigue, 6),
                     "conversion_rate_per_session": round(c.cvr, 5),
                     "value_per_conversion": round(c.value_mean, 2),
+                    "rival_hour_mult": None if c.rivals is None else np.round(c.rivals.hour_mult, 4).tolist(),
+                    "rival_device_mult": None if c.rivals is None else np.round(c.rivals.device_mult, 4).tolist(),
+                    "hour_block_effects": {
+                        k: {m: round(v, 4) if math.isfinite(v) else None for m, v in e.items()}
+                        for k, e in c.blocks.items()
+                    },
                 }
                 for cid, c in self.campaigns.items()
+            },
+            "devices": None
+            if self.devices is None
+            else {
+                "shares": np.round(self.devices.shares, 4).tolist(),
+                "ctr_mult": np.round(self.devices.ctr, 4).tolist(),
+                "cvr_mult": np.round(self.devices.cvr, 4).tolist(),
+                "ctr_se": [round(v, 4) if math.isfinite(v) else None for v in self.devices.ctr_se],
+                "cvr_se": [round(v, 4) if math.isfinite(v) else None for v in self.devices.cvr_se],
+                "source": self.devices.source,
             },
         }
 
@@ -124,6 +156,8 @@ def calibrate(
         hour_w[p] = estimators.hour_weights(
             data.hourly.filter(pl.col("campaign_id").is_in(ids)), priors.structure(p).kind
         )
+    dev_w = np.array(device_shares(data)[0])
+    n_blocks = hour_blocks_of(data.modifiers)
     fits: dict[int, CampaignFit] = {}
     lower_bound: dict[int, float] = {}
     volume_rows = []
@@ -144,8 +178,7 @@ def calibrate(
         if days["clicks"].sum() == 0:
             fit.flags.append(f"no clicks in {data.first} .. {data.last}: platform prior (pooled), wide uncertainty")
             continue
-        fit.rivals = fit_rivals(s, days, data.hourly.filter(pl.col("campaign_id") == cid), hour_w[p])
-        fit.flags += fit.rivals.flags
+        _fit_auction(fit, data, days, hour_w[p], dev_w, n_blocks)
         if s.kind == "search":
             # a share below 10% is reported as 0.0999: the day's volume is then only known to exceed
             # impressions / 0.1 (censored, see `_volume_fit`)
@@ -156,13 +189,10 @@ def calibrate(
                 (pl.col("impression_share") <= 0.1).fill_null(False).alias("censored"),
             )
         else:
-            levels = fit.rivals.levels["bid"].to_numpy()
-            win = dict(
-                zip(levels.tolist(), win_probability(s, fit.rivals, levels, hour_w[p])["shown"].tolist(), strict=True)
-            )
+            win = pl.Series("win", _per_day(fit, "share_unthrottled"))
             opps = days.with_columns(
                 pl.when((pl.col("spend") < 0.9 * pl.col("daily_budget")) & (pl.col("impressions") > 0))
-                .then(pl.col("impressions") / pl.col("bid").replace_strict(win, default=None))
+                .then(pl.col("impressions") / win)
                 .alias("opps"),
                 pl.lit(False).alias("censored"),
             )
@@ -170,7 +200,7 @@ def calibrate(
                 # The budget bound (almost) every day: impressions then say what the budget bought, not how many
                 # auctions there were. The largest daily ratio is a lower bound on the volume; it is used as the
                 # level only (the shared weekday, trend and season terms come from the identified campaigns).
-                bound = (days["impressions"] / days["bid"].replace_strict(win, default=None)).max()
+                bound = (days["impressions"] / win).max()
                 fit.flags.append(
                     "the budget bound on (almost) every day: social volume is a lower bound "
                     f"({bound:.0f} opportunities/day), not a fit"
@@ -192,10 +222,7 @@ def calibrate(
         if fit.rivals is None:
             continue
         d = series[cid]
-        cps = dict(
-            zip(fit.rivals.levels["bid"].to_list(), fit.rivals.levels["clicks_per_shown"].to_list(), strict=True)
-        )
-        norm = d["bid"].replace_strict(cps, default=None).fill_null(1.0).to_numpy()
+        norm = np.nan_to_num(_per_day(fit, "clicks_per_shown"), nan=1.0)
         ctr_inputs[cid] = (d["impressions"].to_numpy().astype(float), d["clicks"].to_numpy().astype(float), norm)
     decay = min(
         estimators.DECAY_GRID, key=lambda dc: sum(estimators.fatigue_fit(*v, dc)[2] for v in ctr_inputs.values())
@@ -224,9 +251,107 @@ def calibrate(
                 fit.opportunities_per_day = vol["level"].get(cid, 0.0)
                 fit.uncertainty["volume"] = vol["resid_sd"] / math.sqrt(max(series[cid].height, 1))
             fit.uncertainty["ctr"] = 1.0 / math.sqrt(max(series[cid]["clicks"].sum(), 1))
+    devices = _device_and_hour_effects(data, fits, hour_w, mature_end, n_blocks, response, flags)
     _pool_priors(fits, flags)
-    params = _assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, response)
-    return Calibration(params, data.first, data.last, fits, flags, vol["frame"], time.perf_counter() - started)
+    params = assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, devices, n_blocks)
+    return Calibration(params, data.first, data.last, fits, flags, vol["frame"], time.perf_counter() - started, devices)
+
+
+def hour_blocks_of(modifiers: pl.DataFrame, default: int = 6) -> int:
+    """The number of hour blocks the modifier mart folds the day into (its hour-block keys), or `default`."""
+    keys = {k for k in modifiers["modifier_key"].unique().to_list() if k.startswith("h")} if modifiers.height else set()
+    return len(keys) or default
+
+
+def _fit_auction(
+    fit: CampaignFit, data: CalibrationData, days: pl.DataFrame, hour_w: np.ndarray, dev_w: np.ndarray, n_blocks: int
+) -> None:
+    """The campaign's rivals: whole days first, then their hour and device multipliers per cell, then the median
+    and spread again with those multipliers, the cells once more, and the median and spread a last time so the
+    per-level table (clicks per impression, share shown) is that of the final multipliers (`rl.calibration.cells`)."""
+    cid, s = fit.campaign_id, fit.structure
+    dates = days["date"].to_list()
+    own = cells.own_multipliers(data.modifiers.filter(pl.col("campaign_id") == cid), dates, n_blocks)
+    lv = Levels.from_days(days["bid"].to_numpy().astype(float), own)
+    hourly = data.hourly.filter(pl.col("campaign_id") == cid)
+    devices = data.ad_devices.filter(pl.col("campaign_id") == cid)
+    rivals = fit_rivals(s, days, hourly, hour_w, levels=lv, device_w=dev_w)
+    cell = cells.fit_cells(s, rivals, lv, days, hourly, devices, hour_w, dev_w)
+    for round_ in range(2):
+        rivals = fit_rivals(
+            s,
+            days,
+            hourly,
+            hour_w,
+            levels=lv,
+            device_w=dev_w,
+            hour_mult=cell.hour_mult,
+            device_mult=cell.device_mult,
+            start=rivals,
+        )
+        if round_ == 0:
+            cell = cells.fit_cells(s, rivals, lv, days, hourly, devices, hour_w, dev_w)
+    fit.rivals, fit.levels, fit.cells = rivals, lv, cell
+    fit.flags += rivals.flags + cell.flags
+
+
+def _per_day(fit: CampaignFit, column: str) -> np.ndarray:
+    """A per-level column of the rival fit's table, for every day of the window (NaN on days without a level)."""
+    table = fit.rivals.levels
+    by_level = np.full(fit.levels.n, np.nan)
+    by_level[table["level"].to_numpy()] = table[column].to_numpy()
+    day_level = fit.levels.day_level
+    return np.where(day_level >= 0, by_level[np.maximum(day_level, 0)], np.nan)
+
+
+def _device_and_hour_effects(data, fits, hour_w, mature_end, n_blocks, response, flags) -> DeviceEffects:
+    """Market-wide device effects pooled over the fitted campaigns, and every campaign's device and hour-block
+    uncertainties (a cell's click-through effect moves with its rivals' multiplier through position, by the
+    elasticity `cells.ctr_elasticity`, and with the device's own click propensity; conversion effects are
+    market-wide)."""
+    ctr_rows, conv_rows = [], []
+    for fit in fits.values():
+        if fit.rivals is None:
+            continue
+        rows = data.ad_devices.filter(pl.col("campaign_id") == fit.campaign_id)
+        ctr_rows.append(
+            cells.device_ctr_ratios(fit.structure, fit.rivals, fit.levels, rows, data.first, hour_w[fit.platform])
+        )
+        conv_rows.append(cells.device_conversions(rows, mature_end))
+    devices = device_effects(data, ctr_rows, conv_rows, response)
+    devices_w = np.asarray(devices.shares)
+    flags.append(f"device conversion multipliers: {devices.source['cvr']}")
+    labels = ["h" + label.replace("-", "_") for label in block_labels(n_blocks)]
+    for fit in fits.values():
+        if fit.rivals is None:
+            continue
+        hourly = data.hourly.filter(pl.col("campaign_id") == fit.campaign_id)
+        fit.blocks = cells.block_effects(hourly, mature_end, n_blocks)
+        hw = hour_w[fit.platform]
+        block_se = fit.cells.block_se(hw, n_blocks)
+        block = np.arange(24) // (24 // n_blocks)
+
+        def elasticity(kind: str, index: int, fit=fit, hw=hw) -> float:
+            return cells.ctr_elasticity(fit.structure, fit.rivals, fit.levels, kind, index, hw, devices_w)
+
+        for d, key in enumerate(DEVICES):
+            fit.uncertainty[f"rival_{key}"] = float(fit.cells.device_se[d])
+            position = elasticity("device", d) * fit.cells.device_se[d]
+            fit.uncertainty[f"ctr_{key}"] = float(math.hypot(devices.ctr_se[d], position))
+            fit.uncertainty[f"cvr_{key}"] = float(devices.cvr_se[d])
+        for b, key in enumerate(labels):
+            fit.uncertainty[f"rival_{key}"] = float(block_se[b])
+            hours = np.flatnonzero(block == b)
+            slope = float(np.average([elasticity("hour", h) for h in hours], weights=hw[hours]))
+            fit.uncertainty[f"ctr_{key}"] = float(slope * block_se[b])
+            fit.uncertainty[f"cvr_{key}"] = float(fit.blocks[key]["cvr_se"])
+            effect = fit.blocks[key]
+            if abs(effect["cvr"] - 1) > max(0.1, 4 * effect["cvr_se"]):  # 4 SE: many blocks are looked at
+                fit.flags.append(
+                    f"conversions per click in {key} are {effect['cvr']:.2f}× the day's (± {effect['cvr_se']:.2f}): "
+                    "an hour-of-day conversion effect the simulator does not model"
+                )
+    return devices
 
 
 def _pool_priors(fits: dict[int, CampaignFit], flags: list[str]) -> None:
@@ -263,128 +388,3 @@ def _pool_priors(fits: dict[int, CampaignFit], flags: list[str]) -> None:
             fit.lag_weights = donors[0].lag_weights
             fit.flags.append(f"no lag report: lag mix of campaign {donors[0].campaign_id}")
         flags.append(f"campaign {fit.campaign_id}: " + "; ".join(fit.flags))
-
-
-def _device_fit(data: CalibrationData, response=None) -> tuple[list[float], list[float]]:
-    """Device shares of paid sessions, and conversion multipliers by device: from the response model's conversion
-    propensity by campaign × device (session-weighted over campaigns) when given, else GA4 frequencies."""
-    by = data.devices.group_by("device").agg(pl.col("sessions").sum(), pl.col("key_events").sum())
-    sess = {r["device"]: float(r["sessions"]) for r in by.iter_rows(named=True)}
-    keys = {r["device"]: float(r["key_events"]) for r in by.iter_rows(named=True)}
-    total = sum(sess.get(d, 0.0) for d in DEVICES)
-    if total <= 0:
-        raise CalibrationError(f"no GA4 paid sessions by device in {data.first} .. {data.last}")
-    shares = np.array([max(sess.get(d, 0.0), 1e-3 * total) for d in DEVICES])
-    shares = shares / shares.sum()
-    overall = sum(keys.values()) / total
-    if response is not None:
-        prop = (
-            response.conversion_propensity()
-            .group_by("device")
-            .agg(((pl.col("probability") * pl.col("trials")).sum() / pl.col("trials").sum()).alias("rate"))
-        )
-        keys = {r["device"]: r["rate"] for r in prop.iter_rows(named=True)}
-        rates = np.array([keys.get(d, overall) for d in DEVICES])
-        return shares.tolist(), np.maximum(rates / max(float((shares * rates).sum()), 1e-12), 0.05).tolist()
-    rates = np.array([keys.get(d, 0.0) / sess[d] if sess.get(d, 0.0) >= 200 else overall for d in DEVICES])
-    mult = rates / max(float((shares * rates).sum()), 1e-12)
-    return shares.tolist(), np.maximum(mult, 0.05).tolist()
-
-
-def _assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, response) -> MarketParams:
-    dim = {r["campaign_id"]: r for r in data.campaigns.iter_rows(named=True)}
-    shares, dev_cvr = _device_fit(data, response)
-    flags.append("device click-through multipliers: not reported by the platforms, 1 (prior)")
-    flags.append(f"order value spread: lognormal sigma {priors.VALUE_SIGMA} (prior)")
-    flags.append("competitors: no adaptation or drift fitted (0)")
-    platforms = []
-    for p in sorted({f.platform for f in fits.values()}):
-        s = priors.structure(p)
-        first = next(r for r in dim.values() if r["platform"] == p)
-        ctr = list(priors.SEARCH_POSITION_CTR[: s.slots]) if s.kind == "search" else [priors.SOCIAL_BASE_CTR]
-        platforms.append(
-            {
-                "name": p,
-                "kind": s.kind,
-                "reserve_price": s.reserve,
-                "position_ctr": ctr,
-                "session_rate": sess_rate[p],
-                "source_medium": first["ga4_source_medium"],
-                "channel_group": first["ga4_channel_group"],
-                "hour_profile": (hour_w[p] * HOURS).tolist(),
-                "dow_profile": vol["dow"].get(p, [1.0] * 7),
-            }
-        )
-    segments, campaigns, competitors = [], [], []
-    for cid, f in fits.items():
-        mix = {}
-        for (lo, hi), w in f.lag_weights.items():
-            name = f"c{cid}_lag{lo}-{hi}"
-            segments.append(
-                {
-                    "name": name,
-                    "ctr_mult": 1.0,
-                    "cvr": float(np.clip(f.cvr, 1e-5, 0.99)),
-                    "lag_days_min": lo,
-                    "lag_days_max": hi,
-                    "value_median": max(f.value_mean, 0.01) / math.exp(priors.VALUE_SIGMA**2 / 2),
-                    "value_sigma": priors.VALUE_SIGMA,
-                }
-            )
-            mix[name] = w
-        total = sum(mix.values())
-        base = priors.SEARCH_POSITION_CTR[0] if f.structure.kind == "search" else priors.SOCIAL_BASE_CTR
-        campaigns.append(
-            {
-                "id": cid,
-                "name": f.name,
-                "platform": f.platform,
-                "product": dim[cid]["product"],
-                "intent": dim[cid]["intent"],
-                "opportunities_per_day": max(f.opportunities_per_day, 1.0),
-                "quality": 1.0,
-                "ctr_mult": float(np.clip(f.ctr_top / base, 1e-3, 10.0)),
-                "cvr_mult": 1.0,
-                "fatigue_per_k_impr": min(f.fatigue, 1.0),
-                "segment_mix": {k: v / total for k, v in mix.items()},
-                "current_bid": f.current_bid,
-                "current_daily_budget": f.current_budget,
-                "max_bid": max(f.max_bid, f.current_bid),
-            }
-        )
-        for j in range(f.rivals.n_rivals):
-            competitors.append(
-                {
-                    "name": f"rival {j + 1} of {cid}",
-                    "platform": f.platform,
-                    "campaigns": [cid],
-                    "median_bid": f.rivals.median,
-                    "sigma": min(f.rivals.sigma, 2.0),
-                    "quality": 1.0,
-                    "hour_mult": f.rivals.hour_mult.tolist(),
-                    "device_mult": [1.0, 1.0, 1.0],
-                }
-            )
-    org = data.organic
-    organic_sessions = float(org["sessions"].mean()) if org.height else 0.0
-    organic_cvr = float(org["key_events"].sum() / max(org["sessions"].sum(), 1)) if org.height else 0.0
-    raw = {
-        "name": f"calibrated {data.first}..{data.last}",
-        "history_start": data.first.isoformat(),
-        "daily_budget": daily_budget,
-        "target_cpa": target_cpa,
-        "device_shares": shares,
-        "device_ctr_mult": [1.0, 1.0, 1.0],
-        "device_cvr_mult": dev_cvr,
-        "trend_per_year": max(vol["trend"], -0.9),
-        "season_amplitude": vol["amplitude"],
-        "season_peak_doy": vol["peak"],
-        "fatigue_decay": decay,
-        "organic_sessions_per_day": organic_sessions,
-        "organic_cvr": min(organic_cvr, 0.99),
-        "segments": segments,
-        "platforms": platforms,
-        "campaigns": campaigns,
-        "competitors": competitors,
-    }
-    return parse_market_params(raw, "calibration")

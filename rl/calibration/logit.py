@@ -343,3 +343,50 @@ def logloss_gain(
 
 
 # ------------------------------------------------------------------------------------------------------ frames
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out cells with the model's, the per-campaign baseline's and the global rate's probabilities, and
+    their metrics (`metrics`), pooled over several held-out windows with `pooled`."""
+
+    p: np.ndarray
+    base: np.ndarray
+    global_rate: np.ndarray
+    s: np.ndarray
+    n: np.ndarray
+    n_train_trials: float
+    n_train_successes: float
+    excess: float
+
+    @classmethod
+    def pooled(cls, parts: list[HeldOut]) -> HeldOut:
+        cat = np.concatenate
+        return cls(
+            cat([x.p for x in parts]),
+            cat([x.base for x in parts]),
+            cat([x.global_rate for x in parts]),
+            cat([x.s for x in parts]),
+            cat([x.n for x in parts]),
+            sum(x.n_train_trials for x in parts),
+            sum(x.n_train_successes for x in parts),
+            sum(x.excess for x in parts),
+        )
+
+    def metrics(self, l2: dict) -> dict[str, Any]:
+        gain, gain_se = logloss_gain(self.p, self.base, self.s, self.n)
+        return {
+            "holdout_auc": binomial_auc(self.p, self.s, self.n),
+            "holdout_logloss": binomial_logloss(self.p, self.s, self.n),
+            "baseline_auc": binomial_auc(self.base, self.s, self.n),
+            "baseline_logloss": binomial_logloss(self.base, self.s, self.n),
+            "global_baseline_logloss": binomial_logloss(self.global_rate, self.s, self.n),
+            "logloss_gain": gain,  # baseline_logloss − holdout_logloss
+            "logloss_gain_se": gain_se,
+            "n_train_trials": self.n_train_trials,
+            "n_train_successes": self.n_train_successes,
+            "n_holdout_trials": float(self.n.sum()),
+            "n_holdout_successes": float(self.s.sum()),
+            "clipped_successes": self.excess,
+            "l2": l2,
+        }

@@ -32,11 +32,12 @@ def click_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
     Columns: date, platform, campaign_id, campaign ("platform:id"), hour, day_of_week (ISO 1–7, as text),
     impression_share (search share of the hour; 0 where the platform does not report it), trials (impressions),
-    successes (clicks, clipped to impressions), excess_successes (clicks above impressions), and
-    log_bid_over_cpc when ``fct_campaign_daily`` has a ``bid`` column.
+    successes (clicks, clipped to impressions), excess_successes (clicks above impressions).
+
+    There is no bid-over-price feature: the day's realised CPC is spend / clicks, i.e. computed from the very
+    clicks the model predicts, so it leaks the label into training and did not generalise (no held-out gain).
     """
     _columns(con, "fct_campaign_hourly")
-    daily_cols = _columns(con, "fct_campaign_daily")
     hourly = con.sql(
         """
         SELECT date, CAST(hour AS INTEGER) AS hour, platform, CAST(campaign_id AS BIGINT) AS campaign_id,
@@ -53,33 +54,7 @@ def click_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         pl.min_horizontal("clicks", "impressions").alias(SUCCESSES),
         (pl.col("clicks") - pl.col("impressions")).clip(lower_bound=0).alias(EXCESS),
     ).drop("impressions", "clicks")
-    if "bid" in daily_cols:
-        frame = _with_bid_ratio(con, frame, daily_cols)
     return frame.sort("date", "platform", "campaign_id", "hour")
-
-
-def _with_bid_ratio(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, daily_cols: set[str]) -> pl.DataFrame:
-    """Add log_bid_over_cpc: log of the day's bid over the day's realised price — CPC for a max-CPC bid, CPM for a
-    CPM cap (``bid_kind``; CPC when the mart has no kind). Days without a bid or a price take the campaign's mean
-    (0 when it never has one): an imputation from features, never from labels."""
-    kind = "bid_kind" if "bid_kind" in daily_cols else "NULL"
-    bids = con.sql(
-        f"""
-        SELECT date, platform, CAST(campaign_id AS BIGINT) AS campaign_id,
-               CASE WHEN bid > 0 AND spend > 0 AND clicks > 0 AND coalesce({kind}, 'max_cpc') <> 'cpm_cap'
-                        THEN ln(bid / (spend / clicks))
-                    WHEN bid > 0 AND spend > 0 AND impressions > 0 AND {kind} = 'cpm_cap'
-                        THEN ln(bid / (spend / impressions * 1000))
-               END AS log_bid_over_cpc
-        FROM fct_campaign_daily"""
-    ).pl()
-    return (
-        frame.join(bids, on=["date", "platform", "campaign_id"], how="left")
-        .with_columns(pl.col("log_bid_over_cpc").cast(pl.Float64).fill_nan(None))
-        .with_columns(
-            pl.col("log_bid_over_cpc").fill_null(pl.col("log_bid_over_cpc").mean().over(CAMPAIGN)).fill_null(0.0)
-        )
-    )
 
 
 def conversion_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -83,16 +83,21 @@ def guard_modifiers(
     return np.where(mask[:, None], out, 1.0)
 
 
-def apply_action(action: np.ndarray, now: Settings, limits: GuardrailLimits) -> Settings:
-    """The settings applied for a raw action [..., A] given the settings in force (see the module docstring)."""
-    action = np.asarray(action, dtype=float)
-    codec = ActionCodec(
+def codec_of(limits: GuardrailLimits) -> ActionCodec:
+    """The action layout the guardrails read: the campaigns with modifiers, the hour blocks and the ranges."""
+    return ActionCodec(
         limits.n_campaigns,
         limits.bid_range,
         tuple(limits.modifier_mask.tolist()),
         limits.n_blocks,
         limits.modifier_range,
     )
+
+
+def apply_action(action: np.ndarray, now: Settings, limits: GuardrailLimits) -> Settings:
+    """The settings applied for a raw action [..., A] given the settings in force (see the module docstring)."""
+    action = np.asarray(action, dtype=float)
+    codec = codec_of(limits)
     if action.shape[-1] != codec.action_size:
         raise ValueError(f"action must have {codec.action_size} values in its last axis, got shape {action.shape}")
     budgets, bids = apply_guardrails(action, now.budgets, now.bids, limits)
@@ -117,14 +122,7 @@ def apply_action(action: np.ndarray, now: Settings, limits: GuardrailLimits) -> 
 def encode_action(settings: Settings, limits: GuardrailLimits) -> np.ndarray:
     """The action whose targets are these settings (currency budgets and bids, modifiers), clipped to the action
     space."""
-    codec = ActionCodec(
-        limits.n_campaigns,
-        limits.bid_range,
-        tuple(limits.modifier_mask.tolist()),
-        limits.n_blocks,
-        limits.modifier_range,
-    )
-    return codec.encode(
+    return codec_of(limits).encode(
         np.asarray(settings.budgets, dtype=float) / limits.daily_budget,
         np.asarray(settings.bids, dtype=float) / limits.ref_bids,
         settings.device,

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import polars as pl
-from google.ads.googleads.v26.enums import ConversionLagBucketEnum, DeviceEnum
+from google.ads.googleads.v26.enums import (
+    ConversionLagBucketEnum,
+    CriterionTypeEnum,
+    DayOfWeekEnum,
+    DeviceEnum,
+    MinuteOfHourEnum,
+)
 from google.ads.googleads.v26.services.types.google_ads_service import GoogleAdsRow
 from google.protobuf.message import Message as RawMessage
 
@@ -50,8 +56,16 @@ class Column:
         return self.field.split(".", 1)[0]
 
     @property
+    def path(self) -> tuple[str, ...]:
+        """Attribute names from the row's resource message to the value (protobuf names: `type` is `type_`)."""
+        return tuple(_PB_NAMES.get(p, p) for p in self.field.split(".")[1:])
+
+    @property
     def attr(self) -> str:
-        return self.field.split(".", 1)[1]
+        return self.path[-1]
+
+
+_PB_NAMES = {"type": "type_"}  # GAQL names the v26 protobuf messages spell differently (a Python keyword)
 
 
 COLUMNS: dict[str, Column] = {
@@ -80,6 +94,23 @@ COLUMNS: dict[str, Column] = {
         Column("ad_group.cpc_bid_micros", "cpc_bid_micros", pl.Int64()),
         Column("ad_group.cpm_bid_micros", "cpm_bid_micros", pl.Int64()),
         Column("campaign_budget.amount_micros", "budget_micros", pl.Int64()),
+        # FROM campaign_criterion: the device and ad-schedule bid modifiers in force
+        Column("campaign_criterion.criterion_id", "criterion_id", pl.Int64()),
+        Column("campaign_criterion.type", "criterion_type", pl.Utf8(), enum=CriterionTypeEnum.CriterionType),
+        Column("campaign_criterion.device.type", "criterion_device", pl.Utf8(), enum=DeviceEnum.Device, lower=True),
+        Column("campaign_criterion.ad_schedule.day_of_week", "day_of_week", pl.Utf8(), enum=DayOfWeekEnum.DayOfWeek),
+        Column("campaign_criterion.ad_schedule.start_hour", "start_hour", pl.Int8()),
+        Column("campaign_criterion.ad_schedule.end_hour", "end_hour", pl.Int8()),
+        Column(
+            "campaign_criterion.ad_schedule.start_minute",
+            "start_minute",
+            pl.Utf8(),
+            enum=MinuteOfHourEnum.MinuteOfHour,
+        ),
+        Column(
+            "campaign_criterion.ad_schedule.end_minute", "end_minute", pl.Utf8(), enum=MinuteOfHourEnum.MinuteOfHour
+        ),
+        Column("campaign_criterion.bid_modifier", "bid_modifier", pl.Float64()),
     )
 }
 
@@ -91,7 +122,12 @@ def columns_for(fields: list[str]) -> list[Column]:
         raise AdsReportFormatError(unknown[0], f"no typed column is defined for this field (known: {sorted(COLUMNS)})")
     if not fields:
         raise AdsReportFormatError("<fields>", "no field selected")
-    return [COLUMNS[f] for f in dict.fromkeys(fields)]
+    columns = [COLUMNS[f] for f in dict.fromkeys(fields)]
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        twice = sorted({c.field for c in columns if names.count(c.name) > 1})
+        raise AdsReportFormatError(twice[0], f"fields {twice} would share one column name; select one of them")
+    return columns
 
 
 def schema_for(fields: list[str]) -> dict[str, pl.DataType]:
@@ -108,10 +144,26 @@ def _raw(row: object) -> RawMessage:
 
 
 def _has_presence(column: Column, sample: RawMessage) -> bool:
-    descriptor = getattr(sample, column.group).DESCRIPTOR.fields_by_name.get(column.attr)
+    message = getattr(sample, column.group)
+    for part in column.path[:-1]:
+        message = getattr(message, part, None)
+        if not isinstance(message, RawMessage):
+            raise AdsReportFormatError(column.field, "not a field of the Google Ads API v26 GoogleAdsRow")
+    descriptor = message.DESCRIPTOR.fields_by_name.get(column.attr)
     if descriptor is None:  # a COLUMNS entry that does not exist in the v26 protos: a bug in this module
         raise AdsReportFormatError(column.field, "not a field of the Google Ads API v26 GoogleAdsRow")
     return descriptor.has_presence
+
+
+def _messages(column: Column, groups: dict[tuple[str, ...], list[RawMessage]]) -> list[RawMessage]:
+    """The messages holding the column's value, one per row: nested fields (campaign_criterion.device.type) walk
+    down from the row's resource message; each level is fetched once for all the columns that share it."""
+    key = (column.group,)
+    for part in column.path[:-1]:
+        parent, key = groups[key], (*key, part)
+        if key not in groups:
+            groups[key] = [getattr(m, part) for m in parent]
+    return groups[key]
 
 
 def _values(column: Column, messages: list[RawMessage], presence: bool) -> list:
@@ -160,6 +212,6 @@ def rows_to_frame(rows: Iterable[GoogleAdsRow | RawMessage], fields: list[str]) 
     raws = [_raw(r) for r in rows]
     if not raws:
         return pl.DataFrame(schema={c.name: c.dtype for c in columns})
-    groups = {g: [getattr(r, g) for r in raws] for g in dict.fromkeys(c.group for c in columns)}
-    series = [_series(c, _values(c, groups[c.group], _has_presence(c, raws[0]))) for c in columns]
+    groups = {(g,): [getattr(r, g) for r in raws] for g in dict.fromkeys(c.group for c in columns)}
+    series = [_series(c, _values(c, _messages(c, groups), _has_presence(c, raws[0]))) for c in columns]
     return pl.DataFrame(series)

@@ -64,6 +64,7 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "campaign_name": pl.Utf8(),
         "date": pl.Date(),
         "hour": pl.Int8(),
+        "device": pl.Utf8(),
         "impressions": pl.Int64(),
         "clicks": pl.Int64(),
         "cost_micros": pl.Int64(),
@@ -87,6 +88,20 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "cpc_bid_micros": pl.Int64(),
         "cpm_bid_micros": pl.Int64(),
     },
+    "ad_modifiers": {
+        "platform": pl.Utf8(),
+        "campaign_id": pl.Int64(),
+        "date": pl.Date(),
+        "criterion_id": pl.Int64(),
+        "criterion_type": pl.Utf8(),
+        "criterion_device": pl.Utf8(),
+        "day_of_week": pl.Utf8(),
+        "start_hour": pl.Int8(),
+        "end_hour": pl.Int8(),
+        "start_minute": pl.Utf8(),
+        "end_minute": pl.Utf8(),
+        "bid_modifier": pl.Float64(),
+    },
     "ad_conversion_lag": {
         "platform": pl.Utf8(),
         "campaign_id": pl.Int64(),
@@ -99,10 +114,11 @@ RAW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 KEYS: dict[str, list[str]] = {
     "ga4_sessions": ["date", "hour", "channel_group", "source_medium", "campaign_name", "device"],
     "ga4_conversions": ["date", "channel_group", "source_medium", "campaign_name", "device"],
-    "ad_performance": ["platform", "campaign_id", "date", "hour"],
+    "ad_performance": ["platform", "campaign_id", "date", "hour", "device"],
     "ad_conversion_lag": ["platform", "campaign_id", "date", "conversion_lag_bucket"],
     "ad_settings": ["platform", "campaign_id", "date", "ad_group_id"],
     "ad_impression_share": ["platform", "campaign_id", "date"],
+    "ad_modifiers": ["platform", "campaign_id", "date", "criterion_id"],
 }
 # Counts a platform never reports below zero (as the dbt tests assert_no_negative_* say, one step earlier).
 NON_NEGATIVE: dict[str, list[str]] = {
@@ -112,6 +128,7 @@ NON_NEGATIVE: dict[str, list[str]] = {
     "ad_conversion_lag": ["conversions"],
     "ad_impression_share": ["impressions"],
     "ad_settings": ["budget_micros", "cpc_bid_micros", "cpm_bid_micros"],
+    "ad_modifiers": ["bid_modifier"],
 }
 # Tables where a day without a single row means the report is broken (GA4 always has sessions; an account that
 # spends every day always has delivery). Conversions may legitimately be absent on a day.

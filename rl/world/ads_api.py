@@ -1,4 +1,5 @@
-"""The demo market's ad platforms, answering Google Ads Query Language (GAQL) ``campaign`` reports.
+"""The demo market's ad platforms, answering Google Ads Query Language (GAQL) ``campaign`` reports (and the settings
+in force: ``FROM ad_group`` here, ``FROM campaign_criterion`` in `rl.world.criteria`).
 
 The demo world logs each platform's delivery (impressions, clicks, spend, auctions the campaign
 could have entered) by day, hour and device, and each ad-attributed conversion by the day of the
@@ -38,6 +39,8 @@ from google.ads.googleads.v26.services.types.google_ads_service import (
     SearchGoogleAdsStreamResponse,
 )
 from google.protobuf.field_mask_pb2 import FieldMask
+
+from rl.world.criteria import criteria_report
 
 # GaqlError and parse_gaql are re-exported: callers catch and parse through this module.
 from rl.world.gaql import (  # noqa: F401
@@ -274,19 +277,45 @@ def _settings_report(
     return out.head(q.limit) if q.limit is not None else out
 
 
-def _fill_row(row, rec: dict, fields: list[str]) -> None:
-    """Set the selected fields of one raw `GoogleAdsRow` message from a report record."""
-    row.campaign.resource_name = rec["campaign.resource_name"]
-    for name in fields:
-        value = rec[name]
-        if value is None:  # optional metric without a value (e.g. no impressions, not a search campaign)
-            continue
-        if name in ENUMS:
-            value = ENUMS[name][value].value
-        elif name == "segments.date":
-            value = value.isoformat()
-        group, attr = name.split(".")
-        setattr(getattr(row, group), attr, value)
+_PB_NAMES = {"type": "type_"}  # GAQL names the protobuf messages rename (a Python keyword)
+
+
+class _RowWriter:
+    """Sets the selected fields of raw `GoogleAdsRow` messages from report rows (tuples in `columns` order). The
+    path of every field in the message, its enum values and its conversion are worked out once per query: a
+    year of hourly rows per device is hundreds of thousands of rows. The resource names of the row's resources
+    are always filled, as the API does."""
+
+    def __init__(self, columns: list[str], fields: list[str]):
+        pos = {c: i for i, c in enumerate(columns)}
+        self.resource = pos["campaign.resource_name"]
+        self.criterion = pos.get("campaign_criterion.resource_name")
+        groups: dict[str, list] = {}
+        for name in fields:
+            top, *path, attr = (_PB_NAMES.get(part, part) for part in name.split("."))
+            enum = {m.name: m.value for m in ENUMS[name]} if name in ENUMS else None
+            groups.setdefault(top, []).append((pos[name], tuple(path), attr, enum, name == "segments.date"))
+        self.groups = list(groups.items())
+
+    def fill(self, row, rec: tuple) -> None:
+        row.campaign.resource_name = rec[self.resource]
+        if self.criterion is not None:
+            row.campaign_criterion.resource_name = rec[self.criterion]
+            row.campaign_criterion.campaign = rec[self.resource]
+        for top, setters in self.groups:
+            message = getattr(row, top)
+            for i, path, attr, enum, is_date in setters:
+                value = rec[i]
+                if value is None:  # optional metric without a value (e.g. no impressions, not a search campaign)
+                    continue
+                if enum is not None:
+                    value = enum[value]
+                elif is_date:
+                    value = value.isoformat()
+                target = message
+                for part in path:
+                    target = getattr(target, part)
+                setattr(target, attr, value)
 
 
 def answer_gaql(
@@ -321,25 +350,43 @@ def answer_search_stream(
     customer_id: str = "1234567890",
     batch_size: int = STREAM_BATCH,
     settings: pl.DataFrame | None = None,
+    criteria: dict | None = None,
 ) -> list[SearchGoogleAdsStreamResponse]:
     """The same report as ``GoogleAdsService.SearchStream`` delivers it: batches of up to 10,000 rows,
     each naming the selected fields in its ``field_mask``. The query is validated and the report computed before
     anything is returned (a bad query raises at once, like the API); each batch's rows are built inside its own
-    response message, which keeps a two-year hourly report to a few hundred bytes a row."""
+    response message, which keeps a two-year hourly report to a few hundred bytes a row. `criteria` (FROM
+    campaign_criterion): the modifier facts ``history``, the modifiers in force ``current`` and ``hour_blocks``."""
     q = parse_gaql(query)
     if q.resource == "ad_group":
         if settings is None:
             raise ValueError("FROM ad_group needs the settings table")
         table = _settings_report(q, query, settings, today, platform, campaigns, customer_id)
+    elif q.resource == "campaign_criterion":
+        if criteria is None:
+            raise ValueError("FROM campaign_criterion needs the modifier facts (criteria=)")
+        table = criteria_report(
+            q,
+            query,
+            _date_bounds(q, today),
+            criteria["history"],
+            criteria["current"],
+            today,
+            campaigns,  # the facts hold rows only for campaigns whose platform has modifiers (search)
+            customer_id,
+            criteria["hour_blocks"],
+            _condition_expr,
+        )
     else:
         table = _report(q, query, ads, ad_conversions, today, platform, campaigns, customer_id)
     mask = FieldMask(paths=q.fields)
+    writer = _RowWriter(table.columns, q.fields)
     request_id = "demo-" + hashlib.sha1(f"{query}|{today}|{platform}".encode()).hexdigest()[:16]
     batches = []
     for start in range(0, max(table.height, 1), batch_size):
         pb = SearchGoogleAdsStreamResponse.pb()(request_id=request_id)
         pb.field_mask.CopyFrom(mask)
-        for rec in table.slice(start, batch_size).iter_rows(named=True):
-            _fill_row(pb.results.add(), rec, q.fields)
+        for rec in table.slice(start, batch_size).iter_rows():
+            writer.fill(pb.results.add(), rec)
         batches.append(SearchGoogleAdsStreamResponse.wrap(pb))
     return batches

@@ -64,6 +64,8 @@ SCHEMAS: dict[str, dict] = {
     },
     "organic_key_events": {"date": pl.Date, "hour": pl.Int8, **_DIMS, "key_events": pl.Int64, "revenue": pl.Float64},
     "settings": {"date": pl.Date, "campaign_id": pl.Int64, "daily_budget": pl.Float64, "bid": pl.Float64},
+    # hidden: how far each rival's bids had moved from its file's median (adaptation to us, drift) on the day
+    "rival_shifts": {"date": pl.Date, "competitor": pl.Int64, "name": pl.Utf8, "log_shift": pl.Float64},
 }
 
 
@@ -214,6 +216,19 @@ def _organic(cm: CompiledMarket, date, rng: np.random.Generator) -> tuple[pl.Dat
         rows_s.append(s.filter(pl.col("sessions") > 0))
         rows_k.append(k.filter(pl.col("key_events") > 0))
     return pl.concat(rows_s), pl.concat(rows_k)
+
+
+def rival_shift_frame(cm: CompiledMarket, date, comp_shift: np.ndarray) -> pl.DataFrame:
+    """The rivals' log-bid shifts [K] in force on `date` (a hidden fact: no report shows it)."""
+    return pl.DataFrame(
+        {
+            "date": [date] * len(comp_shift),
+            "competitor": np.arange(len(comp_shift), dtype=np.int64),
+            "name": [k.name for k in cm.params.competitors],
+            "log_shift": np.asarray(comp_shift, dtype=float),
+        },
+        schema=SCHEMAS["rival_shifts"],
+    )
 
 
 def report_tables(cm: CompiledMarket, frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

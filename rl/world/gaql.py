@@ -1,6 +1,7 @@
 """A parser for the subset of the Google Ads Query Language (GAQL) the demo ad platforms answer: ``SELECT fields
-FROM campaign|ad_group WHERE conditions [ORDER BY ...] [LIMIT n]``, with the field catalogue and the errors the real API
-names (`GaqlError` carries the real ``QueryError`` code, the offending token and its position)."""
+FROM campaign|ad_group|campaign_criterion WHERE conditions [ORDER BY ...] [LIMIT n]``, with the field catalogue and
+the errors the real API names (`GaqlError` carries the real ``QueryError`` code, the offending token and its
+position)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from dataclasses import dataclass, field
 
 from google.ads.googleads.v26.enums import (
     AdvertisingChannelTypeEnum,
+    CampaignCriterionStatusEnum,
     CampaignStatusEnum,
     ConversionLagBucketEnum,
+    CriterionTypeEnum,
+    DayOfWeekEnum,
     DeviceEnum,
+    MinuteOfHourEnum,
 )
 
 ENUMS = {
@@ -20,6 +25,12 @@ ENUMS = {
     "campaign.advertising_channel_type": AdvertisingChannelTypeEnum.AdvertisingChannelType,
     "segments.device": DeviceEnum.Device,
     "segments.conversion_lag_bucket": ConversionLagBucketEnum.ConversionLagBucket,
+    "campaign_criterion.type": CriterionTypeEnum.CriterionType,
+    "campaign_criterion.status": CampaignCriterionStatusEnum.CampaignCriterionStatus,
+    "campaign_criterion.device.type": DeviceEnum.Device,
+    "campaign_criterion.ad_schedule.day_of_week": DayOfWeekEnum.DayOfWeek,
+    "campaign_criterion.ad_schedule.start_minute": MinuteOfHourEnum.MinuteOfHour,
+    "campaign_criterion.ad_schedule.end_minute": MinuteOfHourEnum.MinuteOfHour,
 }
 ATTRIBUTES = (
     "campaign.id",
@@ -40,9 +51,39 @@ DELIVERY_METRICS = (
 METRICS = DELIVERY_METRICS + ("metrics.conversions", "metrics.conversions_value")
 # The settings in force (FROM ad_group; the budget also FROM campaign). One ad group per demo campaign.
 SETTINGS = ("campaign_budget.amount_micros", "ad_group.id", "ad_group.cpc_bid_micros", "ad_group.cpm_bid_micros")
-RESOURCES = ("campaign", "ad_group")
-FIELDS = ATTRIBUTES + SETTINGS + SEGMENTS + METRICS
-NUMERIC = {"campaign.id", "segments.hour", *METRICS, *SETTINGS}
+# A campaign's criteria (FROM campaign_criterion): the device and ad-schedule bid modifiers in force.
+CRITERIA = (
+    "campaign_criterion.resource_name",
+    "campaign_criterion.criterion_id",
+    "campaign_criterion.type",
+    "campaign_criterion.status",
+    "campaign_criterion.bid_modifier",
+    "campaign_criterion.device.type",
+    "campaign_criterion.ad_schedule.day_of_week",
+    "campaign_criterion.ad_schedule.start_hour",
+    "campaign_criterion.ad_schedule.end_hour",
+    "campaign_criterion.ad_schedule.start_minute",
+    "campaign_criterion.ad_schedule.end_minute",
+)
+RESOURCES = ("campaign", "ad_group", "campaign_criterion")
+FIELDS = ATTRIBUTES + SETTINGS + SEGMENTS + METRICS + CRITERIA
+NUMERIC = {
+    "campaign.id",
+    "segments.hour",
+    *METRICS,
+    *SETTINGS,
+    "campaign_criterion.criterion_id",
+    "campaign_criterion.bid_modifier",
+    "campaign_criterion.ad_schedule.start_hour",
+    "campaign_criterion.ad_schedule.end_hour",
+}
+# What each resource serves besides its own fields (the demo keeps settings FROM ad_group and criteria FROM
+# campaign_criterion; segments.date on those two is the demo's way to ask for the values in force on past days).
+_SERVED = {
+    "campaign": set(ATTRIBUTES + SEGMENTS + METRICS),
+    "ad_group": {"campaign.id", "campaign.name", "segments.date", *SETTINGS},
+    "campaign_criterion": {"campaign.id", "campaign.name", "segments.date", *CRITERIA},
+}
 _KEYWORDS = {
     "SELECT",
     "FROM",
@@ -208,21 +249,16 @@ def parse_gaql(query: str) -> GaqlQuery:
     if resource not in RESOURCES:
         raise GaqlError("BAD_RESOURCE_TYPE_IN_FROM_CLAUSE", f"the demo serves only FROM {RESOURCES}", resource, pos)
     q = GaqlQuery(fields=list(dict.fromkeys(fields)), resource=resource)
-    if resource == "campaign":
-        for name in q.fields:
-            if name in SETTINGS:  # the real API has the budget FROM campaign too; the demo keeps settings in one place
-                raise GaqlError(
-                    "PROHIBITED_FIELD_IN_SELECT_CLAUSE", f"the demo serves {name} FROM ad_group", name, query.find(name)
-                )
-    else:
-        for name in q.fields:
-            if name in METRICS or name not in ("campaign.id", "campaign.name", "segments.date", *SETTINGS):
-                raise GaqlError(
-                    "PROHIBITED_FIELD_IN_SELECT_CLAUSE",
-                    f"the demo serves FROM ad_group only the settings in force by date, not {name}",
-                    name,
-                    query.find(name),
-                )
+    for name in q.fields:
+        if name not in _SERVED[resource]:
+            # the real API has the budget FROM campaign too; the demo keeps settings and criteria in one place each
+            home = "ad_group" if name in SETTINGS else "campaign_criterion" if name in CRITERIA else "campaign"
+            raise GaqlError(
+                "PROHIBITED_FIELD_IN_SELECT_CLAUSE",
+                f"the demo serves {name} FROM {home}, not FROM {resource}",
+                name,
+                query.find(name),
+            )
     if p.keyword("WHERE"):
         q.conditions.append(p.condition())
         while p.keyword("AND"):

@@ -4,10 +4,11 @@ A `DemoWorld` holds hidden true `MarketParams`, a seed, a simulated clock (`toda
 happened yet), the budgets and bids in force, and the append-only history of pushes. Days are simulated in order
 by the market engine; a day's randomness depends only on (seed, date), so the world is deterministic for a given
 (world file, seed, push history). It answers GA4 Data API and Google Ads GAQL requests with the SDKs' own types,
-for any past date, and accepts budget/bid pushes that take effect from `today`.
+for any past date, and accepts pushes of budgets, bids and (search platforms) device and hour-block bid modifiers
+(`rl.world.modifiers`) that take effect from `today`.
 
 Layout of a state directory (everything a restart needs; `world.json` is written last and is the commit point):
-    world.json          params hash, seed, clock, settings in force, number of pushes applied
+    world.json          params hash, seed, clock, settings and modifiers in force, number of pushes applied
     params.yaml         the hidden truth (the pipeline must never read it; tests may)
     pushes.jsonl        every accepted push, in order
     state.npz           the engine's carry-over state (fatigue, rivals' adaptation) at `today`
@@ -23,7 +24,6 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,16 @@ from rl.market.draws import DayDraws, draw_day, market_rngs
 from rl.market.engine import DayResult, MarketState, resolve_day
 from rl.market.params import MarketParams, load_market_params
 from rl.world import facts
+from rl.world import modifiers as world_modifiers
 from rl.world.history import OperatorChange, operator_changes
+from rl.world.modifiers import Modifiers
 from rl.world.paths import DEFAULT_WORLD_FILE
+from rl.world.pushes import Push
 
-FORMAT_VERSION = 2  # 2: the previous operator's history (rl.world.history)
+# 2: the previous operator's history (rl.world.history); 3: bid modifiers in force, pushed and recorded daily. A
+# format-2 directory is upgraded when opened (its days all ran at the world file's modifiers: none could be pushed).
+FORMAT_VERSION = 3
+UPGRADABLE_FORMATS = (2,)
 GA4_PROPERTY_ID = "123456789"
 PLATFORM_CUSTOMER_IDS = {
     "google_ads": "1234567890",
@@ -54,23 +60,6 @@ class WorldError(RuntimeError):
     """The world cannot do what was asked (mismatched state directory, bad push, date not yet simulated...)."""
 
 
-@dataclass(frozen=True)
-class Push:
-    """A budget and/or bid change for one campaign, in force from `effective_date` on."""
-
-    seq: int
-    effective_date: dt.date
-    campaign_id: int
-    daily_budget: float | None
-    bid: float | None
-    source: str
-
-    def to_json(self) -> str:
-        d = asdict(self)
-        d["effective_date"] = self.effective_date.isoformat()
-        return json.dumps(d, sort_keys=True)
-
-
 class DemoWorld:
     """Open with `DemoWorld.open(state_dir, world_file, seed)`; `advance(n)` lets n days happen."""
 
@@ -83,12 +72,14 @@ class DemoWorld:
         settings: dict[int, tuple[float, float]],
         n_pushes: int,
         world_file: str,
+        modifiers: dict[int, Modifiers] | None = None,
     ):
         self.state_dir = state_dir
         self.params = params
         self.seed = seed
         self.today = today
         self.settings = settings
+        self.modifiers = modifiers if modifiers is not None else world_modifiers.in_force_at_start(params)
         self.n_pushes = n_pushes
         self.world_file = world_file
         self.market = CompiledMarket.from_params(params)
@@ -138,8 +129,11 @@ class DemoWorld:
             world._commit()
             return world
         meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT_VERSION:
-            raise WorldError(f"{meta_path}: unsupported world format {meta.get('format')!r}")
+        if meta.get("format") not in (FORMAT_VERSION, *UPGRADABLE_FORMATS):
+            raise WorldError(
+                f"{meta_path}: unsupported world format {meta.get('format')!r} (this version reads {FORMAT_VERSION} "
+                f"and upgrades {list(UPGRADABLE_FORMATS)}); delete the state directory to start the world over"
+            )
         if meta["params_hash"] != params.params_hash() or meta["seed"] != seed:
             raise WorldError(
                 f"{state_dir} holds a world made from params {meta['params_hash']} with seed {meta['seed']}, but "
@@ -155,9 +149,22 @@ class DemoWorld:
             settings,
             meta["n_pushes"],
             meta["world_file"],
+            world_modifiers.from_meta(meta, params),
         )
         world._discard_uncommitted()
+        if meta["format"] != FORMAT_VERSION:
+            world._upgrade_format_2()
         return world
+
+    def _upgrade_format_2(self) -> None:
+        """Record the modifiers in force on every day a format-2 directory simulated, then commit as format 3."""
+        frame = world_modifiers.history_frame(self.params, self.params.history_start, self.today, self.modifiers)
+        if frame.height:
+            folder = self.state_dir / "tables" / "modifiers"
+            folder.mkdir(parents=True, exist_ok=True)
+            last = self.today - dt.timedelta(days=1)
+            frame.write_parquet(folder / f"{self.params.history_start.isoformat()}_{last.isoformat()}.parquet")
+        self._commit()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -171,6 +178,7 @@ class DemoWorld:
                 if today != self.today or meta["n_pushes"] != self.n_pushes:
                     self.today, self.n_pushes = today, meta["n_pushes"]
                     self.settings = {int(k): (float(v[0]), float(v[1])) for k, v in meta["settings"].items()}
+                    self.modifiers = world_modifiers.from_meta(meta, self.params)
                     self._frames = self._reports = None
                 yield
             finally:
@@ -185,6 +193,7 @@ class DemoWorld:
             "history_start": self.params.history_start.isoformat(),
             "today": self.today.isoformat(),
             "settings": {str(k): list(v) for k, v in self.settings.items()},
+            "modifiers": {str(k): v.to_json() for k, v in self.modifiers.items()},
             "n_pushes": self.n_pushes,
         }
         _atomic_write(self.state_dir / "world.json", json.dumps(meta, indent=2))
@@ -215,9 +224,17 @@ class DemoWorld:
 
     # -- pushes -------------------------------------------------------------------------------------------------
     def push(
-        self, campaign_id: int, daily_budget: float | None = None, bid: float | None = None, source: str = ""
+        self,
+        campaign_id: int,
+        daily_budget: float | None = None,
+        bid: float | None = None,
+        source: str = "",
+        device_modifiers: list[float] | tuple[float, ...] | None = None,
+        hour_modifiers: list[float] | tuple[float, ...] | None = None,
     ) -> Push:
-        """Change a campaign's daily budget and/or bid from `today` (the next day to be simulated) on."""
+        """Change a campaign's daily budget, bid, device modifiers (mobile, desktop, tablet) and/or hour-block
+        modifiers (one per `hour_blocks` block) from `today` (the next day to be simulated) on. Modifiers must be
+        within the platform's range; a platform without modifiers (social) refuses them."""
         with self._locked():
             if campaign_id not in self.settings:
                 raise WorldError(f"push for unknown campaign id {campaign_id} (known: {sorted(self.settings)})")
@@ -226,27 +243,26 @@ class DemoWorld:
                     raise WorldError(
                         f"push for campaign {campaign_id}: {name} must be a finite number >= 0, got {value}"
                     )
-            if daily_budget is None and bid is None:
-                raise WorldError(f"push for campaign {campaign_id} changes nothing (no budget, no bid)")
-            old_budget, old_bid = self.settings[campaign_id]
-            p = Push(self.n_pushes, self.today, campaign_id, daily_budget, bid, source)
+            try:
+                device = world_modifiers.checked(self.params, campaign_id, "device_modifiers", device_modifiers, 3)
+                hours = world_modifiers.checked(
+                    self.params, campaign_id, "hour_modifiers", hour_modifiers, self.params.hour_blocks
+                )
+            except ValueError as e:
+                raise WorldError(f"push refused: {e}") from None
+            if daily_budget is None and bid is None and device is None and hours is None:
+                raise WorldError(f"push for campaign {campaign_id} changes nothing (no budget, bid or modifier)")
+            p = Push(self.n_pushes, self.today, campaign_id, daily_budget, bid, source, device, hours)
             with open(self.state_dir / "pushes.jsonl", "a") as f:
                 f.write(p.to_json() + "\n")
-            self.settings[campaign_id] = (
-                old_budget if daily_budget is None else float(daily_budget),
-                old_bid if bid is None else float(bid),
-            )
+            p.apply(self.settings, self.modifiers)
             self.n_pushes += 1
             self._commit()
             return p
 
     def pushes(self) -> list[Push]:
-        out = []
-        for line in (self.state_dir / "pushes.jsonl").read_text().splitlines()[: self.n_pushes]:
-            d = json.loads(line)
-            d["effective_date"] = dt.date.fromisoformat(d["effective_date"])
-            out.append(Push(**d))
-        return out
+        lines = (self.state_dir / "pushes.jsonl").read_text().splitlines()[: self.n_pushes]
+        return [Push.from_json(line) for line in lines]
 
     # -- time ---------------------------------------------------------------------------------------------------
     def advance(self, days: int = 1, on_day: DayHook | None = None, progress: bool = False) -> None:
@@ -274,14 +290,19 @@ class DemoWorld:
             self._apply_operator(self.settings, date, pushed)
             budgets = np.array([[self.settings[i][0] for i in ids]])
             bids = np.array([[self.settings[i][1] for i in ids]])
+            bid_mult = world_modifiers.bid_multipliers(self.params, self.modifiers)
             draws = draw_day(self.market, date, market_rngs(self.seed, 1, date))
-            result, new_state = resolve_day(self.market, draws, state, budgets, bids)
+            result, new_state = resolve_day(self.market, draws, state, budgets, bids, bid_mult)
             if on_day is not None:
                 on_day(draws, state, result)
-            state = new_state
             organic_rng = np.random.default_rng([self.seed, date.toordinal(), 0x5E55])
             for name, frame in facts.day_frames(self.market, result, organic_rng).items():
                 chunks.setdefault(name, []).append(frame)
+            chunks.setdefault("modifiers", []).append(world_modifiers.day_frame(self.params, date, self.modifiers))
+            chunks.setdefault("rival_shifts", []).append(
+                facts.rival_shift_frame(self.market, date, state.comp_shift[0])
+            )
+            state = new_state
         last = dates[-1]
         for name, frames in chunks.items():
             folder = self.state_dir / "tables" / name
@@ -300,6 +321,7 @@ class DemoWorld:
         start = self.params.history_start if start is None else start
         ids = self.market.campaign_ids.tolist()
         settings = {c.id: (c.current_daily_budget, c.current_bid) for c in self.params.campaigns}
+        modifiers = world_modifiers.in_force_at_start(self.params)
         pushes = self.pushes()
         state = MarketState.initial(self.market, 1)
         date = self.params.history_start
@@ -308,16 +330,12 @@ class DemoWorld:
             handed_over |= {p.campaign_id for p in pushes if p.effective_date <= date}
             self._apply_operator(settings, date, handed_over)
             while pushes and pushes[0].effective_date <= date:
-                p = pushes.pop(0)
-                old_budget, old_bid = settings[p.campaign_id]
-                settings[p.campaign_id] = (
-                    old_budget if p.daily_budget is None else p.daily_budget,
-                    old_bid if p.bid is None else p.bid,
-                )
+                pushes.pop(0).apply(settings, modifiers)
             budgets = np.array([[settings[i][0] for i in ids]])
             bids = np.array([[settings[i][1] for i in ids]])
+            bid_mult = world_modifiers.bid_multipliers(self.params, modifiers)
             draws = draw_day(self.market, date, market_rngs(self.seed, 1, date))
-            result, new_state = resolve_day(self.market, draws, state, budgets, bids)
+            result, new_state = resolve_day(self.market, draws, state, budgets, bids, bid_mult)
             if date >= start:
                 on_day(draws, state, result)
             state = new_state
@@ -334,7 +352,7 @@ class DemoWorld:
         """All simulated facts so far (hidden ones included: `conversions` has the segment and future dates)."""
         if self._frames is None:
             self._frames = {}
-            for name, schema in facts.SCHEMAS.items():
+            for name, schema in {**facts.SCHEMAS, "modifiers": world_modifiers.SCHEMA}.items():
                 files = sorted((self.state_dir / "tables" / name).glob("*.parquet"))
                 self._frames[name] = pl.read_parquet(files) if files else pl.DataFrame(schema=schema)
         return self._frames
@@ -344,6 +362,7 @@ class DemoWorld:
         state of the world: every report request of a run reads them (dropped when the clock moves or a push lands)."""
         if self._reports is None:
             self._reports = facts.report_tables(self.market, self.frames())
+            self._reports["modifiers"] = self.frames()["modifiers"]
         return self._reports
 
     def run_report(self, request):
@@ -371,6 +390,11 @@ class DemoWorld:
             campaigns,
             customer_id=str(customer_id).replace("-", ""),
             settings=t["settings"],
+            criteria={
+                "history": t["modifiers"],
+                "current": world_modifiers.day_frame(self.params, self.today, self.modifiers),
+                "hour_blocks": self.params.hour_blocks,
+            },
         )
 
 

@@ -155,3 +155,57 @@ def test_live_pushing_is_per_platform_and_off_until_its_switch(asked, environmen
     config = BidPushConfig(live_meta=asked)
     assert config.live("meta", environment, armed=armed) is live
     assert BidPushConfig().live("tiktok", Environment.PROD, armed=False) is False
+
+
+def test_the_planner_observes_the_breakdowns_the_simulator_would(copy):
+    """The plan's observation (marts → MartHistory → Reports) holds the same device and hour-block figures and
+    modifiers as the simulator's path (the world's reports → Reports, `rl.evaluation.world`) for the same days."""
+    import datetime as dt
+
+    import numpy as np
+
+    from assets.bidding import _marts
+    from rl.bidding import history as mart_history
+    from rl.bidding import planner
+    from rl.env.observation import build_observation, decode
+    from rl.env.schema import ObservationSchema
+    from rl.evaluation.world import world_reports
+    from rl.world.world import DemoWorld
+
+    settings = planner.AccountSettings()
+    last = dt.date.fromisoformat(LAST)
+    first = last - dt.timedelta(days=settings.history_days - 1)
+    schema = ObservationSchema.from_registry()
+    with copy["resources"]["duckdb"].get_connection() as con:
+        marts, dim, breakdowns = _marts(con, first, last)
+    campaigns = mart_history.campaigns_in_schema_order(schema, dim)
+    history = mart_history.history_from_marts(marts, campaigns, last, settings.history_days, **breakdowns)
+    world = DemoWorld.open(copy["world"]["world_dir"], copy["world"]["world_file"], copy["world"]["seed"])
+    assert world.today == last + dt.timedelta(days=1)
+    reference = planner.Reference(history.current_budgets, history.current_bids, "test")
+    ours = planner.reports_for(history, reference, settings)
+    theirs = world_reports(
+        world,
+        world.params,
+        schema,
+        first,
+        settings.history_days,
+        warmup_days=ours.warmup_days,
+        episode_days=settings.episode_days,
+        ref_bids=reference.bids,
+        bid_range=settings.bid_range,
+        daily_budget=settings.daily_budget,
+        target_cpa=settings.target_cpa,
+        budgets_now=ours.budgets_now,
+        bids_now=ours.bids_now,
+    )
+    np.testing.assert_allclose(ours.spend_by, theirs.spend_by, atol=1e-5)
+    np.testing.assert_array_equal(ours.clicks_by, theirs.clicks_by)
+    np.testing.assert_array_equal(ours.reported_breakdown(28), theirs.reported_breakdown(28))
+    np.testing.assert_array_equal(ours.modifiers_now, theirs.modifiers_now)
+    assert ours.clicks_by.sum() > 0 and ours.reported_breakdown(28).sum() > 0
+    a, b = decode(schema, build_observation(schema, ours)), decode(schema, build_observation(schema, theirs))
+    keys = [f for f in schema.campaign_features if f.startswith("mod_") or f.split("_")[-1] == "28d" and "_h" in f]
+    keys += [f"{m}_{d}_28d" for m in ("spend", "clicks", "conversions") for d in ("mobile", "desktop", "tablet")]
+    for f in keys:
+        np.testing.assert_allclose(a[f], b[f], atol=1e-5, err_msg=f)

@@ -15,9 +15,9 @@ from rl.market.params import parse_market_params
 
 @pytest.fixture(scope="module")
 def calibrated(built):
-    # 60 days at 20% volume: about one conversion a day per platform, so the pass bar is wide here (the default
-    # 15% is for an account with the volume to judge; rl/calibration tests hold the backtest to it)
-    config = {"window_days": 60, "backtest_markets": 2, "wape_threshold": 3.0}
+    # 60 days at 20% volume and two replicates: a noise floor too rough to judge by, so the pass bar is wide here
+    # (benchmarks.calibration holds a year of the full-volume account to the default goal)
+    config = {"window_days": 60, "backtest_markets": 2, "floor_margin": 100.0, "total_tolerance": 10.0}
     result = dg.materialize(
         [market_calibration],
         resources=built["resources"],

@@ -196,3 +196,51 @@ def test_a_campaign_the_account_does_not_have_is_refused(env):
 def test_a_partition_outside_the_partitions_is_refused(env):
     with pytest.raises(Exception, match="Could not find a partition with key `1999-01-01`"):
         _materialize(env["resources"], "1999-01-01")
+
+
+def test_the_modifiers_in_force_land_per_day_from_the_search_platforms(env):
+    world = DemoWorld.open(env["world"]["world_dir"], env["world"]["world_file"], seed=3)
+    world.advance_to(dt.date.fromisoformat(DAY))
+    world.push(401, device_modifiers=[1.25, 0.8, 0.0], hour_modifiers=[0.5, 1, 1, 1, 1, 2], source="test")
+    assert _materialize(env["resources"]).success
+    raw = _table(env["tmp"] / "warehouse.duckdb", "ad_modifiers")
+    assert set(raw["date"]) == {dt.date.fromisoformat(DAY)}  # the settings' way: the partition day only
+    assert set(raw["platform"]) == {"google_ads", "microsoft_ads"}
+    per_campaign = dict(raw.group_by("campaign_id").len().iter_rows())
+    assert per_campaign == {101: 3, 102: 3, 103: 3, 104: 3, 401: 3 + 6 * 7}  # only 401 is scheduled by hour
+    bing = raw.filter(pl.col("campaign_id") == 401)
+    devices = bing.filter(pl.col("criterion_type") == "DEVICE").sort("criterion_id")
+    assert devices.select("criterion_id", "criterion_device").rows() == [
+        (30000, "desktop"),
+        (30001, "mobile"),
+        (30002, "tablet"),
+    ]
+    assert devices["bid_modifier"].round(6).to_list() == [0.8, 1.25, 0.0]
+    schedule = bing.filter(pl.col("criterion_type") == "AD_SCHEDULE")
+    by_block = schedule.group_by("start_hour", "end_hour").agg(pl.col("bid_modifier").round(6).unique(), pl.len())
+    assert sorted(by_block.rows()) == [
+        (0, 4, [0.5], 7),
+        (4, 8, [1.0], 7),
+        (8, 12, [1.0], 7),
+        (12, 16, [1.0], 7),
+        (16, 20, [1.0], 7),
+        (20, 24, [2.0], 7),
+    ]
+    perf = _table(env["tmp"] / "warehouse.duckdb", "ad_performance")
+    day = perf.filter((pl.col("campaign_id") == 401) & (pl.col("date") == dt.date.fromisoformat(DAY)))
+    assert set(day["device"]) == {"mobile", "desktop"}  # the excluded tablet bought nothing that day
+
+
+def test_a_raw_table_of_an_older_grain_is_refused_by_name(env):
+    with duckdb.connect(str(env["tmp"] / "warehouse.duckdb")) as con:  # ad_performance before it had devices
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.ad_performance (platform VARCHAR, campaign_id BIGINT, campaign_name VARCHAR, "
+            "date DATE, hour TINYINT, impressions BIGINT, clicks BIGINT, cost_micros BIGINT, conversions DOUBLE, "
+            "conversions_value DOUBLE, search_impression_share DOUBLE)"
+        )
+    perf = [a for a in INGESTION_ASSETS if a.key.path[-1] == "ad_performance"]
+    result = dg.materialize(perf, partition_key=DAY, resources=env["resources"], raise_on_error=False)
+    assert not result.success
+    message = _failure(result)
+    assert "raw.ad_performance has columns" in message and "DROP TABLE raw.ad_performance" in message

@@ -43,6 +43,7 @@ TABLES = (
     "ad_conversion_lag",
     "ad_impression_share",
     "ad_settings",
+    "ad_modifiers",
 )
 STARTUP_DEADLINE_S = 120  # 10-30 s on a 2-core machine; generous, with the server's output if it runs out
 RUN_DEADLINE_S = 150

@@ -1,4 +1,4 @@
--- Ad platform delivery rolled up from hours to days per campaign, conversions still by click date.
+-- Ad platform delivery rolled up from hours and devices to days per campaign, conversions still by click date.
 --
 -- Impression share is the platform's own daily figure (stg_ads__impression_share): a share is not additive, and
 -- rebuilding it from hours misses the hours the campaign was eligible for but not shown (they have no hourly
@@ -33,7 +33,7 @@ select
     sum(impressions) filter (where search_impression_share > 0)
         / nullif(sum(impressions / search_impression_share)
                  filter (where search_impression_share > 0), 0)       as search_impression_share,
-    count(*)                 as active_hours
+    count(distinct hour)     as active_hours
 from hourly
 group by all
 

@@ -1,10 +1,26 @@
 -- One row per date × hour × campaign: ad delivery (conversions by click date and hour) next to GA4 sessions
--- started in that hour (devices summed). The hour-of-day shape of auctions and traffic that pacing and
+-- started in that hour (devices summed on both sides; fct_campaign_device_daily has the devices). The hour-of-day shape of auctions and traffic that pacing and
 -- hour-of-day bid modifiers act on.
 
 with ads as (
 
-    select * from {{ ref('stg_ads__performance') }}
+    -- devices summed; the hour's impression share is impressions / eligible impressions over its devices (the
+    -- impressions-weighted harmonic mean of the device shares), null where no device reported one (social)
+    select
+        date,
+        hour,
+        platform,
+        campaign_id,
+        sum(spend)              as spend,
+        sum(impressions)        as impressions,
+        sum(clicks)             as clicks,
+        sum(conversions)        as conversions,
+        sum(conversion_value)   as conversion_value,
+        sum(impressions) filter (where search_impression_share > 0)
+            / nullif(sum(impressions / search_impression_share) filter (where search_impression_share > 0), 0)
+                                as search_impression_share
+    from {{ ref('stg_ads__performance') }}
+    group by all
 
 ),
 

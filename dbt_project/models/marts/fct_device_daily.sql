@@ -1,5 +1,5 @@
--- One row per date × device × campaign from GA4 (the ad reports here carry no device): sessions and users by
--- SESSION date, key events and revenue by CONVERSION date (last click). Feeds the simulator's device mix and the
+-- One row per date × device × campaign from GA4 (the ad platforms' device split is fct_campaign_device_daily):
+-- sessions and users by SESSION date, key events and revenue by CONVERSION date (last click). Feeds the simulator's device mix and the
 -- device conversion rates (over a window long enough that the two clocks even out).
 
 with sessions as (

@@ -1,4 +1,4 @@
--- Ad platform delivery, one row per platform × campaign × date × hour (hours without activity have no row).
+-- Ad platform delivery, one row per platform × campaign × date × hour × device (cells without activity have no row).
 -- Conversions here are by CLICK date: the platform credits a conversion to the day and hour of the click that led
 -- to it, whenever it happens, so recent days keep maturing. That makes spend and conversions of one row belong to
 -- the same purchase decision, which is what CPA and ROAS per day need.
@@ -17,6 +17,7 @@ renamed as (
         trim(campaign_name)                            as campaign_name,
         cast(date as date)                             as date,
         cast(hour as integer)                          as hour,
+        lower(trim(device))                            as device,
         cast(impressions as bigint)                    as impressions,
         cast(clicks as bigint)                         as clicks,
         cost_micros / 1e6                              as spend,

@@ -15,9 +15,10 @@ import grpc
 import polars as pl
 import pytest
 from google.ads.googleads.client import GoogleAdsClient
+from google.ads.googleads.v26.common.types.criteria import DeviceInfo
 from google.ads.googleads.v26.common.types.metrics import Metrics
 from google.ads.googleads.v26.common.types.segments import Segments
-from google.ads.googleads.v26.enums import ConversionLagBucketEnum
+from google.ads.googleads.v26.enums import ConversionLagBucketEnum, CriterionTypeEnum, DeviceEnum
 from google.ads.googleads.v26.errors.types.errors import (
     ErrorCode,
     ErrorLocation,
@@ -27,6 +28,7 @@ from google.ads.googleads.v26.errors.types.errors import (
 from google.ads.googleads.v26.errors.types.query_error import QueryErrorEnum
 from google.ads.googleads.v26.errors.types.quota_error import QuotaErrorEnum
 from google.ads.googleads.v26.resources.types.campaign import Campaign
+from google.ads.googleads.v26.resources.types.campaign_criterion import CampaignCriterion
 from google.ads.googleads.v26.services.services.google_ads_service.transports.grpc import (
     GoogleAdsServiceGrpcTransport,
 )
@@ -39,12 +41,14 @@ from polars.testing import assert_frame_equal
 
 from orchestration.resources.ads import (
     LAG_FIELDS,
+    MODIFIER_FIELDS,
     PERFORMANCE_FIELDS,
     AdsReportingError,
     AdsReportingResource,
     DemoAdsReportingResource,
     GoogleAdsReportingResource,
     conversion_lag_query,
+    current_modifiers_query,
     impression_share_query,
     performance_query,
 )
@@ -97,10 +101,13 @@ def sdk_log():
     logger.setLevel(level)
 
 
+Device = DeviceEnum.Device
+
+
 def performance_batches(request_id: str) -> list[SearchGoogleAdsStreamResponse]:
     mask = FieldMask(paths=PERFORMANCE_FIELDS)
 
-    def row(cid, date, hour, impressions, clicks, cost, conv, share):
+    def row(cid, date, hour, impressions, clicks, cost, conv, share, device=Device.MOBILE):
         metrics = Metrics(
             impressions=impressions, clicks=clicks, cost_micros=cost, conversions=conv, conversions_value=conv * 80
         )
@@ -108,7 +115,7 @@ def performance_batches(request_id: str) -> list[SearchGoogleAdsStreamResponse]:
             metrics.search_impression_share = share
         return GoogleAdsRow(
             campaign=Campaign(resource_name=f"customers/1234567890/campaigns/{cid}", id=cid, name=f"Search | {cid}"),
-            segments=Segments(date=date, hour=hour),
+            segments=Segments(date=date, hour=hour, device=device),
             metrics=metrics,
         )
 
@@ -116,7 +123,7 @@ def performance_batches(request_id: str) -> list[SearchGoogleAdsStreamResponse]:
         SearchGoogleAdsStreamResponse(
             results=[
                 row(101, "2025-03-01", 0, 40, 3, 4_500_000, 1.0, 0.61),
-                row(101, "2025-03-01", 1, 9, 0, 0, 0.0, None),
+                row(101, "2025-03-01", 1, 9, 0, 0, 0.0, None, Device.DESKTOP),
             ],
             field_mask=mask,
             request_id=request_id,
@@ -147,6 +154,7 @@ def test_google_resource_sends_the_gaql_and_parses_the_stream(google):
             "campaign_name": ["Search | 101", "Search | 101", "Search | 102"],
             "date": [dt.date(2025, 3, 1), dt.date(2025, 3, 1), dt.date(2025, 3, 2)],
             "hour": [0, 1, 23],
+            "device": ["mobile", "desktop", "mobile"],
             "impressions": [40, 9, 120],
             "clicks": [3, 0, 7],
             "cost_micros": [4_500_000, 0, 9_100_000],
@@ -186,6 +194,41 @@ def test_google_resource_conversion_lag_query(google):
     parse_gaql(channel.requests[0].query)
     assert frame.columns == ["campaign_id", "date", "conversion_lag_bucket", "conversions", "conversions_value"]
     assert frame.row(0) == (101, dt.date(2025, 3, 1), "THREE_TO_FOUR_DAYS", 2.0, 170.0)
+
+
+def test_google_resource_reads_the_current_modifiers_for_one_day(google):
+    resource, channel = google
+    rows = [
+        GoogleAdsRow(
+            campaign=Campaign(id=101),
+            campaign_criterion=CampaignCriterion(
+                criterion_id=30001,
+                type_=CriterionTypeEnum.CriterionType.DEVICE,
+                device=DeviceInfo(type_=Device.MOBILE),
+                bid_modifier=1.25,
+            ),
+        )
+    ]
+    channel.answer = lambda request: ([SearchGoogleAdsStreamResponse(results=rows, request_id="req-9")], None)
+    frame = resource.modifiers("google_ads", END, END).frame()
+    # the real API reports criteria only as they are now: no segments.date; the rows are stamped with the day
+    assert channel.requests[0].query == current_modifiers_query() and "segments.date" not in channel.requests[0].query
+    parse_gaql(channel.requests[0].query)
+    assert frame.row(0, named=True) == {
+        "campaign_id": 101,
+        "criterion_id": 30001,
+        "criterion_type": "DEVICE",
+        "criterion_device": "mobile",
+        "day_of_week": None,
+        "start_hour": None,
+        "end_hour": None,
+        "start_minute": None,
+        "end_minute": None,
+        "bid_modifier": 1.25,
+        "date": END,
+    }
+    # a backfill can only record the last day: the criteria have no history in this report
+    assert resource.modifiers("google_ads", START, END).frame()["date"].to_list() == [END]
 
 
 def test_google_ads_failure_becomes_a_reporting_error_without_secrets(google, sdk_log):
@@ -324,6 +367,16 @@ def test_demo_reports_match_the_world_for_every_platform(demo):
         and buckets <= set(ConversionLagBucketEnum.ConversionLagBucket.__members__)
     )
     assert world.today == end + dt.timedelta(days=1)  # the world simulated through `end`, not further
+    by_device = demo.performance("google_ads", start, end).frame().group_by("device").agg(pl.col("clicks").sum())
+    facts = world.frames()["ads"].filter((pl.col("platform") == "google_ads") & pl.col("date").is_between(start, end))
+    expected = facts.group_by("device").agg(pl.col("clicks").sum())
+    assert dict(by_device.iter_rows()) == dict(expected.iter_rows())
+    modifiers = demo.modifiers("google_ads", start, end).frame()
+    assert modifiers.schema == pl.Schema(schema_for(MODIFIER_FIELDS))
+    per_day = modifiers.group_by("date", "campaign_id").len()
+    # 4 Google campaigns, 10 days: three DEVICE criteria each, no ad schedule (never adjusted by hour)
+    assert per_day.height == 10 * 4 and set(per_day["len"]) == {3}
+    assert demo.modifiers("meta", start, end).row_count == 0  # social platforms have no bid modifiers
     daily = demo.impression_share("google_ads", start, end).frame()
     assert daily.group_by("campaign_id", "date").len()["len"].max() == 1
     parse_gaql(impression_share_query(start, end))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import duckdb
@@ -17,6 +18,7 @@ from rl.calibration.data import CalibrationError
 from rl.calibration.estimators import lag_weights
 from rl.calibration.fit import WIDE, calibrate
 from rl.calibration.measures import segment_mean_lag
+from rl.calibration.response import ResponseModels, fit_response_models
 from rl.market.engine import LAG_SKEW
 
 
@@ -103,6 +105,8 @@ def test_a_campaign_without_clicks_gets_a_flagged_wide_prior(window):
         window.campaigns,
         window.organic,
         window.data_end,
+        window.ad_devices.with_columns(**zero, conversions=pl.when(silent).then(0.0).otherwise(pl.col("conversions"))),
+        window.modifiers,
     )
     cal = calibrate(data)
     fit = cal.campaigns[104]
@@ -113,16 +117,37 @@ def test_a_campaign_without_clicks_gets_a_flagged_wide_prior(window):
     assert not any("no clicks" in f for c in cal.campaigns.values() if c.campaign_id != 104 for f in c.flags)
 
 
-def test_backtest_judges_against_threshold_or_noise_floor_and_skips_tiny_volumes(window):
+def test_backtest_judges_against_the_noise_floor_and_the_total_and_skips_tiny_volumes():
     bt = BacktestResult(
         first=dt.date(2025, 1, 1),
         last=dt.date(2025, 1, 14),
         calibration=None,
         daily=pl.DataFrame(),
-        wape={"clicks": {"a": 0.12, "b": 0.30, "c": 0.40}, "conversions": {"a": 0.9, "b": 2.0}},
+        wape={"clicks": {"a": 0.05, "b": 0.30, "c": 0.40}, "conversions": {"a": 0.9, "b": 2.0}},
         floor={"clicks": {"a": 0.05, "b": 0.05, "c": 0.35}, "conversions": {"a": 0.8, "b": 1.0}},
-        total_error={},
+        total_error={"clicks": {"a": 0.08, "b": 0.01, "c": 0.03}, "conversions": {"a": 0.12, "b": 0.9}},
         observed_total={"clicks": {"a": 900, "b": 900, "c": 900}, "conversions": {"a": 80, "b": 10}},
+        total_floor={"clicks": {"a": 0.01, "b": 0.01, "c": 0.01}, "conversions": {"a": 0.11, "b": 0.5}},
     )
-    # a: under the threshold; b: over it; c: over it but within 1.25 × its noise floor; conversions b: too few
-    assert bt.failures(0.15) == ["clicks on b: WAPE 30.0% > 15.0%"]
+    # clicks a: WAPE at its floor, but the total 8% off (> 5%); b: WAPE 6 × its floor; c: within 1.15 × its floor
+    # and the total within 5%; conversions a: WAPE and total within 1.15 × their noise floors (a few dozen
+    # conversions: ±11% is noise); conversions b: too few to judge
+    assert bt.failures() == [
+        "clicks on a: held-out total off by 8.0% > 5.0%",
+        "clicks on b: WAPE 30.0% > 5.8% (1.15 × noise floor)",
+    ]
+
+
+def test_a_response_model_that_does_not_beat_its_baseline_is_not_used(window, response_warehouse):
+    """The device conversion multipliers come from the response model only when it beat its frequency baseline on
+    held-out days; otherwise from the frequencies, and the flags say so."""
+    with duckdb.connect(str(response_warehouse), read_only=True) as con:
+        response = fit_response_models(con)
+    assert response.conversion.usable
+    used = calibrate(window, response=response)
+    assert any("response model's conversion propensity" in f for f in used.flags)
+    metrics = {**response.conversion.metrics, "logloss_gain": -0.0002}
+    worse = ResponseModels(response.click, dataclasses.replace(response.conversion, metrics=metrics))
+    fallback = calibrate(window, response=worse)
+    assert any("the response model was not used" in f for f in fallback.flags)
+    assert fallback.devices.cvr != used.devices.cvr

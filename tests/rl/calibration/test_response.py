@@ -176,7 +176,12 @@ def test_fit_response_model_reports_metrics_and_refits_on_the_full_window():
     cells, _ = synthetic_cells(days=28)
     result = fit_response_model("synthetic", cells, ModelSpec(("campaign", "device"), ("x",)), holdout_days=7)
     m = result.metrics
-    assert m["train_last_date"] == "2025-01-26" and m["holdout_first_date"] == "2025-01-27"
+    # 28 days, 7-day windows: two windows (the first half of the days is left for training), each scored by a fit
+    # on the days before it; the earliest training end is the day before the first window
+    assert m["folds"] == 2 and len(m["fold_gains"]) == 2
+    assert m["train_last_date"] == "2025-01-19" and m["holdout_first_date"] == "2025-01-20"
+    assert m["holdout_last_date"] == str(cells["date"].max())
+    assert m["n_holdout_trials"] == cells.filter(pl.col("date") >= dt.date(2025, 1, 20))["trials"].sum()
     assert m["holdout_auc"] > m["baseline_auc"] > 0.5
     assert m["holdout_logloss"] < m["baseline_logloss"] < m["global_baseline_logloss"]
     assert m["logloss_gain"] > 3 * m["logloss_gain_se"]
@@ -200,7 +205,7 @@ def test_frames_from_the_marts(models):
     _, clicks, conversions = models
     assert clicks["trials"].min() > 0
     assert (clicks["successes"] <= clicks["trials"]).all()
-    numeric = [c for c in ("impression_share", "log_bid_over_cpc") if c in clicks.columns]
+    numeric = [c for c in ("impression_share",) if c in clicks.columns]
     assert clicks.select(numeric).null_count().sum_horizontal()[0] == 0
     assert set(conversions["device"].unique()) == {"mobile", "desktop", "tablet"}
     assert set(conversions["day_of_week"].unique()) == {str(d) for d in range(1, 8)}
@@ -208,21 +213,22 @@ def test_frames_from_the_marts(models):
 
 def test_click_model_beats_the_frequency_baseline_on_held_out_days(models):
     m = models[0].metrics["click"]
-    assert m["holdout_last_date"] == "2025-01-29" and m["holdout_first_date"] == "2025-01-16"
+    assert m["holdout_last_date"] == "2025-01-29" and m["holdout_first_date"] == "2025-01-02" and m["folds"] == 2
     assert m["n_holdout_trials"] > 100_000
     assert m["holdout_auc"] > 0.6
     assert m["holdout_logloss"] < m["baseline_logloss"] < m["global_baseline_logloss"]
     assert m["logloss_gain"] > 2 * m["logloss_gain_se"]
 
 
-def test_conversion_model_on_held_out_days(models):
-    """The held-out days carry ~200 key events: the model must beat the global rate and rank above chance; against
-    the per-campaign rate the device effect (~0.0007 nats per session) is below the noise (~0.001), so the test
-    asks only that the model is not significantly worse."""
+def test_conversion_model_beats_its_frequency_baseline_on_held_out_days(models):
+    """The device effect is worth ~0.0007 nats per session over the per-campaign rate; one 14-day window of this
+    warehouse holds ~200 key events, too few to see it, so the model is scored on two windows (the days before
+    each one trained it) and must beat the baseline there."""
     m = models[0].metrics["conversion"]
+    assert m["folds"] == 2 and m["holdout_first_date"] == "2025-01-02"
     assert m["holdout_auc"] > 0.55
-    assert m["holdout_logloss"] < m["global_baseline_logloss"]
-    assert m["logloss_gain"] > -2 * m["logloss_gain_se"]
+    assert m["holdout_logloss"] < m["baseline_logloss"] < m["global_baseline_logloss"]
+    assert models[0].conversion.usable
     assert m["clipped_successes"] <= 0.01 * m["n_train_successes"]
 
 
