@@ -17,8 +17,11 @@ from assets import _preview
 from assets._io import PLAN_TABLE, read_plan, write_plan
 from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
+from orchestration import accounts as account_wiring
 from orchestration.environment import TARGETS_CSV_VAR, Environment, current_environment, data_dir, targets_csv
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
+from rl.accounts.drift import blocked_rows
+from rl.accounts.model import DiscoveryError
 from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
 from rl.bidding.audit import PROBLEM_STATUSES
@@ -159,6 +162,16 @@ def _campaign_status(conn) -> dict[tuple[str, int], str]:
     return {(p, int(c)): s for p, c, s in rows}
 
 
+def _drifted(resource: BidPlatform, platform: str, rows: list, declared: set) -> dict[tuple[str, int], str]:
+    """(platform, campaign id) -> why its changes must not be sent: the campaign as the platform holds it right
+    before the push (removed, switched to an automated strategy, targets no longer its own: `rl.accounts.drift`)."""
+    try:
+        account = resource.discover(platform)
+    except DiscoveryError as e:
+        return {(r.platform, r.campaign_id): f"the account could not be read before the push ({e})" for r in rows}
+    return blocked_rows(rows, [account], declared)
+
+
 def _failures_md(failures: list[CheckFailure]) -> dg.MetadataValue:
     return _preview.bullets([f.message for f in failures], "none")
 
@@ -273,7 +286,9 @@ def bid_push(
     """Push the partition's plan to each platform: validate-only unless live is switched on (demo: the demo market,
     audit mode "demo"). Every attempt goes to `bid_push_audit` with a truthful status; pushing the same partition
     again sends nothing already in force, and reads back what an earlier attempt left unknown before sending it.
-    The run fails when a change was refused, left unknown or not sent."""
+    Each platform's account is read first: a campaign it no longer holds as planned (removed, on an automated
+    strategy, its budget or ad groups no longer its own) is not sent to. The run fails when a change was refused,
+    left unknown or not sent."""
     from rl.bidding.audit import PushAudit
 
     partition = context.partition_key
@@ -304,15 +319,17 @@ def bid_push(
                 metadata={k: _failures_md(v) for k, v in failed.items()},
             )
         audit = PushAudit(conn)
-        modes = {}
+        modes, declared, drifted = {}, account_wiring.declared_shared(), {}
         for platform, resource in platforms.items():
             rows = [e.to_plan_row() for e in entries if e.platform == platform]
             if not rows:
                 continue
             live = config.live(platform, environment, armed=resource.live_pushing_enabled)
             modes[platform] = resource._mode(live)
+            blocked = _drifted(resource, platform, rows, declared)
+            drifted.update(blocked)
             context.log.info(f"{platform}: pushing {len(rows)} campaign(s), {modes[platform]}")
-            results.extend(resource.push(rows, live=live, audit=audit))
+            results.extend(resource.push(rows, live=live, audit=audit, blocked=blocked))
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -324,7 +341,9 @@ def bid_push(
     }
     problems = [r for r in results if r.status in PROBLEM_STATUSES]
     if problems:
-        raise dg.Failure(push_problems(problems), metadata=metadata)
+        drift = "; ".join(f"{p}/{c}: {why}" for (p, c), why in drifted.items())
+        detail = f" Not sent, as the platforms hold them now: {drift}." if drift else ""
+        raise dg.Failure(push_problems(problems) + detail, metadata=metadata)
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -6,6 +6,7 @@ jobs, schedules and sensors are wired here and defined next door.
 
 import dagster as dg
 
+from assets.accounts import ACCOUNT_ASSETS
 from assets.bidding import BIDDING_ASSETS
 from assets.calibration import CALIBRATION_ASSETS
 from assets.discovery import DISCOVERY_ASSETS
@@ -36,6 +37,7 @@ defs = dg.Definitions(
         *LEARNING_ASSETS,
         *BIDDING_ASSETS,
         *REPORTING_ASSETS,
+        *ACCOUNT_ASSETS,
     ],
     jobs=[
         ingestion_job,

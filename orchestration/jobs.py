@@ -49,11 +49,11 @@ warehouse_job = dg.define_asset_job(
 # day's performance report.
 daily_bidding_job = dg.define_asset_job(
     "daily_bidding_job",
-    selection=dg.AssetSelection.groups("ingestion", "warehouse", "discovery", "bidding", "reporting"),
+    selection=dg.AssetSelection.groups("ingestion", "warehouse", "discovery", "bidding", "reporting", "accounts"),
     partitions_def=DAILY_PARTITIONS,
     description="Every morning for yesterday's partition: ingest, build the warehouse, rediscover patterns, plan "
     "tomorrow's budgets and bids (guardrail checks block a bad plan), push them (validate-only unless live), and "
-    "write the daily performance report.",
+    "write the daily performance report; list the ad accounts' campaigns (new ones as proposals, drift checked).",
 )
 
 # What a plan needs and nothing more: the reports behind the marts the planner reads (fct_campaign_daily, its

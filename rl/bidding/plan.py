@@ -15,9 +15,11 @@ applied to:
 | meta          | ad set id (AdSet.daily_budget)            | ad set id (AdSet.bid_amount)          |
 | tiktok        | ad group id (budget)                      | ad group id (bid_price)               |
 
-In the demo market every campaign has exactly one budget and one ad group (ad set), and their ids are derived
+In the demo market every campaign has exactly one budget object and one bid object, and their ids are derived
 from the campaign id by `demo_targets`: budget `<campaign_id>00`, ad group `<campaign_id>01` (campaign 101 ->
-budget "10100", ad group "10101"), the same rule on every platform.
+budget "10100", ad group "10101"), except on Microsoft Advertising, where the daily budget is the campaign's own
+(campaign 401 -> budget "401", ad group "40101"), as in a real Microsoft account (`rl.world.structure` shows the
+demo's objects as each platform lists them).
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ def to_cents(value: float) -> int:
     return int(math.floor(abs(value) * 100 + 0.5)) * (1 if value >= 0 else -1)
 
 
-def demo_targets(campaign_id: int) -> tuple[str, tuple[str, ...]]:
+def demo_targets(campaign_id: int, platform: str = "google_ads") -> tuple[str, tuple[str, ...]]:
     """(budget_target, bid_targets) of a demo-market campaign (see the module docstring)."""
-    return f"{int(campaign_id)}00", (f"{int(campaign_id)}01",)
+    budget = str(int(campaign_id)) if platform == "microsoft_ads" else f"{int(campaign_id)}00"
+    return budget, (f"{int(campaign_id)}01",)
 
 
 @dataclass(frozen=True)

@@ -332,8 +332,8 @@ def make_plan(
 
 
 def demo_targets_for(platform: str, campaign_id: int) -> tuple[str, tuple[str, ...]]:
-    """The demo market's platform object ids (`rl.bidding.plan.demo_targets`), whatever the platform."""
-    return demo_targets(campaign_id)
+    """The demo market's platform object ids (`rl.bidding.plan.demo_targets`)."""
+    return demo_targets(campaign_id, platform)
 
 
 def targets_from_rows(rows: Sequence[dict]) -> Callable[[str, int], tuple[str, tuple[str, ...]]]:

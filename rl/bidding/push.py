@@ -26,7 +26,7 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -241,13 +241,15 @@ def execute_push(
     account: str,
     adapter: PushAdapter,
     secrets: Sequence[str] = (),
+    blocked: Mapping[tuple[str, int], str] | None = None,
 ) -> list[PushResult]:
     """Push `rows` through an adapter, auditing every attempt; results in the rows' change order.
 
     Idempotent per partition: outside validate-only, a change already in force for the same partition, platform,
     object and mode (an earlier `applied` or `skipped_unchanged` row with the same value) is recorded
     `skipped_unchanged` and not sent; so is a change equal to the value in force; a change whose last attempt is
-    `unknown` is read back first (see the module docstring)."""
+    `unknown` is read back first (see the module docstring). The changes of a campaign in `blocked` ((platform,
+    campaign id) -> why, e.g. removed on the platform since it was reviewed) are recorded `not_sent`."""
     if mode not in MODES:
         raise ValueError(f"push mode {mode!r} is not one of {MODES}")
     if adapter.validation not in VALIDATION_STATUSES:
@@ -308,7 +310,11 @@ def execute_push(
             results[audit_id] = result(audit_id, change, status, None, why)
             slots[position[id(change)]] = audit_id
 
-    plan = _decide(audit, changes, adapter, mode)
+    blocked = blocked or {}
+    held = [c for c in changes if (c.row.platform, c.row.campaign_id) in blocked]
+    if held:
+        record([(c, "not_sent", f"not sent: {blocked[(c.row.platform, c.row.campaign_id)]}") for c in held])
+    plan = _decide(audit, [c for c in changes if (c.row.platform, c.row.campaign_id) not in blocked], adapter, mode)
     if plan.rows:
         record(plan.rows)
     batches = adapter.build(plan.to_send, validate_only) if plan.to_send else []

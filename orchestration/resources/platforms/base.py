@@ -10,12 +10,13 @@ retried and the timeouts are `orchestration.resources.platforms.transport`'s, fo
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import dagster as dg
 
 from orchestration.resources.platforms.transport import DEFAULT_TIMEOUT_SECONDS
+from rl.accounts.model import DiscoveredAccount
 from rl.bidding.audit import PushAudit
 from rl.bidding.plan import Change, PlanError, PlanRow
 from rl.bidding.push import Batch, Outcome, PushResult, Reading, execute_push
@@ -66,6 +67,15 @@ class BidPlatform(dg.ConfigurableResource):
         when the object must not be pushed to: missing, or another account's). Used to reconcile an unknown
         outcome before sending again, and for the checks `_must_read` asks for."""
 
+    @abc.abstractmethod
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The account's campaigns, budgets and ad groups on `platform` as the platform lists them now (read-only,
+        paged calls with this resource's retries and timeout); a `DiscoveryError` naming the call otherwise."""
+
+    def _check_platform(self, platform: str) -> None:
+        if platform not in self.platforms():
+            raise ValueError(f"{type(self).__name__} reads {self.platforms()}, not {platform!r}")
+
     def _must_read(self, change: Change) -> bool:
         """Whether a change must be read before it is sent, on every push (default: no; Meta checks ownership)."""
         return False
@@ -95,9 +105,17 @@ class BidPlatform(dg.ConfigurableResource):
             for change in row.changes():
                 self._check_target(change)
 
-    def push(self, rows: Sequence[PlanRow], *, live: bool, audit: PushAudit) -> list[PushResult]:
+    def push(
+        self,
+        rows: Sequence[PlanRow],
+        *,
+        live: bool,
+        audit: PushAudit,
+        blocked: Mapping[tuple[str, int], str] | None = None,
+    ) -> list[PushResult]:
         """Push the plan rows: validate only (`live=False`) or apply (`live=True`, only when this resource's
-        `live_pushing_enabled` is on). Every change is written to `audit`; one `PushResult` per change."""
+        `live_pushing_enabled` is on). Every change is written to `audit`; one `PushResult` per change. The changes
+        of a campaign in `blocked` ((platform, campaign id) -> why) are recorded `not_sent`, never sent."""
         if live and not self.live_pushing_enabled:
             raise LivePushRefused(
                 f"{type(self).__name__} ({self.account()}): live pushing is switched off for this account; "
@@ -112,6 +130,7 @@ class BidPlatform(dg.ConfigurableResource):
             account=self.account(),
             adapter=_Adapter(self),
             secrets=self._secret_values(),
+            blocked=blocked,
         )
 
 

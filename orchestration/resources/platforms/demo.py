@@ -8,12 +8,14 @@ demo ids (`rl.bidding.plan.demo_targets`), and the values must be acceptable to 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
+from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import PLATFORMS, Change, demo_targets
 from rl.bidding.push import Batch, Outcome, Reading
 
@@ -69,7 +71,7 @@ class DemoBidPlatform(BidPlatform):
             return f"campaign {row.campaign_id} does not exist in the demo world"
         if campaign.platform != row.platform:
             return f"campaign {row.campaign_id} is on {campaign.platform!r} in the demo world, not {row.platform!r}"
-        budget_target, bid_targets = demo_targets(row.campaign_id)
+        budget_target, bid_targets = demo_targets(row.campaign_id, row.platform)
         expected = budget_target if change.field == "budget" else bid_targets[0]
         if change.target != expected:
             return (
@@ -117,6 +119,31 @@ class DemoBidPlatform(BidPlatform):
         )
         return [Outcome.done(text, f"demo-push-{pushed.seq}", 0) for _ in batch.changes]
 
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The demo account on `platform` as that platform's API lists it (`rl.world.structure`, the SDKs' types),
+        read by the same discovery code as a real account."""
+        from rl.accounts import google_ads, meta, microsoft, tiktok
+        from rl.world import structure
+        from rl.world.world import PLATFORM_CUSTOMER_IDS
+
+        self._check_platform(platform)
+        world, account = self.world(), PLATFORM_CUSTOMER_IDS[platform]
+        if platform == "google_ads":
+            return google_ads.discover(lambda request: structure.google_ads_search(world, request), account)
+        if platform == "meta":
+
+            def get(path: str, params: dict) -> dict:
+                body = structure.meta_get(world, path, params)
+                if "error" in body:
+                    raise DiscoveryError(f"the demo Meta account refused GET {path}: {body['error']['message']}")
+                return body
+
+            return meta.discover(get, account)
+        if platform == "tiktok":
+            return tiktok.discover(lambda *args: structure.tiktok_get(world, *args), account)
+        factory = _soap_factory()
+        return microsoft.discover(lambda method, **a: structure.microsoft_call(world, factory, method, **a), account)
+
     def _read(self, changes: list[Change]) -> list[Reading]:
         """The settings in force in the demo world (what a push changes from `today` on)."""
         out = []
@@ -128,3 +155,14 @@ class DemoBidPlatform(BidPlatform):
             budget, bid = self.world().settings[change.row.campaign_id]
             out.append(Reading(budget if change.field == "budget" else bid))
         return out
+
+
+@functools.cache
+def _soap_factory():
+    """The bingads SDK's factory of Campaign Management types (the WSDL the SDK ships), built once per process: suds
+    runs out of namespace prefixes after some hundreds of clients over one WSDL."""
+    from bingads.service_client import ServiceClient
+
+    from orchestration.resources.platforms.microsoft import wsdl_cache
+
+    return ServiceClient("CampaignManagementService", 13, authorization_data=None, cache=wsdl_cache()).factory

@@ -11,7 +11,8 @@ the resource's timeout and no SDK retry of its own.
 Targets are ids or resource names of the right kind in the configured customer (a budget is set on
 `customers/<id>/campaignBudgets/<id>`, a bid on `customers/<id>/adGroups/<id>`); anything else is a `PlanError`
 before any call. An update mask names the field explicitly, so a budget of 0 is sent as 0, not dropped as a default.
-Current values are read with `GoogleAdsService.Search` (GAQL), to reconcile an unknown outcome.
+Current values are read with `GoogleAdsService.Search` (GAQL), to reconcile an unknown outcome; the account's structure
+too (`discover`, `rl.accounts.google_ads`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from orchestration.resources.platforms.google_ads_errors import (
     failure_errors,
     is_ambiguous,
     is_retryable,
+    read_failure,
 )
 from orchestration.resources.platforms.transport import Attempts
+from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
@@ -184,6 +187,30 @@ class GoogleAdsBidPlatform(BidPlatform):
         except Exception as e:
             return failed_call(e, what, n)
         return self._outcomes(response, n, validate_only, what, attempts.unknown)
+
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The customer's campaigns, budgets and ad groups: GAQL `GoogleAdsService.Search`, page by page, each page
+        one call with this resource's timeout and backoff."""
+        from rl.accounts import google_ads as discovery
+
+        self._check_platform(platform)
+        customer_id = customer_id_digits(self.customer_id)
+        service = self._service("GoogleAdsService")
+
+        def page(request: Any) -> Any:
+            what = f"Google Ads discovery for customer {customer_id} ({request.query.split(' FROM ')[-1].split()[0]})"
+            try:
+                return with_backoff(
+                    lambda: service.search(request=request, timeout=self.timeout_seconds, retry=None),
+                    retryable=is_retryable,
+                    attempts=self.retry_attempts,
+                    base_seconds=self.retry_base_seconds,
+                    what=what,
+                )
+            except Exception as e:
+                raise DiscoveryError(read_failure(e, what)) from None
+
+        return discovery.discover(page, customer_id)
 
     def _read(self, changes: list[Change]) -> list[Reading]:
         from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest

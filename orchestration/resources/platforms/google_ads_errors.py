@@ -141,3 +141,23 @@ def failed_call(e: BaseException, what: str, n: int) -> list[Outcome]:
         return [Outcome.refused(f"{what} refused: {name}: {detail}", None, i) for i in range(n)]
     text = f"{what}: no usable answer ({name}: {e}); the platform may or may not have applied it"
     return [Outcome.unknown(text, None, i) for i in range(n)]
+
+
+def read_failure(e: BaseException, what: str) -> str:
+    """A failed read call in one line (the platform's errors, never the request's credentials)."""
+    from google.ads.googleads.errors import GoogleAdsException
+    from google.api_core.exceptions import GoogleAPICallError
+    from google.auth.exceptions import RefreshError
+
+    if isinstance(e, RefreshError):
+        return f"{what}: the OAuth refresh token was refused ({e}); check the Google Ads OAuth credentials"
+    code = _grpc_code(e)
+    name = code.name if code is not None else type(e).__name__
+    if isinstance(e, GoogleAdsException):
+        errors = "; ".join(m for _, m in failure_errors(e.failure)) or "no error details"
+        return f"{what} failed ({name}, request id {e.request_id}): {errors}"
+    if isinstance(e, GoogleAPICallError):
+        return f"{what} failed ({name}): {e.message}"
+    if isinstance(e, grpc.RpcError) and isinstance(e, grpc.Call):
+        return f"{what} failed ({name}): {e.details()}"
+    return f"{what} failed: {type(e).__name__}: {e}"

@@ -33,6 +33,7 @@ from orchestration.resources.platforms.transport import (
     snippet,
     unreadable,
 )
+from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
@@ -154,6 +155,20 @@ class MetaBidPlatform(BidPlatform):
             )
         except PlatformFault as fault:
             raise settled(fault) from None
+
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The ad account's campaigns and ad sets (`rl.accounts.meta`): Graph GETs with this resource's policy."""
+        from rl.accounts import meta as discovery
+
+        self._check_platform(platform)
+
+        def get(path: str, params: dict) -> dict:
+            try:
+                return self._call("GET", path, params, f"Meta discovery GET {path}")[1]
+            except PlatformFault as fault:
+                raise DiscoveryError(str(fault)) from None
+
+        return discovery.discover(get, self.account()[5:])
 
     def _read(self, changes: list[Change]) -> list[Reading]:
         bodies: dict[str, dict | Reading] = {}  # ad set -> its fields, or why it cannot be pushed to

@@ -37,12 +37,22 @@ from orchestration.resources.platforms.transport import (
     is_retryable,
     settled,
 )
+from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.audit import install_redacting_filter
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
 MAX_PER_CALL = 100
 _WSDL_CACHE: Any = None
+
+
+def wsdl_cache() -> Any:
+    """The parsed Campaign Management WSDL (~2 s to build), shared in the process."""
+    from bingads.util import DictCache
+
+    global _WSDL_CACHE
+    _WSDL_CACHE = _WSDL_CACHE or DictCache()
+    return _WSDL_CACHE
 
 
 def _none_all(obj: Any) -> Any:
@@ -113,16 +123,13 @@ class MicrosoftAdsBidPlatform(BidPlatform):
     def _service(self) -> Any:
         if self._client is None:
             from bingads.service_client import ServiceClient
-            from bingads.util import DictCache
 
-            global _WSDL_CACHE
-            _WSDL_CACHE = _WSDL_CACHE or DictCache()  # the parsed WSDL (~2 s to build), shared in the process
             self._client = ServiceClient(
                 "CampaignManagementService",
                 13,
                 authorization_data=self._authorization(),
                 environment=self.environment,
-                **{"cache": _WSDL_CACHE, "timeout": math.ceil(self.timeout_seconds), **self._suds_options},
+                **{"cache": wsdl_cache(), "timeout": math.ceil(self.timeout_seconds), **self._suds_options},
             )
         return self._client
 
@@ -178,9 +185,12 @@ class MicrosoftAdsBidPlatform(BidPlatform):
         return Batch(group, described, (method, campaign_id, array))
 
     # -- sending ------------------------------------------------------------------------------------------------
-    def _call(self, method: str, what: str, attempts: Attempts | None = None, **arguments: Any) -> Any:
+    def _call(
+        self, method: str, what: str, attempts: Attempts | None = None, empty: bool = False, **arguments: Any
+    ) -> Any:
         """One SOAP call with backoff; the reply's response object, else a `PlatformFault`. `attempts` learns
-        whether an attempt before the answer may have been processed."""
+        whether an attempt before the answer may have been processed; `empty`: a read whose reply suds returns as
+        None (its only element is empty: nothing found) is an answer."""
         service = self._service()
         install_redacting_filter(["suds", "bingads"], self._secret_values())  # tokens may have been refreshed
 
@@ -189,7 +199,7 @@ class MicrosoftAdsBidPlatform(BidPlatform):
                 response = getattr(service, method)(**arguments)
             except Exception as e:
                 raise classify(e, what) from None
-            if response is None:  # 202/204 or an empty body: not the operation's response element
+            if response is None and not empty:  # 202/204 or an empty body: not the operation's response element
                 raise PlatformFault("unknown", f"{what}: a reply without the {method} response; outcome unknown")
             return response
 
@@ -256,6 +266,21 @@ class MicrosoftAdsBidPlatform(BidPlatform):
             else Outcome.done(f"updated {method[6:-1].lower()} {batch.changes[i].target}", tracking, i)
             for i in range(n)
         ]
+
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The account's campaigns and ad groups (`rl.accounts.microsoft`): `GetCampaignsByAccountId`, then
+        `GetAdGroupsByCampaignId` per campaign, with this resource's policy."""
+        from rl.accounts import microsoft as discovery
+
+        self._check_platform(platform)
+
+        def call(method: str, **arguments: Any) -> Any:
+            try:
+                return self._call(method, f"Microsoft Advertising {method} ({self.account()})", empty=True, **arguments)
+            except PlatformFault as fault:
+                raise DiscoveryError(str(fault)) from None
+
+        return discovery.discover(call, str(self.account_id))
 
     def _read(self, changes: list[Change]) -> list[Reading]:
         account_id = int(self.account_id)

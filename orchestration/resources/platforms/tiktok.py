@@ -36,6 +36,7 @@ from orchestration.resources.platforms.transport import (
     settled,
     snippet,
 )
+from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
@@ -176,6 +177,37 @@ class TikTokBidPlatform(BidPlatform):
         )
         found = {str(a.get("adgroup_id")): a for a in (_data(answer).get("list") or [])}
         return found, answer.get("request_id")
+
+    def discover(self, platform: str) -> DiscoveredAccount:
+        """The advertiser's campaigns and ad groups (`rl.accounts.tiktok`): the SDK's `/campaign/get/` and
+        `/adgroup/get/`, page by page, with this resource's policy."""
+        from business_api_client.api.adgroup_api import AdgroupApi
+        from business_api_client.api.campaign_creation_api import CampaignCreationApi
+
+        from rl.accounts import tiktok as discovery
+
+        self._check_platform(platform)
+
+        def get(kind: str, fields: tuple[str, ...], page: int, page_size: int) -> dict:
+            client = self.api_client()
+            method = AdgroupApi(client).adgroup_get if kind == "adgroup" else CampaignCreationApi(client).campaign_get
+            what = f"TikTok {kind}/get for advertiser {self.advertiser_id} (page {page})"
+            try:
+                return self._call(
+                    what,
+                    lambda: method(
+                        str(self.advertiser_id),
+                        self.access_token,
+                        fields=list(fields),  # a list: the SDK sends one JSON array
+                        page=page,
+                        page_size=page_size,
+                        _request_timeout=http_timeouts(self.timeout_seconds),
+                    ),
+                )
+            except PlatformFault as fault:
+                raise DiscoveryError(str(fault)) from None
+
+        return discovery.discover(get, str(self.advertiser_id))
 
     def _read(self, changes: list[Change]) -> list[Reading]:
         try:

@@ -62,4 +62,5 @@ def test_hour_modifiers_and_cents():
     assert row(hour_modifiers=[1.0] * 23 + [1.3]).has_hour_modifiers is True
     assert row(bid_targets=["1"]).bid_targets == ("1",)
     assert [to_cents(v) for v in (1.555, 2.345, 0.005, 12.34, -1.5)] == [156, 235, 1, 1234, -150]
-    assert demo_targets(401) == ("40100", ("40101",))
+    assert demo_targets(101) == ("10100", ("10101",)) and demo_targets(201, "meta") == ("20100", ("20101",))
+    assert demo_targets(401, "microsoft_ads") == ("401", ("40101",))  # Microsoft: the campaign holds the budget

@@ -1,0 +1,112 @@
+"""Wiring for connecting ad accounts: the resources that answer discovery (the bid push resources of the environment:
+the demo market, or the real accounts with credentials from the environment), and where the review file and the
+files it compiles to live.
+
+`GAELP_ACCOUNTS_FILE`: the review file (default `<GAELP_DATA_DIR>/accounts/accounts.csv`). The daily
+`account_structure` asset writes its proposal next to it (`proposal.csv`) and never edits the review file itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.environment import Environment, current_environment, data_dir, targets_csv
+from orchestration.resources.platforms import BidPlatform
+from rl.accounts.model import DiscoveredAccount, DiscoveryError
+from rl.accounts.review import ReviewError, read_review
+from rl.registry import DEFAULT_REGISTRY_FILE
+
+ACCOUNTS_FILE_VAR = "GAELP_ACCOUNTS_FILE"
+PLATFORM_RESOURCES = {
+    "google_ads": "bid_google_ads",
+    "meta": "bid_meta",
+    "tiktok": "bid_tiktok",
+    "microsoft_ads": "bid_microsoft_ads",
+}
+MAPPING_FILE = DEFAULT_REGISTRY_FILE.parent / "campaign_ga4_mapping.csv"
+
+
+def accounts_file() -> Path:
+    """The review file: `GAELP_ACCOUNTS_FILE`, else `<data dir>/accounts/accounts.csv`."""
+    return Path(os.environ.get(ACCOUNTS_FILE_VAR) or data_dir() / "accounts" / "accounts.csv").resolve()
+
+
+def proposal_file() -> Path:
+    """Where the daily discovery writes its proposal (the review file as `gaelp accounts discover` would make it)."""
+    return accounts_file().with_name("proposal.csv")
+
+
+def targets_file() -> Path:
+    """Where `gaelp accounts check --write` puts the push targets: `GAELP_TARGETS_CSV`, else next to the review
+    file (then set `GAELP_TARGETS_CSV` to it for the daily plan)."""
+    return Path(targets_csv() or accounts_file().with_name("targets.csv")).resolve()
+
+
+def _unset(resource: dg.ConfigurableResource) -> list[str]:
+    """The environment variables a resource's configuration names and the environment does not set (an empty value
+    is set: Dagster takes it, e.g. no manager account)."""
+    return sorted(
+        value.env_var_name
+        for value in resource.__dict__.values()
+        if isinstance(value, dg.EnvVar) and value.env_var_name not in os.environ
+    )
+
+
+@contextlib.contextmanager
+def platform_resources(
+    platforms: tuple[str, ...] | None = None,
+) -> Iterator[tuple[dict[str, BidPlatform], dict[str, str]]]:
+    """The environment's bid platform resources, initialized (credentials resolved from the environment), per
+    platform; and why each platform that cannot be read is not connected (its unset variables)."""
+    from orchestration.resources import build_resources
+
+    configured = build_resources()
+    ready, missing = {}, {}
+    for platform in platforms or tuple(PLATFORM_RESOURCES):
+        resource = configured[PLATFORM_RESOURCES[platform]]
+        unset = _unset(resource)
+        if unset:
+            missing[platform] = f"not connected: {', '.join(unset)} not set"
+        else:
+            ready[platform] = resource
+    with dg.build_resources({PLATFORM_RESOURCES[p]: r for p, r in ready.items()}) as built:
+        yield {p: getattr(built, PLATFORM_RESOURCES[p]) for p in ready}, missing
+
+
+def discover(resources: Mapping[str, BidPlatform]) -> tuple[list[DiscoveredAccount], dict[str, str]]:
+    """Each platform's account structure, and the platforms that could not be read (why)."""
+    found, failed = [], {}
+    for platform, resource in resources.items():
+        try:
+            found.append(resource.discover(platform))
+        except DiscoveryError as e:
+            failed[platform] = str(e)
+    return found, failed
+
+
+def declared_shared() -> set[tuple[str, str]]:
+    """(platform, budget target) pairs whose sharing the review file declares (none without a review file)."""
+    path = accounts_file()
+    if not path.exists():
+        return set()
+    try:
+        return {(r.platform, r.budget_target) for r in read_review(path) if r.managed and r.allow_shared_budget}
+    except ReviewError:
+        return set()  # a file that does not read declares nothing; `gaelp accounts check` says why
+
+
+def targets_lookup() -> Callable[[str, int], tuple[str, tuple[str, ...]]] | None:
+    """The push targets the daily plan uses: `GAELP_TARGETS_CSV`, the demo market's ids in demo, else None."""
+    from rl.bidding import planner
+
+    path = targets_csv()
+    if path:
+        with open(path, newline="") as f:
+            return planner.targets_from_rows(list(csv.DictReader(f)))
+    return planner.demo_targets_for if current_environment() is Environment.DEMO else None
