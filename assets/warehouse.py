@@ -82,6 +82,7 @@ def with_previews(context: dg.AssetExecutionContext, events: list, database: Pat
         return None
 
     names = {t for t in map(relation, events) if t}
+    checked = {e.check_name for e in events if isinstance(e, CHECK_EVENTS)}
     extra: dict[str, dict] = {}
     with duckdb.connect(str(database), read_only=True) as con:
         existing = {r[0] for r in con.execute(f"SELECT table_name FROM information_schema.tables {MAIN}").fetchall()}
@@ -89,8 +90,11 @@ def with_previews(context: dg.AssetExecutionContext, events: list, database: Pat
             extra[name] = relation_preview(con, name, window)
             if name in PLOTS:
                 extra[name] |= PLOTS[name](con, window[1])
+        listed = {name: stored_failures(con, name) for name in sorted(checked & set(LISTED_FAILURES))}
     out = []
     for e in events:
+        if isinstance(e, CHECK_EVENTS) and listed.get(e.check_name):
+            e = e.with_metadata({**e.metadata, **listed[e.check_name]})
         name = relation(e)
         if name in extra:
             preview = dict(extra[name])
@@ -103,6 +107,32 @@ def with_previews(context: dg.AssetExecutionContext, events: list, database: Pat
 
 
 MAIN = "WHERE table_schema = 'main'"
+CHECK_EVENTS = (dg.AssetCheckResult, dg.AssetCheckEvaluation)
+
+# dbt tests whose failing rows are stored (`store_failures=true` in the test's config) and shown in the Dagster
+# check's metadata, so the check says what failed and not only how many rows: the test → (metadata key, order of the
+# rows, the column whose total is shown beside them).
+FAILURES_SCHEMA = "main_dbt_test__audit"  # dbt's default: <target schema>_dbt_test__audit
+LISTED_FAILURES = {
+    "assert_no_unmapped_paid_ga4_sessions": ("unmapped_paid_campaigns", "sessions DESC, campaign_name", "sessions"),
+}
+
+
+def stored_failures(con: duckdb.DuckDBPyConnection, test: str) -> dict[str, dg.MetadataValue]:
+    """The failing rows dbt stored for `test` (largest first) and their total, as check metadata; nothing when the
+    build did not store them (the table is missing)."""
+    key, order, total = LISTED_FAILURES[test]
+    found = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [FAILURES_SCHEMA, test],
+    ).fetchall()
+    if not found:
+        return {}
+    rows = con.sql(f'SELECT * FROM {FAILURES_SCHEMA}."{test}" ORDER BY {order}').pl()
+    return {
+        key: _preview.table(rows, f"none: every {total} is credited to a campaign", max_rows=100),
+        f"{key}_{total}": dg.MetadataValue.int(int(rows[total].sum() or 0)),
+    }
 
 
 def relation_preview(con: duckdb.DuckDBPyConnection, name: str, window: tuple) -> dict[str, dg.MetadataValue]:

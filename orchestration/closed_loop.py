@@ -61,15 +61,14 @@ class Outcome:
 
 
 def loop_assets() -> tuple[list, dg.AssetSelection]:
-    """bidding_loop_job's assets and selection (with the day's report)."""
+    """bidding_loop_job's assets and selection (with the day's report and the published copy)."""
     from assets.bidding import BIDDING_ASSETS
     from assets.ingestion import INGESTION_ASSETS
     from assets.reporting import REPORTING_ASSETS
     from assets.warehouse import WAREHOUSE_ASSETS
-    from orchestration.jobs import PLANNER_MARTS
+    from orchestration.jobs import BIDDING_LOOP_SELECTION
 
-    selection = dg.AssetSelection.assets(*PLANNER_MARTS).upstream() | dg.AssetSelection.groups("bidding", "reporting")
-    return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS, *REPORTING_ASSETS], selection
+    return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS, *REPORTING_ASSETS], BIDDING_LOOP_SELECTION
 
 
 def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> dict:
@@ -99,8 +98,9 @@ def run_loop(
     plan_config: dict,
     on_day: Callable[[LoopDay], None] | None = None,
 ) -> list[LoopDay]:
-    """One lean daily run per partition (ingest → marts → plan → push) against the world in `world_dir` and the
-    warehouse under `data` (GAELP_DATA_DIR points there while the loop runs: dbt's profile reads it)."""
+    """One lean daily run per partition (ingest → marts → published copy, plan → push) against the world in
+    `world_dir` and the warehouse under `data` (GAELP_DATA_DIR points there while the loop runs: dbt's profile reads
+    it)."""
     assets, selection = loop_assets()
     resources = loop_resources(data, world_dir, world_file, seed)
     previous = os.environ.get(DATA_DIR_VAR)

@@ -66,12 +66,22 @@ PLANNER_MARTS = (
     "fct_campaign_modifiers_daily",
     "dim_campaign",
 )
+# The mart an analyst compares with GA4 first (every session, mapped or not): rebuilt with the planner's marts from the
+# same staging models (no other report), so the copy never shows campaign marts a day ahead of all traffic.
+ANALYST_MARTS = ("fct_ga4_traffic_daily",)
+# Every job that rebuilds marts republishes the analysts' read-only copy (they, the kill switch, discovery and
+# calibration read it): otherwise it silently falls behind the warehouse.
+BIDDING_LOOP_SELECTION = (
+    dg.AssetSelection.assets(*PLANNER_MARTS, *ANALYST_MARTS).upstream()
+    | dg.AssetSelection.assets("published_warehouse")
+    | dg.AssetSelection.groups("bidding", "reporting")
+)
 bidding_loop_job = dg.define_asset_job(
     "bidding_loop_job",
-    selection=dg.AssetSelection.assets(*PLANNER_MARTS).upstream() | dg.AssetSelection.groups("bidding", "reporting"),
+    selection=BIDDING_LOOP_SELECTION,
     partitions_def=DAILY_PARTITIONS,
-    description="The lean daily loop: ingest the reports the marts need, rebuild the planner's marts and their "
-    "upstream models only, plan, push, report.",
+    description="The lean daily loop: ingest the reports the marts need, rebuild the planner's marts (and the GA4 "
+    "traffic mart) and their upstream models only, republish the read-only copy, plan, push, report.",
 )
 
 # The safe plan: the static reference settings (the settings in force when GAELP took over), planned and pushed.

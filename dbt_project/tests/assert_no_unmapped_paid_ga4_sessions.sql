@@ -2,7 +2,9 @@
 -- campaign name matches no campaign in dim_campaign: traffic we pay for that no campaign is credited with
 -- (a renamed campaign, a campaign missing from the registry, broken auto-tagging). A warning, not an error:
 -- GA4 reports some "(not set)" campaigns of its own, but a growing number means the mapping needs attention.
-{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_ga4__sessions'}}}) }}
+-- Its rows are stored (store_failures: main_dbt_test__audit.assert_no_unmapped_paid_ga4_sessions) so that the
+-- Dagster check lists the campaign names and their sessions in its metadata (assets/warehouse.py).
+{{ config(severity='warn', store_failures=true, meta={'dagster': {'ref': {'name': 'stg_ga4__sessions'}}}) }}
 
 with sessions as (
 
@@ -30,7 +32,7 @@ select
     paid.campaign_name,
     min(paid.session_date) as first_seen,
     max(paid.session_date) as last_seen,
-    sum(paid.sessions)     as sessions
+    sum(paid.sessions)::bigint as sessions
 from paid
 anti join campaigns
     on  paid.source_medium = campaigns.ga4_source_medium
