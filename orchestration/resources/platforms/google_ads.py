@@ -27,6 +27,7 @@ from pydantic import PrivateAttr
 
 from orchestration.resources.ads import customer_id_digits, google_ads_client
 from orchestration.resources.platforms import google_ads_criteria as criteria
+from orchestration.resources.platforms import modifiers
 from orchestration.resources.platforms.base import BidPlatform
 from orchestration.resources.platforms.google_ads_errors import (
     RequestIds,
@@ -238,7 +239,7 @@ class GoogleAdsBidPlatform(BidPlatform):
         if ops is None:
             return outcomes
         return [
-            criteria.fold(change, group, outcomes, ops.labels, validate_only)
+            modifiers.fold(change, group, outcomes, ops.labels, validate_only)
             for change, group in zip(ops.changes, ops.groups, strict=True)
         ]
 

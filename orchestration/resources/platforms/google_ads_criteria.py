@@ -24,15 +24,14 @@ weekdays: the next push reads the block back (its value when its 7 criteria agre
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from orchestration.resources.platforms.modifiers import GOOGLE_WEEKDAYS, CampaignCriteria, Operations, Slot
 from rl.bidding.plan import HOURS, Change, PlanError, hour_block_key, parse_modifier_target
-from rl.bidding.push import Outcome, Reading
 
 DEVICE_TYPES = {"mobile": "MOBILE", "desktop": "DESKTOP", "tablet": "TABLET"}
 DEVICE_CRITERION_IDS = {"desktop": 30000, "mobile": 30001, "tablet": 30002}
-WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+WEEKDAYS = GOOGLE_WEEKDAYS
 MIN_MODIFIER, MAX_MODIFIER = 0.1, 10.0
 MAX_SCHEDULES_PER_DAY = 6
 CRITERIA_QUERY = (
@@ -43,80 +42,6 @@ CRITERIA_QUERY = (
     "FROM campaign_criterion WHERE campaign.id IN ({ids}) "
     "AND campaign_criterion.type IN ('DEVICE', 'AD_SCHEDULE') AND campaign_criterion.status != 'REMOVED'"
 )
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One AD_SCHEDULE criterion as the campaign holds it."""
-
-    criterion_id: int
-    day: str
-    start_hour: int
-    start_minute: str
-    end_hour: int
-    end_minute: str
-    modifier: float
-
-    def describe(self) -> str:
-        minutes = {"ZERO": "00", "FIFTEEN": "15", "THIRTY": "30", "FORTY_FIVE": "45"}
-        start, end = minutes.get(self.start_minute, "?"), minutes.get(self.end_minute, "?")
-        return f"{self.day} {self.start_hour:02d}:{start}-{self.end_hour:02d}:{end}"
-
-
-@dataclass
-class CampaignCriteria:
-    """A campaign's device criteria (key -> (criterion id, modifier in force)) and ad schedule."""
-
-    campaign_id: int
-    devices: dict[str, tuple[int, float]] = field(default_factory=dict)
-    schedule: list[Slot] = field(default_factory=list)
-
-    def misalignment(self, n_blocks: int) -> str | None:
-        """Why the campaign's ad schedule cannot take the plan's blocks (None: none yet, or exactly the blocks)."""
-        if not self.schedule:
-            return None
-        width = HOURS // n_blocks
-        expected = {(d, b * width, (b + 1) * width) for d in WEEKDAYS for b in range(n_blocks)}
-        found = [(s.day, s.start_hour, s.end_hour) for s in self.schedule]
-        odd = [
-            s
-            for s in self.schedule
-            if (s.day, s.start_hour, s.end_hour) not in expected or s.start_minute != "ZERO" or s.end_minute != "ZERO"
-        ]
-        missing = sorted(expected - set(found), key=lambda k: (WEEKDAYS.index(k[0]), k[1]))
-        if not odd and not missing and len(found) == len(expected):
-            return None
-        parts = []
-        if odd:
-            parts.append("it has " + ", ".join(s.describe() for s in odd[:4]) + (" ..." if len(odd) > 4 else ""))
-        if missing:
-            shown = ", ".join(f"{d} {a:02d}:00-{b:02d}:00" for d, a, b in missing[:4])
-            parts.append(f"it lacks {shown}" + (" ..." if len(missing) > 4 else ""))
-        return (
-            f"campaign {self.campaign_id} has its own ad schedule ({len(self.schedule)} criteria) that is not the "
-            f"plan's {n_blocks} blocks of {width} hours on every weekday: {'; '.join(parts)}. GAELP does not rewrite "
-            "a schedule it did not create; align it in Google Ads (or remove it) to let GAELP set hour modifiers"
-        )
-
-    def block(self, block: int, n_blocks: int) -> list[Slot]:
-        """The block's criteria, Monday first (an aligned schedule has exactly 7)."""
-        width = HOURS // n_blocks
-        slots = [s for s in self.schedule if s.start_hour == block * width and s.end_hour == (block + 1) * width]
-        return sorted(slots, key=lambda s: WEEKDAYS.index(s.day))
-
-    def reading(self, change: Change) -> Reading:
-        _, key, block = parse_modifier_target(change.target)
-        if block is None:
-            found = self.devices.get(key)
-            return Reading(found[1] if found else None)
-        n_blocks = change.row.n_blocks or 1
-        problem = self.misalignment(n_blocks)
-        if problem:
-            return Reading(None, problem=problem)
-        if not self.schedule:  # no schedule: every hour serves without adjustment
-            return Reading(1.0)
-        values = {round(s.modifier, 2) for s in self.block(block, n_blocks)}
-        return Reading(values.pop() if len(values) == 1 else None)
 
 
 def parse_rows(rows: Iterable[Any], campaign_ids: Iterable[int]) -> dict[int, CampaignCriteria]:
@@ -163,24 +88,6 @@ def check_modifier(change: Change) -> None:
         )
     if not MIN_MODIFIER <= value <= MAX_MODIFIER:
         raise PlanError(f"{where}: a Google Ads ad schedule bid modifier is 0.1-10.0, got {value}")
-
-
-@dataclass
-class Operations:
-    """Operations of one MutateCampaignCriteria request, and which of them each change owns."""
-
-    operations: list[Any] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    groups: list[list[int]] = field(default_factory=list)  # per change: its operation indexes
-    labels: list[str] = field(default_factory=list)  # per operation: the weekday or device it sets
-    note: str = ""  # what the request is, for its outcomes' messages
-
-    def add(self, change: Change, operations: list[tuple[str, Any]]) -> None:
-        start = len(self.operations)
-        self.operations += [op for _, op in operations]
-        self.labels += [label for label, _ in operations]
-        self.changes.append(change)
-        self.groups.append(list(range(start, len(self.operations))))
 
 
 def operations(
@@ -242,34 +149,3 @@ def operations(
         creation.changes.append(change)
         creation.groups.append(list(range(block * len(WEEKDAYS), (block + 1) * len(WEEKDAYS))))
     return updates, list(creations.values())
-
-
-def fold(
-    change: Change, indexes: list[int], outcomes: list[Outcome], labels: list[str], validate_only: bool
-) -> Outcome:
-    """One change's outcome from its operations' outcomes (see the module docstring)."""
-    mine = [outcomes[i] for i in indexes]
-    request_id = next((o.request_id for o in mine if o.request_id), None)
-    first = indexes[0] if indexes else None
-    kinds = {o.kind for o in mine}
-    what = f"{change.describe()} ({len(mine)} criteria)" if len(mine) > 1 else change.describe()
-    if kinds == {"done"}:
-        texts = list(dict.fromkeys(o.response for o in mine))
-        return Outcome.done(f"{what}: " + "; ".join(texts), request_id, first)
-    failed = [(labels[i], outcomes[i]) for i in indexes if outcomes[i].kind != "done"]
-    by_text: dict[str, list[str]] = {}
-    for label, o in failed:
-        by_text.setdefault(o.response, []).append(label)
-    detail = "; ".join(f"{text} [{', '.join(names)}]" for text, names in by_text.items())
-    if kinds == {"refused"} or (validate_only and "unknown" not in kinds):
-        return Outcome.refused(f"{what} refused: {detail}", request_id, first)
-    if "unknown" in kinds:
-        return Outcome.unknown(f"{what}: outcome unknown: {detail}", request_id, first)
-    applied = ", ".join(labels[i] for i in indexes if outcomes[i].kind == "done")
-    refused = ", ".join(label for label, _ in failed)
-    return Outcome.unknown(
-        f"{what}: applied for {applied} but refused for {refused} ({detail}); the block's weekdays now differ, "
-        "the next push reads them back and sets them again",
-        request_id,
-        first,
-    )
