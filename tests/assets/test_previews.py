@@ -27,7 +27,14 @@ SEED = 5  # the session world's seed
 LOOP_DAY = (dt.date.fromisoformat(LAST) + dt.timedelta(days=1)).isoformat()  # the first day after the history
 # what test_calibration and test_learning run on: seconds, not minutes
 CONFIGS = {
-    "market_calibration": {"window_days": 60, "backtest_markets": 2, "floor_margin": 100.0, "total_tolerance": 10.0},
+    "market_calibration": {
+        "window_days": 60,
+        "backtest_markets": 2,
+        "floor_margin": 100.0,
+        "total_tolerance": 10.0,
+        "block_floor_margin": 100.0,
+        "block_total_tolerance": 10.0,
+    },
     "bidding_policy": TRAIN,
     "policy_evaluation": EVAL,
 }
