@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS {PLAN_TABLE} (
     reference_budget DOUBLE,
     reference_bid DOUBLE,
     max_bid DOUBLE,
-    hour_modifiers VARCHAR,
+    hour_modifiers VARCHAR,  -- JSON: one multiplier per hour block (search campaigns), null: not set
     budget_target VARCHAR,
     bid_targets VARCHAR,
     policy_version VARCHAR NOT NULL,
@@ -128,9 +128,28 @@ CREATE TABLE IF NOT EXISTS {PLAN_TABLE} (
     account_daily_budget DOUBLE NOT NULL,
     max_step DOUBLE NOT NULL,
     budget_floor DOUBLE NOT NULL,
-    created_at_utc TIMESTAMP NOT NULL
+    created_at_utc TIMESTAMP NOT NULL,
+    device_modifiers VARCHAR,  -- JSON: mobile, desktop, tablet multipliers, null: not set
+    current_device_modifiers VARCHAR,
+    current_hour_modifiers VARCHAR
 )
 """
+# columns added after the table's first version (a warehouse made before them gets them, null, on the next write)
+PLAN_ADDED_COLUMNS = ("device_modifiers", "current_device_modifiers", "current_hour_modifiers")
+
+
+def _plan_table(conn) -> None:
+    conn.execute(PLAN_DDL)
+    for column in PLAN_ADDED_COLUMNS:
+        conn.execute(f"ALTER TABLE {PLAN_TABLE} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+
+
+def _json(values) -> str | None:
+    return None if values is None else json.dumps([float(v) for v in values])
+
+
+def _tuple(text: str | None) -> tuple[float, ...] | None:
+    return None if text is None else tuple(float(v) for v in json.loads(text))
 
 
 def query_frame(conn, sql: str, params: list | None = None) -> pl.DataFrame:
@@ -143,38 +162,42 @@ def query_frame(conn, sql: str, params: list | None = None) -> pl.DataFrame:
 def write_plan(conn, partition: str, plan: planner.Plan) -> None:
     """Replace the partition's rows of the plan table with `plan`, in one transaction."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    conn.execute(PLAN_DDL)
+    _plan_table(conn)
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(f"DELETE FROM {PLAN_TABLE} WHERE data_partition = ?", [partition])
         for e in plan.entries:
+            values = {
+                "data_partition": e.data_partition,
+                "plan_date": e.plan_date,
+                "platform": e.platform,
+                "campaign_id": e.campaign_id,
+                "campaign_name": e.campaign_name,
+                "bid_kind": e.bid_kind,
+                "daily_budget": e.daily_budget,
+                "bid": e.bid,
+                "current_budget": e.current_budget,
+                "current_bid": e.current_bid,
+                "reference_budget": e.reference_budget,
+                "reference_bid": e.reference_bid,
+                "max_bid": e.max_bid,
+                "device_modifiers": _json(e.device_modifiers),
+                "hour_modifiers": _json(e.hour_modifiers),
+                "current_device_modifiers": _json(e.current_device_modifiers),
+                "current_hour_modifiers": _json(e.current_hour_modifiers),
+                "budget_target": e.budget_target,
+                "bid_targets": ";".join(e.bid_targets),
+                "policy_version": e.policy_version,
+                "policy_source": e.policy_source,
+                "fallback_reason": e.fallback_reason,
+                "account_daily_budget": plan.limits.daily_budget,
+                "max_step": plan.limits.max_step,
+                "budget_floor": plan.limits.budget_floor,
+                "created_at_utc": now,
+            }
             conn.execute(
-                f"INSERT INTO {PLAN_TABLE} VALUES ({', '.join('?' * 23)})",
-                [
-                    e.data_partition,
-                    e.plan_date,
-                    e.platform,
-                    e.campaign_id,
-                    e.campaign_name,
-                    e.bid_kind,
-                    e.daily_budget,
-                    e.bid,
-                    e.current_budget,
-                    e.current_bid,
-                    e.reference_budget,
-                    e.reference_bid,
-                    e.max_bid,
-                    json.dumps(list(e.hour_modifiers)) if e.hour_modifiers else None,
-                    e.budget_target,
-                    ";".join(e.bid_targets),
-                    e.policy_version,
-                    e.policy_source,
-                    e.fallback_reason,
-                    plan.limits.daily_budget,
-                    plan.limits.max_step,
-                    plan.limits.budget_floor,
-                    now,
-                ],
+                f"INSERT INTO {PLAN_TABLE} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                list(values.values()),
             )
         conn.execute("COMMIT")
     except BaseException:
@@ -184,7 +207,7 @@ def write_plan(conn, partition: str, plan: planner.Plan) -> None:
 
 def read_plan(conn, partition: str) -> tuple[list[planner.PlanEntry], PlanLimits | None]:
     """The stored plan of a partition and the limits it was made under (None if there is no plan)."""
-    conn.execute(PLAN_DDL)
+    _plan_table(conn)
     from rl.bidding.planner import PlanEntry  # here: the planner imports the policies (and torch); ingestion needs none
 
     stored = query_frame(
@@ -214,7 +237,10 @@ def read_plan(conn, partition: str) -> tuple[list[planner.PlanEntry], PlanLimits
                 fallback_reason=r["fallback_reason"],
                 budget_target=r["budget_target"],
                 bid_targets=tuple(t for t in (r["bid_targets"] or "").split(";") if t),
-                hour_modifiers=tuple(json.loads(r["hour_modifiers"])) if r["hour_modifiers"] else None,
+                device_modifiers=_tuple(r["device_modifiers"]),
+                hour_modifiers=_tuple(r["hour_modifiers"]),
+                current_device_modifiers=_tuple(r["current_device_modifiers"]),
+                current_hour_modifiers=_tuple(r["current_hour_modifiers"]),
             )
         )
     first = stored.row(0, named=True)

@@ -8,8 +8,10 @@ is for day D + 1. The planning and the checks are `rl.bidding.planner` and `rl.b
 
 import csv
 import datetime as dt
+import json
 
 import dagster as dg
+import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
@@ -43,6 +45,9 @@ CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
     source VARCHAR NOT NULL, recorded_at_utc TIMESTAMP NOT NULL
 )
 """
+# the device and hour-block modifiers in force when GAELP took over (JSON), added after the table's first version:
+# a campaign recorded before has them recorded by the next plan
+REFERENCE_MODIFIER_COLUMNS = ("device_modifiers", "hour_modifiers")
 
 
 class BidPlanConfig(dg.Config):
@@ -105,27 +110,48 @@ def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFr
     return marts, dim, breakdowns
 
 
-def _reference(conn, history: mart_history.MartHistory) -> planner.Reference:
-    """The reference settings: recorded once, from the settings in force on the first day GAELP planned."""
+def _reference(conn, history: mart_history.MartHistory, hour_blocks: int) -> planner.Reference:
+    """The reference settings: recorded once, from the settings (and modifiers) in force on the first day GAELP
+    planned."""
     conn.execute(REFERENCE_DDL)
-    rows = conn.execute(f"SELECT platform, campaign_id, daily_budget, bid, source FROM {REFERENCE_TABLE}").fetchall()
-    known = {(p, int(c)): (b, q, s) for p, c, b, q, s in rows}
-    missing = [c for c in history.campaigns if (c.platform, c.campaign_id) not in known]
-    if missing:
-        source = f"settings in force on {history.last_date} (recorded by the first plan)"
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        index = {(c.platform, c.campaign_id): j for j, c in enumerate(history.campaigns)}
-        for c in missing:
-            j = index[(c.platform, c.campaign_id)]
+    for column in REFERENCE_MODIFIER_COLUMNS:
+        conn.execute(f"ALTER TABLE {REFERENCE_TABLE} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+    now_settings = planner.settings_in_force(history, hour_blocks)
+    index = {(c.platform, c.campaign_id): j for j, c in enumerate(history.campaigns)}
+    rows = conn.execute(
+        f"SELECT platform, campaign_id, daily_budget, bid, source, device_modifiers, hour_modifiers "
+        f"FROM {REFERENCE_TABLE}"
+    ).fetchall()
+    known = {(p, int(c)): [b, q, s, d, h] for p, c, b, q, s, d, h in rows}
+    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    source = f"settings in force on {history.last_date} (recorded by the first plan)"
+    for c in history.campaigns:
+        j = index[(c.platform, c.campaign_id)]
+        device = json.dumps(now_settings.device[j].tolist())
+        hours = json.dumps(now_settings.hours[j].tolist())
+        if (c.platform, c.campaign_id) not in known:
             b, q = float(history.current_budgets[j]), float(history.current_bids[j])
-            values = [c.platform, c.campaign_id, b, q, source, now]
-            conn.execute(f"INSERT INTO {REFERENCE_TABLE} VALUES (?, ?, ?, ?, ?, ?)", values)
-            known[(c.platform, c.campaign_id)] = (b, q, source)
+            values = [c.platform, c.campaign_id, b, q, source, stamp, device, hours]
+            conn.execute(
+                f"INSERT INTO {REFERENCE_TABLE} (platform, campaign_id, daily_budget, bid, source, recorded_at_utc, "
+                "device_modifiers, hour_modifiers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            known[(c.platform, c.campaign_id)] = [b, q, source, device, hours]
+        elif known[(c.platform, c.campaign_id)][3] is None:
+            conn.execute(
+                f"UPDATE {REFERENCE_TABLE} SET device_modifiers = ?, hour_modifiers = ? "
+                "WHERE platform = ? AND campaign_id = ?",
+                [device, hours, c.platform, c.campaign_id],
+            )
+            known[(c.platform, c.campaign_id)][3:] = [device, hours]
     values = [known[(c.platform, c.campaign_id)] for c in history.campaigns]
     return planner.Reference(
-        budgets=pl.Series([v[0] for v in values]).to_numpy().astype(float),
-        bids=pl.Series([v[1] for v in values]).to_numpy().astype(float),
+        budgets=np.array([v[0] for v in values], dtype=float),
+        bids=np.array([v[1] for v in values], dtype=float),
         source="; ".join(sorted({v[2] for v in values})),
+        device=np.array([json.loads(v[3]) for v in values], dtype=float),
+        hours=np.array([json.loads(v[4]) for v in values], dtype=float),
     )
 
 
@@ -210,7 +236,7 @@ def daily_bid_plan(
         history = mart_history.history_from_marts(
             marts, campaigns, last, settings.history_days, hour_blocks=settings.hour_blocks, **breakdowns
         )
-        reference = _reference(conn, history)
+        reference = _reference(conn, history, settings.hour_blocks)
         promoted = (None, None, "a baseline was asked for", None)
         if not config.policy:
             promoted = policy_choice.promoted_policy(conn, str(data_dir() / "models"))

@@ -149,7 +149,12 @@ def relation_preview(con: duckdb.DuckDBPyConnection, name: str, window: tuple) -
     built = f"after the build for {window[0]}..{window[1]}"
     return {
         "dagster/row_count": dg.MetadataValue.int(int(count)),
-        "columns": dg.MetadataValue.md(", ".join(f"`{c}` {t}" for c, t in columns)),
+        # a table even when the relation is empty (a seed of overrides with none yet): its columns and their types
+        "columns": dg.MetadataValue.md(
+            _preview.md_table(
+                pl.DataFrame(columns, schema=["column", "type"], orient="row"), f"`{name}` has no columns"
+            )
+        ),
         "preview": dg.MetadataValue.md(_preview.md_table(head, f"no rows in `{name}` {built}", total=int(count))),
     }
 

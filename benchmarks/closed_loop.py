@@ -1,14 +1,15 @@
 """The closed loop on the demo market, against the static operator on the same world and seed.
 
-    .venv/bin/python -m benchmarks.closed_loop [--loop-days 28] [--days 90] [--baseline NAME]
+    .venv/bin/python -m benchmarks.closed_loop [--loop-days 28] [--days 90] [--baseline NAME] [--no-train]
 
 Runs `orchestration.demo`'s loop in a fresh temporary data directory and Dagster instance: the world simulates its
-history, the last `--days` history days are ingested in one run, then `--loop-days` days are decided by the plan →
-push loop, one daily run each. The comparison is the static operator (the reference settings left in force) on a
-copy of the world taken before the loop. With no promoted model in the policy registry the "policy" is the
-fallback baseline (said in the output and in the JSON's `policy`).
-Human-readable lines first; the LAST line is one JSON object with days, policy_conversions, policy_cpa,
-baseline_conversions, baseline_cpa, max_daily_spend, wall_s_per_day.
+history, the last `--days` history days are ingested in one run, the retrain job trains and gates a policy on them
+(as `make demo` does), then `--loop-days` days are decided by the plan → push loop, one daily run each. The
+comparisons run on copies of the world taken before the loop: the static operator (the reference settings left in
+force) and the best baseline through the same loop. `GAELP_WORLD_FILE` picks another world file.
+Human-readable lines first; the LAST line is one JSON object with days, policy_source (promoted / fallback),
+policy_conversions, policy_cpa, baseline_conversions / baseline_cpa (the static operator), best_baseline_conversions,
+ratio_to_static, ratio_to_best_baseline, modifiers_pushed, max_daily_spend, wall_s_per_day, train_wall_s.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--days", type=int, default=90, help="history days ingested before the loop (default 90)")
     ap.add_argument("--baseline", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory and print where")
+    ap.add_argument("--no-train", action="store_true", help="skip training: the loop runs the fallback baseline")
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="gaelp-closed-loop-"))
     os.environ.update({"GAELP_ENV": "demo", "GAELP_DATA_DIR": str(root / "data"), "DAGSTER_HOME": str(root / "home")})
@@ -50,7 +52,14 @@ def main(argv: list[str] | None = None) -> dict:
             if not result.success:
                 raise SystemExit("error: the history backfill failed")
             print(f"history done in {time.perf_counter() - t:.0f} s")
+            trained = None if args.no_train else closed_loop.train(instance)
             figures = closed_loop.closed_loop(loop, instance, args.baseline, compare=True)
+        figures["train_wall_s"] = round(trained.wall_s, 1) if trained else None
+        figures["gate_reasons"] = trained.reasons if trained else None
+        static, best = figures["baseline_conversions"], figures["best_baseline_conversions"]
+        figures["ratio_to_static"] = round(figures["policy_conversions"] / static, 3) if static else None
+        figures["ratio_to_best_baseline"] = round(figures["policy_conversions"] / best, 3) if best else None
+        figures["world_file"] = os.environ.get("GAELP_WORLD_FILE", "default")
         figures["total_wall_s"] = round(time.perf_counter() - started, 1)
     finally:
         if args.keep:

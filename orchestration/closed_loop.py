@@ -1,6 +1,8 @@
 """The closed loop on the demo market, one simulated day at a time: ingest the day, rebuild the marts the plan
 needs, plan, push, report — then the comparison runs on copies of the same world (the static operator, and the best
-baseline when the policy is not that baseline). `make demo` (orchestration.demo) and `benchmarks.closed_loop` run it.
+baseline when the policy is not that baseline). `make demo` (orchestration.demo) and `benchmarks.closed_loop` run it,
+after `train` (the weekly retrain job on the history ingested: calibration, training, evaluation with the gate), so
+the loop's plans come from the promoted model when the gate promotes it.
 
 Conversions of the comparison are the eventual conversions of each day's clicks, read from the world's hidden facts:
 evaluation only; the pipeline never reads them.
@@ -31,6 +33,7 @@ class LoopDay:
     policy_version: str = ""
     policy_source: str = ""
     planned_budget: float = 0.0
+    fallback_reason: str = ""
     ok: bool = True
     error: str = ""
 
@@ -125,6 +128,7 @@ def run_loop(
                 day.policy_version = meta["policy_version"].value
                 day.policy_source = meta["policy_source"].value
                 day.planned_budget = meta["total_budget"].value
+                day.fallback_reason = "" if day.policy_source == "promoted" else str(meta["fallback"].value)
             if not result.success:
                 day.error = (
                     "; ".join(
@@ -143,6 +147,70 @@ def run_loop(
         else:
             os.environ[DATA_DIR_VAR] = previous
     return days
+
+
+@dataclass
+class Training:
+    """What the retrain job left: whether the gate promoted the model, and why (not)."""
+
+    ok: bool
+    promoted: bool
+    reasons: list[str]
+    version: int | None = None
+    best_baseline: str | None = None
+    wall_s: float = 0.0
+
+
+def train(instance: dg.DagsterInstance, echo: Callable[[str], None] = print) -> Training:
+    """Run the weekly retrain job (market_calibration → bidding_policy → policy_evaluation with its blocking
+    promotion gate) on the marts as they are, as the Monday schedule would."""
+    from orchestration.definitions import defs
+
+    echo("Training: calibrate the simulator on the marts, train the policy in it (≤ 5 min), evaluate it against")
+    echo("every baseline on held-out markets; the gate promotes it only if it beats them all")
+    started = time.perf_counter()
+    result = defs.resolve_job_def("retrain_job").execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}}, instance=instance, raise_on_error=False
+    )
+    wall = time.perf_counter() - started
+    gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
+    mats = result.asset_materializations_for_node("policy_evaluation")
+    if not result.success and not gates:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        why = f"the retrain job failed in {', '.join(failed) or 'a step'} (see the run's logs)"
+        echo(f"Training failed after {wall:.0f} s: {why}")
+        return Training(False, False, [why], wall_s=wall)
+    meta = mats[0].metadata if mats else {}
+    reasons = list(gates[0].metadata["reasons"].value) if gates else ["the gate did not run"]
+    training = Training(
+        ok=True,
+        promoted=bool(meta["promoted"].value) if "promoted" in meta else False,
+        reasons=reasons,
+        version=int(meta["version"].value) if "version" in meta else None,
+        best_baseline=str(meta["best_baseline"].value) if "best_baseline" in meta else None,
+        wall_s=wall,
+    )
+    verdict = "promoted" if training.promoted else "NOT promoted: " + "; ".join(reasons)
+    echo(f"Training done in {wall:.0f} s: model v{training.version} {verdict}")
+    return training
+
+
+def modifiers_pushed(data: Path, keys: list[str]) -> int:
+    """Device and hour-block modifier changes applied to the world by the loop's pushes (the audit's rows)."""
+    from rl.bidding.audit import TABLE
+
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        (n,) = con.execute(
+            f"SELECT count(*) FROM {TABLE} WHERE field IN ('device_modifier', 'hour_modifier') "
+            "AND status = 'applied' AND data_partition BETWEEN ? AND ?",
+            [keys[0], keys[-1]],
+        ).fetchone()
+    except duckdb.CatalogException:  # no push ever ran
+        n = 0
+    finally:
+        con.close()
+    return int(n)
 
 
 def outcome(name: str, world_dir: Path, world_file: str, seed: int, keys: list[str]) -> Outcome:
@@ -269,7 +337,18 @@ def closed_loop(
         "evaluation only)"
     )
     static = runs[1] if compare else None
+    best_run = runs[0] if policy_is_baseline else (runs[2] if compare else None)
+    promoted = [d for d in days if d.ok and d.policy_source == "promoted"]
+    source = "promoted" if days and len(promoted) == sum(d.ok for d in days) and promoted else "fallback"
+    reasons = sorted({d.fallback_reason for d in days if d.ok and d.fallback_reason})
+    if source == "fallback":
+        echo(f"\nThe plans came from the fallback baseline, not a promoted model: {'; '.join(reasons) or 'see above'}")
     return {
+        "policy_source": source,
+        "fallback_reasons": reasons,
+        "best_baseline_conversions": best_run.total_conversions if best_run else None,
+        "best_baseline_cpa": round(best_run.cpa, 2) if best_run else None,
+        "modifiers_pushed": modifiers_pushed(data, loop_keys),
         "days": len(loop_keys),
         "days_ok": sum(d.ok for d in days),
         "policy": sorted({d.policy_version for d in days if d.ok}),

@@ -3,17 +3,21 @@
 1. Backfill the history: the daily data job (ingestion, dbt warehouse with its tests, published copy, discovery) in
    one run over the demo world's history up to `--loop-days` days before yesterday (`--days` limits how many of
    those days are ingested; the world itself always simulates from its history start).
-2. Run the loop: for each of the last `--loop-days` daily partitions (up to yesterday), one run of the lean daily
+2. Train: the weekly retrain job on the history (calibration → training → evaluation with the promotion gate).
+   The loop's plans come from the promoted model when the gate promotes it, otherwise from the fallback baseline
+   (the summary says why). `--no-train` skips it (the loop then uses whatever the registry holds).
+3. Run the loop: for each of the last `--loop-days` daily partitions (up to yesterday), one run of the lean daily
    job — ingest the day's reports (the world simulates the day as it is asked about it), rebuild the marts the plan
    needs, plan tomorrow (`daily_bid_plan`, blocking guardrail checks), push the plan to the demo world
    (`bid_push`, audited) — then the next day, under the pushed settings.
-3. Compare, on the same world file and seed, with copies of the world (and warehouse) taken before the loop:
+4. Compare, on the same world file and seed, with copies of the world (and warehouse) taken before the loop:
    the static operator (the reference settings left in force: nothing pushed) and the best baseline run through
    the same loop (skipped when the policy itself is that baseline, i.e. when there is no promoted model).
    Conversions are the eventual conversions of each day's clicks, read from the world's hidden facts — evaluation
    only; the pipeline never reads them.
 
     DAGSTER_HOME=data/dagster_home python -m orchestration.demo [--loop-days 28] [--days N] [--baseline NAME]
+        [--no-train] [--no-compare] [--fresh]
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import dagster as dg
 import duckdb
 
 from assets.partitions import DAILY_PARTITIONS
-from orchestration.closed_loop import DEFAULT_BASELINE, closed_loop
+from orchestration.closed_loop import DEFAULT_BASELINE, closed_loop, train
 from orchestration.environment import Environment, current_environment, data_dir
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop-days", type=int, default=28, help="simulated days of the closed loop (default 28)")
     ap.add_argument("--baseline", default=None, help=f"best baseline (default: registry's, else {DEFAULT_BASELINE})")
     ap.add_argument("--no-compare", action="store_true", help="skip the comparison runs")
+    ap.add_argument("--no-train", action="store_true", help="skip training (the loop uses the registry as it is)")
     ap.add_argument("--fresh", action="store_true", help="start from a new demo world and an empty warehouse")
     args = ap.parse_args(argv)
     if args.days is not None and args.days < 1:
@@ -179,13 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         published = data_dir() / "published" / "warehouse.duckdb"
         print(summary(str(published), first, last))
         figures = None
+        if loop and not args.no_train:
+            train(instance)
         if loop:
             figures = closed_loop(loop, instance, args.baseline, not args.no_compare)
     if figures:
         print(
             f"\nLoop: {figures['days_ok']}/{figures['days']} days ok, {figures['wall_s_per_day']} s per day; policy "
             f"{', '.join(figures['policy'])}"
-            + (" (no promoted model: the fallback baseline)" if figures["policy_is_fallback_baseline"] else "")
+            + (
+                ""
+                if figures["policy_source"] == "promoted"
+                else f" — the fallback baseline, because {'; '.join(figures['fallback_reasons']) or 'see above'}"
+            )
         )
     print(f"\nDuckDB warehouse: {warehouse_path()} (the pipeline's; one writer; tables bid_plan, bid_push_audit)")
     print(f"Analysts' copy:   {published} (read-only; refreshed after each warehouse run)")

@@ -5,18 +5,23 @@ are stored and re-derives the bounds from the account's limits.
 
 Money is compared in whole cents, because every push rounds to the cent (`rl.bidding.plan.to_cents`):
   * `total_within_account_budget`  Σ daily budgets ≤ the account's daily budget;
-  * `bids_within_max_bid`          every bid ≤ its campaign's max bid;
+  * `bids_within_max_bid`          every bid ≤ its campaign's max bid, and with its bid modifiers the highest
+                                    (device, hour block) cell's bid too: bid × max device × max block ≤ max bid;
   * `changes_within_daily_step`    every budget within ±step × max(current budget, budget floor) of the current
                                     budget (the floor lets a zero budget restart), every bid within ±step × the
                                     current bid — each band widened outwards to whole cents; a bid may also sit
-                                    at the max bid when the current bid is above it (the hard cap wins);
+                                    at its cap (the max bid over its top modifier) when the current bid is above
+                                    it (the hard cap wins);
   * `campaigns_known_and_enabled`  every row is a campaign of the registry (platform and id) with status enabled,
                                     and no campaign appears twice;
   * `no_nan`                       budgets and bids (new and current) are finite numbers ≥ 0 (bids > 0);
   * `within_platform_rules`        every budget and bid is a whole number of cents and at least what its platform
                                     accepts (`rl.bidding.platform_rules`: a TikTok daily budget ≥ 20.00, Meta ≥ 1.00,
                                     a budget of 0 only where the platform takes 0) — unless it is the value in force,
-                                    which is not sent.
+                                    which is not sent;
+  * `modifiers_within_rules`       device and hour-block modifiers only on the platforms that have them, within
+                                    the platform's range in whole percentage points, and each within ±step ×
+                                    max(modifier in force, 0.1) of the modifier in force (widened to whole points).
 A plan that passes all of them satisfies every bound (see tests/rl/bidding/test_checks.py).
 """
 
@@ -27,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rl.bidding.plan import to_cents
-from rl.bidding.platform_rules import PLATFORM_RULES, bid_problem, budget_problem
+from rl.bidding.plan import DEVICE_KEYS, hour_block_key, to_cents
+from rl.bidding.platform_rules import PLATFORM_RULES, bid_problem, budget_problem, modifier_problem
+from rl.env.settings import MODIFIER_FLOOR
 
 CHECKS = (
     "total_within_account_budget",
@@ -37,6 +43,7 @@ CHECKS = (
     "campaigns_known_and_enabled",
     "no_nan",
     "within_platform_rules",
+    "modifiers_within_rules",
 )
 
 
@@ -47,6 +54,7 @@ class CheckedRow(Protocol):
     bid: float | None
     current_budget: float | None
     current_bid: float | None
+    # device_modifiers, hour_modifiers, current_device_modifiers, current_hour_modifiers: tuples or None (optional)
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,19 @@ def _cents_floor(x: float) -> int:
 
 def _cents_ceil(x: float) -> int:
     return math.ceil(x * 100 - 1e-6)
+
+
+def _mods(r: CheckedRow, name: str) -> tuple[float, ...] | None:
+    value = getattr(r, name, None)
+    return None if value is None else tuple(value)
+
+
+def bid_cap(r: CheckedRow, cap: float) -> float:
+    """The highest base bid a row may have: its max bid, over its largest device × hour-block multiplier when that
+    is above 1 (a cell bids base bid × both)."""
+    device, hours = _mods(r, "device_modifiers"), _mods(r, "hour_modifiers")
+    top = (max(device) if device else 1.0) * (max(hours) if hours else 1.0)
+    return cap / max(top, 1.0)
 
 
 def check_no_nan(rows: Sequence[CheckedRow]) -> list[CheckFailure]:
@@ -144,6 +165,17 @@ def check_max_bid(rows: Sequence[CheckedRow], limits: PlanLimits) -> list[CheckF
                     r.campaign_id,
                 )
             )
+        elif to_cents(r.bid) > _cents_floor(bid_cap(r, cap)):
+            out.append(
+                CheckFailure(
+                    "bids_within_max_bid",
+                    f"{r.platform}/{r.campaign_id}: bid {r.bid:.2f} with its modifiers bids up to "
+                    f"{r.bid * cap / bid_cap(r, cap):.2f} in its highest device and hour block, above the max bid "
+                    f"{cap:.2f}",
+                    r.platform,
+                    r.campaign_id,
+                )
+            )
     return out
 
 
@@ -168,8 +200,8 @@ def check_step(rows: Sequence[CheckedRow], limits: PlanLimits) -> list[CheckFail
             )
         lo, hi = _cents_floor(r.current_bid * (1 - s)), _cents_ceil(r.current_bid * (1 + s))
         cap = limits.max_bids.get((r.platform, r.campaign_id))
-        if cap is not None and r.current_bid > cap:  # the hard cap wins over the band
-            lo = min(lo, _cents_floor(cap))
+        if cap is not None and r.current_bid > bid_cap(r, cap):  # the hard cap wins over the band
+            lo = min(lo, _cents_floor(bid_cap(r, cap)))
         if not lo <= to_cents(r.bid) <= hi:
             out.append(
                 CheckFailure(
@@ -225,6 +257,36 @@ def check_platform_rules(rows: Sequence[CheckedRow]) -> list[CheckFailure]:
     return out
 
 
+def check_modifiers(rows: Sequence[CheckedRow], max_step: float) -> list[CheckFailure]:
+    out = []
+    for r in rows:
+        where = f"{r.platform}/{r.campaign_id}"
+        for kind, name in (("device", "device_modifiers"), ("hours", "hour_modifiers")):
+            new, now = _mods(r, name), _mods(r, f"current_{name}")
+            if new is None:
+                continue
+            keys = DEVICE_KEYS if kind == "device" else [hour_block_key(b, len(new)) for b in range(len(new))]
+            if len(keys) != len(new) or (now is not None and len(now) != len(new)):
+                out.append(CheckFailure("modifiers_within_rules", f"{where}: {name} has the wrong length", *_key(r)))
+                continue
+            for j, (key, value) in enumerate(zip(keys, new, strict=True)):
+                if not _finite(value):
+                    problem = f"{key} modifier is {value!r}, not a finite number"
+                else:
+                    problem = modifier_problem(r.platform, kind, key, value)
+                if problem is None and now is not None and _finite(now[j]):
+                    width = max_step * max(now[j], MODIFIER_FLOOR)
+                    lo, hi = _cents_floor(max(now[j] - width, 0.0)), _cents_ceil(now[j] + width)
+                    if not lo <= to_cents(value) <= hi:
+                        problem = (
+                            f"{key} modifier {now[j]:.2f} -> {value:.2f} moves more than {max_step:.0%} "
+                            f"(allowed {lo / 100:.2f} .. {hi / 100:.2f})"
+                        )
+                if problem:
+                    out.append(CheckFailure("modifiers_within_rules", f"{where}: {problem}", *_key(r)))
+    return out
+
+
 def _key(r: CheckedRow) -> tuple[str, int]:
     return r.platform, r.campaign_id
 
@@ -240,6 +302,7 @@ def run_checks(
         "campaigns_known_and_enabled": check_campaigns(rows, campaigns),
         "no_nan": check_no_nan(rows),
         "within_platform_rules": check_platform_rules(rows),
+        "modifiers_within_rules": check_modifiers(rows, limits.max_step),
     }
 
 

@@ -15,6 +15,14 @@ applied to:
 | meta          | ad set id (AdSet.daily_budget)            | ad set id (AdSet.bid_amount)          |
 | tiktok        | ad group id (budget)                      | ad group id (bid_price)               |
 
+Bid modifiers (search platforms only). A row may also carry the campaign's device modifiers (mobile, desktop,
+tablet) and hour-block modifiers (one per block of 24 / B hours, hour 0 first): multipliers of the bid, 1.0 = no
+adjustment, 0 = device excluded. Each is one change whose target is `<campaign_id>:<key>` (`modifier_target`), key
+one of `DEVICE_KEYS` or `hour_block_key(b, B)` ("h00_04"); the adapters map it to the platform's criteria (a Google
+Ads `CampaignCriterion` with `DeviceInfo` / `AdScheduleInfo`, a Microsoft Advertising `DeviceCriterion` /
+`DayTimeCriterion`). Modifiers are set in whole percentage points (the precision Microsoft takes), so "unchanged"
+compares them at 0.01 like money.
+
 In the demo market every campaign has exactly one budget object and one bid object, and their ids are derived
 from the campaign id by `demo_targets`: budget `<campaign_id>00`, ad group `<campaign_id>01` (campaign 101 ->
 budget "10100", ad group "10101"), except on Microsoft Advertising, where the daily budget is the campaign's own
@@ -29,7 +37,9 @@ from dataclasses import dataclass, field
 
 PLATFORMS = ("google_ads", "microsoft_ads", "meta", "tiktok")
 SEARCH_PLATFORMS = ("google_ads", "microsoft_ads")
-FIELDS = ("budget", "bid")
+FIELDS = ("budget", "bid", "device_modifier", "hour_modifier")
+MODIFIER_FIELDS = ("device_modifier", "hour_modifier")
+DEVICE_KEYS = ("mobile", "desktop", "tablet")
 HOURS = 24
 
 
@@ -40,6 +50,38 @@ class PlanError(ValueError):
 def to_cents(value: float) -> int:
     """Currency -> whole cents (half away from zero, as an accountant would), the unit every push is rounded to."""
     return int(math.floor(abs(value) * 100 + 0.5)) * (1 if value >= 0 else -1)
+
+
+def hour_block_key(block: int, n_blocks: int) -> str:
+    """The key of an hour block: "h00_04" for block 0 of 6 (hours 0 to 4, end exclusive)."""
+    width = HOURS // n_blocks
+    return f"h{block * width:02d}_{(block + 1) * width:02d}"
+
+
+def hour_block_keys(n_blocks: int) -> tuple[str, ...]:
+    return tuple(hour_block_key(b, n_blocks) for b in range(n_blocks))
+
+
+def modifier_target(campaign_id: int, key: str) -> str:
+    """The target of a modifier change: "<campaign_id>:<key>" (e.g. "101:mobile", "101:h00_04")."""
+    return f"{int(campaign_id)}:{key}"
+
+
+def parse_modifier_target(target: str) -> tuple[int, str, int | None]:
+    """(campaign id, key, hour block index or None for a device) of a modifier change's target; PlanError if it is
+    not one. The block index is the block's position among blocks of its width."""
+    campaign, _, key = str(target).partition(":")
+    if not campaign.isdigit() or not key:
+        raise PlanError(f"modifier target {target!r} is not '<campaign_id>:<key>'")
+    if key in DEVICE_KEYS:
+        return int(campaign), key, None
+    hours = key[1:].split("_") if key.startswith("h") else []
+    if len(hours) == 2 and all(h.isdigit() for h in hours):
+        start, end = int(hours[0]), int(hours[1])
+        width = end - start
+        if width > 0 and HOURS % width == 0 and start % width == 0 and end <= HOURS:
+            return int(campaign), key, start // width
+    raise PlanError(f"modifier target {target!r}: key {key!r} is neither a device {DEVICE_KEYS} nor an hour block")
 
 
 def demo_targets(campaign_id: int, platform: str = "google_ads") -> tuple[str, tuple[str, ...]]:
@@ -71,7 +113,9 @@ class PlanRow:
     """Tomorrow's budget and bid for one campaign, as computed by the bidding policy (None: leave as it is).
 
     `current_budget` / `current_bid` are what the planner believes is in force (the audit's old values, and the
-    reference for "unchanged"); `hour_modifiers` are 24 bid multipliers, hour 0 first, or None. `policy_version`
+    reference for "unchanged"); `device_modifiers` (mobile, desktop, tablet) and `hour_modifiers` (one per hour
+    block, hour 0 first; 24 / B hours each) are bid multipliers or None (leave as they are), with the ones in force
+    in `current_device_modifiers` / `current_hour_modifiers` (None: not known). `policy_version`
     and `data_partition` (the plan's Dagster partition, e.g. "2025-03-02") identify the plan in the audit table."""
 
     platform: str
@@ -84,7 +128,10 @@ class PlanRow:
     data_partition: str
     budget_target: str | None = None
     bid_targets: tuple[str, ...] = field(default_factory=tuple)
+    device_modifiers: tuple[float, ...] | None = None
     hour_modifiers: tuple[float, ...] | None = None
+    current_device_modifiers: tuple[float, ...] | None = None
+    current_hour_modifiers: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         where = f"plan row {self.platform}/{self.campaign_id}"
@@ -108,26 +155,63 @@ class PlanRow:
             raise PlanError(f"{where}: a bid needs bid_targets (the platform objects holding the bid)")
         if any(not str(t).strip() for t in self.bid_targets) or len(set(self.bid_targets)) != len(self.bid_targets):
             raise PlanError(f"{where}: bid_targets must be distinct non-empty ids, got {self.bid_targets!r}")
-        if self.hour_modifiers is not None:
-            mods = tuple(self.hour_modifiers)
-            if len(mods) != HOURS or any(not math.isfinite(m) or m <= 0 for m in mods):
-                raise PlanError(f"{where}: hour_modifiers must be {HOURS} positive multipliers, got {mods!r}")
-            object.__setattr__(self, "hour_modifiers", mods)
+        for name in ("device_modifiers", "current_device_modifiers", "hour_modifiers", "current_hour_modifiers"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _modifiers(where, name, value))
+        if self.has_modifiers and not self.is_search:
+            raise PlanError(
+                f"{where}: {self.platform} has no device or hour-of-day bid modifiers (only {SEARCH_PLATFORMS} do); "
+                "leave device_modifiers and hour_modifiers None"
+            )
+        pairs = (("hour_modifiers", "current_hour_modifiers"), ("device_modifiers", "current_device_modifiers"))
+        for new, now in pairs:
+            a, b = getattr(self, new), getattr(self, now)
+            if a is not None and b is not None and len(a) != len(b):
+                raise PlanError(f"{where}: {new} has {len(a)} values, {now} {len(b)}")
 
     @property
     def is_search(self) -> bool:
         return self.platform in SEARCH_PLATFORMS
 
     @property
-    def has_hour_modifiers(self) -> bool:
-        """True when the row asks for hour-of-day bid modifiers other than all 1.0."""
-        return self.hour_modifiers is not None and any(abs(m - 1.0) > 1e-9 for m in self.hour_modifiers)
+    def has_modifiers(self) -> bool:
+        """True when the row sets device or hour-block modifiers (even to 1.0)."""
+        return self.device_modifiers is not None or self.hour_modifiers is not None
+
+    @property
+    def n_blocks(self) -> int | None:
+        return None if self.hour_modifiers is None else len(self.hour_modifiers)
 
     def changes(self) -> list[Change]:
-        """The intended changes: the budget (if set) on `budget_target`, then the bid (if set) on each bid target."""
+        """The intended changes: the budget (if set) on `budget_target`, the bid (if set) on each bid target, then
+        each device modifier and each hour-block modifier (if set) on `<campaign_id>:<key>`."""
         out = []
         if self.daily_budget is not None:
             out.append(Change(self, "budget", str(self.budget_target), self.current_budget, self.daily_budget))
         if self.bid is not None:
             out.extend(Change(self, "bid", str(t), self.current_bid, self.bid) for t in self.bid_targets)
+        if self.device_modifiers is not None:
+            now = self.current_device_modifiers or (None,) * len(DEVICE_KEYS)
+            for key, old, new in zip(DEVICE_KEYS, now, self.device_modifiers, strict=True):
+                out.append(Change(self, "device_modifier", modifier_target(self.campaign_id, key), old, new))
+        if self.hour_modifiers is not None:
+            n = len(self.hour_modifiers)
+            now = self.current_hour_modifiers or (None,) * n
+            for b, (old, new) in enumerate(zip(now, self.hour_modifiers, strict=True)):
+                target = modifier_target(self.campaign_id, hour_block_key(b, n))
+                out.append(Change(self, "hour_modifier", target, old, new))
         return out
+
+
+def _modifiers(where: str, name: str, values) -> tuple[float, ...]:
+    mods = tuple(float(m) for m in values)
+    if name.endswith("device_modifiers"):
+        if len(mods) != len(DEVICE_KEYS) or any(not math.isfinite(m) or m < 0 for m in mods):
+            raise PlanError(f"{where}: {name} must be {len(DEVICE_KEYS)} multipliers >= 0 {DEVICE_KEYS}, got {mods!r}")
+    elif not mods or HOURS % len(mods) or any(not math.isfinite(m) or m <= 0 for m in mods):
+        raise PlanError(
+            f"{where}: {name} must be one positive multiplier per hour block (a number of blocks dividing 24), "
+            f"got {mods!r}"
+        )
+    return mods

@@ -20,11 +20,15 @@ Episode features: the policy was trained on episodes of `episode_days`; in produ
 consecutive cycles of that length (by date ordinal), so the episode features run over the range seen in training.
 Stateful baselines (PI pacer, response-curve history) are replayed over the cycle's days so far, as in training.
 
-Decoding. The action goes through `rl.env.guardrails.apply_guardrails` (total ≤ account budget, ±step per day
+Decoding. The action goes through `rl.env.settings.apply_action` (total ≤ account budget, ±step per day
 from the settings in force, bids ≤ max bid = `max_bid_multiple` × reference bid), then is rounded to cents so that
 the rounded plan still satisfies every bound: budgets down, bids to the nearest cent inside the band; a budget below
 its platform's minimum (`rl.bidding.platform_rules`: TikTok 20.00, Meta 1.00...) is raised to it, paid for by the
-budgets with room.
+budgets with room. Search campaigns' device and hour-block modifiers go through `rl.env.settings.apply_action`
+(the platform's range, ±step per day from the modifiers in force), are rounded to whole percentage points inside
+those bounds, and then cap the base bid: no (device, hour block) cell bids above the max bid. The safe plan (the
+kill switch, the static fallback) moves the modifiers back towards the reference ones, those in force when GAELP
+took over, as it does budgets and bids.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,11 +45,13 @@ from rl.bidding.checks import PlanLimits
 from rl.bidding.history import CampaignInfo, MartHistory
 from rl.bidding.kill_switch import KillSwitchDecision, evaluate
 from rl.bidding.plan import SEARCH_PLATFORMS, PlanError, PlanRow, demo_targets
-from rl.bidding.platform_rules import raise_to_minimums
+from rl.bidding.platform_rules import MODIFIER_RANGES, raise_to_minimums
 from rl.bidding.policy_choice import SAFE_BASELINE, PolicyChoice, make_baseline
-from rl.env.guardrails import BUDGET_FLOOR_SHARE, ActionCodec, GuardrailLimits, apply_guardrails
+from rl.env.guardrails import BUDGET_FLOOR_SHARE, ActionCodec, GuardrailLimits
 from rl.env.observation import Reports, build_observation
 from rl.env.schema import ObservationSchema
+from rl.env.settings import MODIFIER_FLOOR, Settings, apply_action, guard_modifiers
+from rl.market.modifiers import N_DEVICES, ModifierLimits
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,9 @@ class Reference:
     budgets: np.ndarray
     bids: np.ndarray
     source: str
+    # [C, 3] device and [C, B] hour-block modifiers (None: none recorded, 1 everywhere)
+    device: np.ndarray | None = None
+    hours: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if np.any(~np.isfinite(self.bids)) or np.any(self.bids <= 0):
@@ -116,7 +125,10 @@ class PlanEntry:
     fallback_reason: str | None
     budget_target: str | None = None
     bid_targets: tuple[str, ...] = field(default_factory=tuple)
+    device_modifiers: tuple[float, ...] | None = None
     hour_modifiers: tuple[float, ...] | None = None
+    current_device_modifiers: tuple[float, ...] | None = None
+    current_hour_modifiers: tuple[float, ...] | None = None
 
     def to_plan_row(self) -> PlanRow:
         return PlanRow(
@@ -130,7 +142,10 @@ class PlanEntry:
             data_partition=self.data_partition,
             budget_target=self.budget_target,
             bid_targets=self.bid_targets,
+            device_modifiers=self.device_modifiers,
             hour_modifiers=self.hour_modifiers,
+            current_device_modifiers=self.current_device_modifiers,
+            current_hour_modifiers=self.current_hour_modifiers,
         )
 
 
@@ -148,13 +163,31 @@ class Plan:
         return sum(e.daily_budget for e in self.entries)
 
 
-def guardrail_limits(reference: Reference, settings: AccountSettings) -> GuardrailLimits:
+def modifier_limits(
+    campaigns: Sequence[CampaignInfo], schema: ObservationSchema | None, n_blocks: int
+) -> ModifierLimits:
+    """Which campaigns' modifiers the plan sets (the schema says the policy acts on them and the platform has them:
+    `rl.bidding.platform_rules.MODIFIER_RANGES`) and each platform's range."""
+    flags = schema.modifiers if schema is not None else (False,) * len(campaigns)
+    enabled, device, hours = [], [], []
+    for c, has in zip(campaigns, flags, strict=True):
+        rule = MODIFIER_RANGES.get(c.platform) if has else None
+        enabled.append(rule is not None)
+        device.append(rule.device if rule else (1.0, 1.0))
+        hours.append(rule.hours if rule else (1.0, 1.0))
+    return ModifierLimits(np.array(enabled, dtype=bool), np.array(device, float), np.array(hours, float), n_blocks)
+
+
+def guardrail_limits(
+    reference: Reference, settings: AccountSettings, modifiers: ModifierLimits | None = None
+) -> GuardrailLimits:
     return GuardrailLimits(
         daily_budget=settings.daily_budget,
         ref_bids=reference.bids.astype(float),
         max_bids=settings.max_bid_multiple * reference.bids.astype(float),
         max_step=settings.max_step,
         bid_range=settings.bid_range,
+        modifiers=modifiers,
     )
 
 
@@ -288,10 +321,16 @@ def make_plan(
                 f"kill switch: {decision.reason}",
                 SAFE_BASELINE,
             )
-    limits = guardrail_limits(reference, settings)
+    limits = guardrail_limits(reference, settings, modifier_limits(history.campaigns, schema, settings.hour_blocks))
     action = policy_action(choice.policy, schema, history, reference, settings)
-    budgets, bids = apply_guardrails(action, history.current_budgets, history.current_bids, limits)
-    budgets, bids = round_settings(budgets, bids, history.current_bids, limits)
+    now = settings_in_force(history, settings.hour_blocks)
+    applied = apply_action(action, now, limits)
+    if choice.baseline == SAFE_BASELINE:
+        applied = back_to_reference(applied, now, reference, limits)
+    device, hours = round_modifiers(applied, now, limits)
+    top = device.max(axis=-1) * hours.max(axis=-1)
+    capped = replace(limits, max_bids=limits.max_bids / np.maximum(top, 1.0))
+    budgets, bids = round_settings(applied.budgets, applied.bids, history.current_bids, capped)
     budgets = keep_platform_minimums(budgets, history, settings)
     plan_date = (history.last_date + dt.timedelta(days=1)).isoformat()
     entries = []
@@ -319,6 +358,7 @@ def make_plan(
                 fallback_reason=choice.reason,
                 budget_target=budget_target,
                 bid_targets=tuple(bid_targets),
+                **_modifier_fields(limits.modifier_mask[j], device[j], hours[j], now.device[j], now.hours[j]),
             )
         )
     return Plan(
@@ -329,6 +369,67 @@ def make_plan(
         decision,
         plan_limits(history.campaigns, reference, settings),
     )
+
+
+def settings_in_force(history: MartHistory, n_blocks: int) -> Settings:
+    """Budgets, bids and modifiers in force on the plan's data day ([C], [C], [C, 3], [C, B]; modifiers 1 where the
+    marts carry none)."""
+    c = len(history.campaigns)
+    mods = history.modifiers[-1] if history.modifiers is not None else np.ones((c, N_DEVICES + n_blocks))
+    mods = np.where(np.isfinite(mods), mods, 1.0)
+    return Settings(
+        np.asarray(history.current_budgets, dtype=float),
+        np.asarray(history.current_bids, dtype=float),
+        mods[:, :N_DEVICES].copy(),
+        mods[:, N_DEVICES:].copy(),
+    )
+
+
+def back_to_reference(applied: Settings, now: Settings, reference: Reference, limits: GuardrailLimits) -> Settings:
+    """The safe plan's modifiers: a step from those in force towards the reference ones (1 where none were
+    recorded), within the platform's range."""
+    ml = limits.modifiers
+    if ml is None or not ml.enabled.any():
+        return applied
+    c, n_b = limits.n_campaigns, limits.n_blocks
+    ref_d = reference.device if reference.device is not None else np.ones((c, N_DEVICES))
+    ref_h = reference.hours if reference.hours is not None else np.ones((c, n_b))
+    step = limits.max_step
+    device = guard_modifiers(ref_d, now.device, ml.device_range[:, 0], ml.device_range[:, 1], ml.enabled, step)
+    hours = guard_modifiers(ref_h, now.hours, ml.hour_range[:, 0], ml.hour_range[:, 1], ml.enabled, step)
+    return Settings(applied.budgets, applied.bids, device, hours)
+
+
+def _round_band(values: np.ndarray, current: np.ndarray, low: np.ndarray, high: np.ndarray, step) -> np.ndarray:
+    out = np.round(values, 2)
+    if step is not None:
+        width = step * np.maximum(current, MODIFIER_FLOOR)
+        out = np.clip(out, _cents_up(np.maximum(current - width, 0.0)), _cents_down(current + width))
+    return np.clip(out, _cents_up(low[:, None]), _cents_down(high[:, None]))
+
+
+def round_modifiers(applied: Settings, now: Settings, limits: GuardrailLimits) -> tuple[np.ndarray, np.ndarray]:
+    """Modifiers [C, 3], [C, B] in whole percentage points inside the step band and the platform's range (the
+    range wins); 1 where the plan does not set them."""
+    ml = limits.modifiers
+    if ml is None or not ml.enabled.any():
+        return np.ones_like(now.device), np.ones_like(now.hours)
+    step = limits.max_step
+    device = _round_band(applied.device, now.device, ml.device_range[:, 0], ml.device_range[:, 1], step)
+    hours = _round_band(applied.hours, now.hours, ml.hour_range[:, 0], ml.hour_range[:, 1], step)
+    mask = ml.enabled[:, None]
+    return np.where(mask, device, 1.0), np.where(mask, hours, 1.0)
+
+
+def _modifier_fields(enabled: bool, device, hours, device_now, hours_now) -> dict:
+    if not enabled:
+        return {}
+    return {
+        "device_modifiers": tuple(float(v) for v in device),
+        "hour_modifiers": tuple(float(v) for v in hours),
+        "current_device_modifiers": tuple(float(v) for v in device_now),
+        "current_hour_modifiers": tuple(float(v) for v in hours_now),
+    }
 
 
 def demo_targets_for(platform: str, campaign_id: int) -> tuple[str, tuple[str, ...]]:

@@ -12,6 +12,10 @@ Minimums (for a USD account; other currencies have their own, set `PLATFORM_RULE
   * Meta: an ad set's daily budget is at least 1.00 (impressions-billed ad sets; Meta asks more for others);
   * TikTok: an ad group's daily budget is at least 20.00;
   * bids (max CPC, CPM bid cap) are at least one cent everywhere.
+
+Bid modifiers (`MODIFIER_RANGES`): Google Ads and Microsoft Advertising take device adjustments from −100% (the
+device excluded, multiplier 0) to +900% (10) and ad-schedule / day-time adjustments from −90% (0.1) to +900%, in
+whole percentage points on Microsoft (so GAELP plans every modifier to 0.01); Meta and TikTok have none.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl.bidding.plan import to_cents
+from rl.market.params import SEARCH_DEVICE_MODIFIER_RANGE, SEARCH_HOUR_MODIFIER_RANGE
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,33 @@ PLATFORM_RULES: dict[str, PlatformRule] = {
     "meta": PlatformRule(min_budget=1.00, zero_budget_allowed=False),
     "tiktok": PlatformRule(min_budget=20.00, zero_budget_allowed=False),
 }
+
+
+@dataclass(frozen=True)
+class ModifierRule:
+    """The (low, high) multipliers a platform takes as device and as hour-of-day (ad schedule) bid modifiers."""
+
+    device: tuple[float, float]
+    hours: tuple[float, float]
+
+
+MODIFIER_RANGES: dict[str, ModifierRule] = {
+    "google_ads": ModifierRule(SEARCH_DEVICE_MODIFIER_RANGE, SEARCH_HOUR_MODIFIER_RANGE),
+    "microsoft_ads": ModifierRule(SEARCH_DEVICE_MODIFIER_RANGE, SEARCH_HOUR_MODIFIER_RANGE),
+}
+
+
+def modifier_problem(platform: str, kind: str, key: str, value: float) -> str | None:
+    """Why `platform` would refuse this modifier (`kind` "device" or "hours"; None: it takes it)."""
+    rule = MODIFIER_RANGES.get(platform)
+    if rule is None:
+        return f"{platform} has no device or hour-of-day bid modifiers ({key} = {value!r})"
+    low, high = rule.device if kind == "device" else rule.hours
+    if not whole_cents(value):
+        return f"{key} modifier {value!r} is not a whole percentage point"
+    if not low - 1e-9 <= value <= high + 1e-9:
+        return f"{key} modifier {value:.2f} is outside {platform}'s range [{low:g}, {high:g}]"
+    return None
 
 
 def whole_cents(value: float) -> bool:

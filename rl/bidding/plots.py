@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
+from rl.bidding.plan import DEVICE_KEYS, SEARCH_PLATFORMS, hour_block_keys, to_cents  # noqa: E402
+
 PACING_COLUMNS = ("date", "platform", "campaign_id", "campaign_name", "spend", "conversions", "daily_budget")
 
 
@@ -107,6 +109,23 @@ def _change(new: float, old: float | None) -> str:
     return f"{new / old - 1:+.1%}" if old else "new setting"
 
 
+def modifier_diff(e) -> str:
+    """The entry's device and hour-block modifiers that change, as "mobile 1.00→1.10, h08_12 1.00→0.90"
+    ("unchanged"; on a platform without modifiers, "none on <platform>")."""
+    if e.device_modifiers is None and e.hour_modifiers is None:
+        return "not set" if e.platform in SEARCH_PLATFORMS else f"none on {e.platform}"
+    moves = []
+    for new, now, keys in (
+        (e.device_modifiers, e.current_device_modifiers, DEVICE_KEYS),
+        (e.hour_modifiers, e.current_hour_modifiers, hour_block_keys(len(e.hour_modifiers or ()))),
+    ):
+        for j, value in enumerate(new or ()):
+            old = now[j] if now is not None else None
+            if old is None or to_cents(old) != to_cents(value):
+                moves.append(f"{keys[j]} {'?' if old is None else f'{old:.2f}'}→{value:.2f}")
+    return ", ".join(moves) or "unchanged"
+
+
 def plan_diff(entries: Sequence) -> list[dict]:
     """The plan (`PlanEntry` rows) against the settings in force, one row per campaign, with the policy behind it."""
     return [
@@ -121,6 +140,7 @@ def plan_diff(entries: Sequence) -> list[dict]:
             "bid plan": round(e.bid, 2),
             "bid Δ": _change(e.bid, e.current_bid),
             "max bid": round(e.max_bid, 2),
+            "modifiers Δ": modifier_diff(e),
             "policy": f"{e.policy_version} ({e.policy_source})",
         }
         for e in entries

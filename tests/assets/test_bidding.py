@@ -9,6 +9,7 @@ from assets.bidding import BIDDING_ASSETS, PLAN_TABLE, BidPushConfig
 from orchestration.environment import Environment
 from orchestration.resources.platforms import GoogleAdsBidPlatform, LivePushRefused
 from rl.bidding.audit import TABLE as AUDIT_TABLE
+from rl.bidding.checks import CHECKS
 from tests.assets.conftest import LAST
 
 
@@ -38,12 +39,13 @@ def test_plan_passes_checks_pushes_to_the_demo_world_and_a_second_push_changes_n
     result = _materialize(copy, {"ops": {"daily_bid_plan": {"config": {"policy": "proportional"}}}})
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 6 and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
+    assert len(checks) == len(CHECKS) and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
     rows = _query(copy, f"SELECT campaign_id, daily_budget, bid, policy_version, data_partition FROM {PLAN_TABLE}")
     assert len(rows) == 8 and {r[3] for r in rows} == {"baseline:proportional"} and {r[4] for r in rows} == {LAST}
     assert sum(r[1] for r in rows) <= 500.0
     meta = result.asset_materializations_for_node("daily_bid_plan")[0].metadata
     assert "budget plan" in meta["plan"].value and meta["policy_source"].value == "override"
+    assert "modifiers Δ" in meta["plan"].value and "none on meta" in meta["plan"].value
     pushed = _pushes(copy)
     assert pushed.count("\n") > 0
     statuses = _query(copy, f"SELECT DISTINCT mode FROM {AUDIT_TABLE}")

@@ -13,10 +13,11 @@ import shutil
 import time
 
 import dagster as dg
+import duckdb
 import pytest
 
 from assets import _preview
-from orchestration.closed_loop import run_loop
+from orchestration.closed_loop import modifiers_pushed, run_loop
 from orchestration.definitions import defs
 from orchestration.resources import build_resources, world_dir
 from tests.assets.conftest import LAST
@@ -26,7 +27,14 @@ SEED = 5  # the session world's seed
 LOOP_DAY = (dt.date.fromisoformat(LAST) + dt.timedelta(days=1)).isoformat()  # the first day after the history
 # what test_calibration and test_learning run on: seconds, not minutes
 CONFIGS = {
-    "market_calibration": {"window_days": 60, "backtest_markets": 2, "floor_margin": 100.0, "total_tolerance": 10.0},
+    "market_calibration": {
+        "window_days": 60,
+        "backtest_markets": 2,
+        "floor_margin": 100.0,
+        "total_tolerance": 10.0,
+        "block_floor_margin": 100.0,
+        "block_total_tolerance": 10.0,
+    },
     "bidding_policy": TRAIN,
     "policy_evaluation": EVAL,
 }
@@ -73,6 +81,27 @@ def test_every_asset_materialization_has_a_preview_and_no_placeholder(built, tmp
     (day,) = run_loop([LOOP_DAY], data, world_dir(), str(src / "world.yaml"), SEED, instance, {})
     loop_s = time.perf_counter() - started
     assert day.ok, day.error
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        planned = con.execute(
+            "SELECT platform, device_modifiers IS NOT NULL, hour_modifiers IS NOT NULL FROM bid_plan "
+            "WHERE data_partition = ?",
+            [LOOP_DAY],
+        ).fetchall()
+        audited = con.execute(
+            "SELECT field, status FROM bid_push_audit WHERE data_partition = ? AND status IN ('applied', "
+            "'skipped_unchanged')",
+            [LOOP_DAY],
+        ).fetchall()
+    # the search campaigns' plan rows carry their modifiers, the social ones none, and the push handled them
+    assert {(p, d, h) for p, d, h in planned} == {
+        ("google_ads", True, True),
+        ("microsoft_ads", True, True),
+        ("meta", False, False),
+        ("tiktok", False, False),
+    }
+    assert {"device_modifier", "hour_modifier"} <= {f for f, _ in audited}
+    applied = sum(f.endswith("_modifier") and s == "applied" for f, s in audited)
+    assert modifiers_pushed(data, [LOOP_DAY]) == applied
     # then every asset still without a materialization (the day's report and any asset added later), that day
     remaining = unmaterialized()
     rest = None

@@ -35,6 +35,7 @@ def test_the_definitions_load_with_jobs_schedules_and_sensors(defs):
         "campaigns_known_and_enabled",
         "no_nan",
         "within_platform_rules",
+        "modifiers_within_rules",
     }
     daily = defs.resolve_job_def("daily_bidding_job")
     selected = {k.to_user_string() for k in daily.asset_layer.asset_graph.get_all_asset_keys()}

@@ -40,6 +40,9 @@ class BidPlatform(dg.ConfigurableResource):
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
     # What a validate-only push that passed means on this platform (an audit status, see rl.bidding.audit).
     VALIDATION: ClassVar[str] = "validated_by_platform"
+    # whether this platform's push sets device and hour-block bid modifiers (plan rows with modifiers are refused
+    # before any call otherwise)
+    PUSHES_MODIFIERS: ClassVar[bool] = False
 
     def __repr_args__(self):  # the resource may end up in a log line: keep the secrets out of its repr
         return [(k, "***" if k in self.SECRET_FIELDS else v) for k, v in super().__repr_args__()]
@@ -90,17 +93,17 @@ class BidPlatform(dg.ConfigurableResource):
         return "live" if live else "validate_only"
 
     def check_rows(self, rows: Sequence[PlanRow]) -> None:
-        """Refuse rows this resource cannot push (another platform, hour-of-day modifiers), before any call."""
+        """Refuse rows this resource cannot push (another platform, modifiers it cannot set), before any call."""
         for row in rows:
             if row.platform not in self.platforms():
                 raise PlanError(
                     f"{type(self).__name__} pushes to {self.platforms()}, not {row.platform!r} "
                     f"(plan row for campaign {row.campaign_id})"
                 )
-            if row.has_hour_modifiers:
+            if row.has_modifiers and not self.PUSHES_MODIFIERS:
                 raise PlanError(
-                    f"plan row {row.platform}/{row.campaign_id}: hour-of-day bid modifiers are not pushed by "
-                    f"{type(self).__name__}; set hour_modifiers to None (or all 1.0)"
+                    f"plan row {row.platform}/{row.campaign_id}: {type(self).__name__} does not push device or "
+                    "hour-of-day bid modifiers; leave device_modifiers and hour_modifiers None"
                 )
             for change in row.changes():
                 self._check_target(change)

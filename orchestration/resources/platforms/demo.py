@@ -16,7 +16,17 @@ from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
-from rl.bidding.plan import PLATFORMS, Change, demo_targets
+from rl.bidding.plan import (
+    DEVICE_KEYS,
+    MODIFIER_FIELDS,
+    PLATFORMS,
+    Change,
+    PlanError,
+    demo_targets,
+    hour_block_keys,
+    modifier_target,
+    parse_modifier_target,
+)
 from rl.bidding.push import Batch, Outcome, Reading
 
 
@@ -28,6 +38,7 @@ class DemoBidPlatform(BidPlatform):
     world_file: str
     seed: int = 0
     live_pushing_enabled: bool = True
+    PUSHES_MODIFIERS = True  # the search campaigns' device and hour-block modifiers (the world refuses social ones)
 
     _world: Any = PrivateAttr(default=None)
 
@@ -56,7 +67,11 @@ class DemoBidPlatform(BidPlatform):
         for (platform, campaign_id), group in by_campaign.items():
             call: dict[str, Any] = {"call": "DemoWorld.push", "platform": platform, "campaign_id": campaign_id}
             for change in group:
-                call["daily_budget" if change.field == "budget" else "bid"] = round(change.new_value, 2)
+                if change.field in MODIFIER_FIELDS:
+                    key = parse_modifier_target(change.target)[1]
+                    call.setdefault("modifiers", {})[key] = round(change.new_value, 2)
+                else:
+                    call["daily_budget" if change.field == "budget" else "bid"] = round(change.new_value, 2)
             requests = [{**call, "target": c.target, "field": c.field} for c in group]
             batches.append(Batch(group, requests, payload=call))
         return batches
@@ -71,6 +86,8 @@ class DemoBidPlatform(BidPlatform):
             return f"campaign {row.campaign_id} does not exist in the demo world"
         if campaign.platform != row.platform:
             return f"campaign {row.campaign_id} is on {campaign.platform!r} in the demo world, not {row.platform!r}"
+        if change.field in MODIFIER_FIELDS:
+            return self._modifier_refusal(change, campaign.platform, values)
         budget_target, bid_targets = demo_targets(row.campaign_id, row.platform)
         expected = budget_target if change.field == "budget" else bid_targets[0]
         if change.target != expected:
@@ -85,6 +102,43 @@ class DemoBidPlatform(BidPlatform):
         if not math.isfinite(change.new_value) or change.new_value < 0:
             return f"{change.field} {change.new_value} is not a finite number >= 0"
         return None
+
+    def _modifier_refusal(self, change: Change, platform: str, values: bool) -> str | None:
+        world = self.world()
+        if not world.params.platform(platform).has_modifiers:
+            return f"{platform} has no device or hour-of-day bid modifiers in the demo world"
+        try:
+            campaign_id, key, block = parse_modifier_target(change.target)
+        except PlanError as e:
+            return str(e)
+        keys = self._modifier_keys()
+        if campaign_id != change.row.campaign_id or key not in keys:
+            return (
+                f"{change.field} target {change.target!r} does not exist in the demo world; campaign "
+                f"{change.row.campaign_id}'s are {[modifier_target(change.row.campaign_id, k) for k in keys]}"
+            )
+        if not values:
+            return None
+        kind = "device" if key in DEVICE_KEYS else "hour"
+        low, high = getattr(world.params.platform(platform), f"{kind}_modifier_range")
+        if not (math.isfinite(change.new_value) and low <= change.new_value <= high):
+            return f"{key} modifier {change.new_value} is outside {platform}'s range [{low:g}, {high:g}]"
+        return None
+
+    def _modifier_keys(self) -> list[str]:
+        return [*DEVICE_KEYS, *hour_block_keys(self.world().params.hour_blocks)]
+
+    def _modifiers(self, campaign_id: int, sent: dict[str, float]) -> dict[str, list[float] | None]:
+        """The world push's device and hour-block vectors: those in force with the sent keys replaced (None for a
+        kind nothing was sent for)."""
+        now = self.world().modifiers[campaign_id]
+        keys = self._modifier_keys()
+        device = [sent.get(k, v) for k, v in zip(keys[:3], now.device, strict=True)]
+        hours = [sent.get(k, v) for k, v in zip(keys[3:], now.hours, strict=True)]
+        return {
+            "device_modifiers": device if any(k in sent for k in DEVICE_KEYS) else None,
+            "hour_modifiers": hours if any(k in sent for k in keys[3:]) else None,
+        }
 
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
         from rl.world.world import WorldError
@@ -110,6 +164,7 @@ class DemoBidPlatform(BidPlatform):
                 daily_budget=call.get("daily_budget"),
                 bid=call.get("bid"),
                 source=f"bid_push {row.data_partition} policy {row.policy_version}",
+                **self._modifiers(row.campaign_id, call.get("modifiers", {})),
             )
         except WorldError as e:
             return [Outcome.refused(f"the demo world refused the push: {e}") for _ in batch.changes]
@@ -151,6 +206,11 @@ class DemoBidPlatform(BidPlatform):
             refusal = self._refusal(change, values=False)
             if refusal:
                 out.append(Reading(None, problem=refusal))
+                continue
+            if change.field in MODIFIER_FIELDS:
+                now = self.world().modifiers[change.row.campaign_id]
+                key = parse_modifier_target(change.target)[1]
+                out.append(Reading(dict(zip(self._modifier_keys(), now.device + now.hours, strict=True))[key]))
                 continue
             budget, bid = self.world().settings[change.row.campaign_id]
             out.append(Reading(budget if change.field == "budget" else bid))

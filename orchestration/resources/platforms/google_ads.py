@@ -1,6 +1,8 @@
 """Google Ads bid pushes with the official SDK (API v26, gRPC): budgets with CampaignBudgetService, max CPC bids
 with AdGroupService, each as one request object (`MutateCampaignBudgetsRequest`, `MutateAdGroupsRequest`) per
-push with `validate_only` and `partial_failure=True`, so one refused operation does not block the others.
+push with `validate_only` and `partial_failure=True`, so one refused operation does not block the others. Device
+and hour-block bid modifiers are campaign criteria (`MutateCampaignCriteriaRequest`, `google_ads_criteria`): the
+campaign's criteria are read (GAQL `campaign_criterion`) before every such change is built.
 
 Partial-failure errors name their operation in the error's field path (`operations[i]...`), which maps them back to
 plan rows. Quota errors (gRPC RESOURCE_EXHAUSTED, QuotaError.RESOURCE_[TEMPORARILY_]EXHAUSTED) and UNAVAILABLE are
@@ -24,6 +26,8 @@ from typing import Any, ClassVar
 from pydantic import PrivateAttr
 
 from orchestration.resources.ads import customer_id_digits, google_ads_client
+from orchestration.resources.platforms import google_ads_criteria as criteria
+from orchestration.resources.platforms import modifiers
 from orchestration.resources.platforms.base import BidPlatform
 from orchestration.resources.platforms.google_ads_errors import (
     RequestIds,
@@ -35,13 +39,14 @@ from orchestration.resources.platforms.google_ads_errors import (
 )
 from orchestration.resources.platforms.transport import Attempts
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
-from rl.bidding.plan import Change, PlanError, to_cents
+from rl.bidding.plan import MODIFIER_FIELDS, Change, PlanError, parse_modifier_target, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
 log = logging.getLogger(__name__)
 
 MICROS_PER_CENT = 10_000
 RESOURCE_KINDS = {"budget": "campaignBudgets", "bid": "adGroups"}
+CRITERIA_METHOD = "CampaignCriterionService.MutateCampaignCriteria"
 READ_QUERIES = {
     "budget": "SELECT campaign_budget.id, campaign_budget.amount_micros FROM campaign_budget "
     "WHERE campaign_budget.id IN ({ids})",
@@ -68,16 +73,25 @@ class GoogleAdsBidPlatform(BidPlatform):
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {"developer_token", "client_id", "client_secret", "refresh_token"}
     )
+    PUSHES_MODIFIERS: ClassVar[bool] = True
 
     _ads_client: Any = PrivateAttr(default=None)
     _services: dict = PrivateAttr(default_factory=dict)
     _request_ids: Any = PrivateAttr(default_factory=RequestIds)
+    _criteria: dict = PrivateAttr(default_factory=dict)  # campaign id -> CampaignCriteria read by this push
 
     def platforms(self) -> tuple[str, ...]:
         return ("google_ads",)
 
     def _check_target(self, change: Change) -> None:
-        _object_id(change, customer_id_digits(self.customer_id))
+        if change.field in MODIFIER_FIELDS:
+            criteria.check_modifier(change)
+        else:
+            _object_id(change, customer_id_digits(self.customer_id))
+
+    def _must_read(self, change: Change) -> bool:
+        """A modifier change is built from the campaign's criteria as they are now (which exist, the schedule)."""
+        return change.field in MODIFIER_FIELDS
 
     def account(self) -> str:
         return f"google_ads:{customer_id_digits(self.customer_id)}"
@@ -112,7 +126,7 @@ class GoogleAdsBidPlatform(BidPlatform):
         client = self._client()
         budgets = [c for c in changes if c.field == "budget"]
         bids = [c for c in changes if c.field == "bid"]
-        batches = []
+        batches = self._criteria_batches([c for c in changes if c.field in MODIFIER_FIELDS], validate_only)
         if budgets:
             operations = []
             for change in budgets:
@@ -142,38 +156,72 @@ class GoogleAdsBidPlatform(BidPlatform):
             batches.append(self._batch("AdGroupService.MutateAdGroups", bids, request))
         return batches
 
+    def _criteria_batches(self, changes: list[Change], validate_only: bool) -> list[Batch]:
+        """The criteria updates of every campaign in one request (partial failure), then each campaign's new ad
+        schedule in its own atomic request."""
+        from google.ads.googleads.v26.services.types.campaign_criterion_service import MutateCampaignCriteriaRequest
+
+        if not changes:
+            return []
+        customer_id = customer_id_digits(self.customer_id)
+        service = self._service("CampaignCriterionService")
+        updates, creations = criteria.operations(changes, self._criteria, self._client(), service, customer_id)
+        batches = []
+        for ops, atomic in [(updates, False)] + [(c, True) for c in creations]:
+            if not ops.operations:
+                continue
+            request = MutateCampaignCriteriaRequest(
+                customer_id=customer_id,
+                operations=ops.operations,
+                partial_failure=not atomic,
+                validate_only=validate_only,
+            )
+            envelope, described = self._describe(CRITERIA_METHOD, request)
+            requests = [
+                {**envelope, "operation_indexes": group, "operations": [described[i] for i in group]}
+                for group in ops.groups
+            ]
+            batches.append(Batch(ops.changes, requests, payload=(CRITERIA_METHOD, request, ops)))
+        return batches
+
     @staticmethod
-    def _batch(method: str, changes: list[Change], request: Any) -> Batch:
+    def _describe(method: str, request: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(the request's envelope, each operation as JSON-able dict) for the audit."""
         envelope = {
             "method": method,
             "customer_id": request.customer_id,
             "partial_failure": request.partial_failure,
             "validate_only": request.validate_only,
         }
-        described = [
-            {
-                **envelope,
-                "operation_index": i,
-                "operation": type(op).to_dict(
-                    op, use_integers_for_enums=False, always_print_fields_with_no_presence=False
-                ),
-            }
-            for i, op in enumerate(request.operations)
+        operations = [
+            type(op).to_dict(op, use_integers_for_enums=False, always_print_fields_with_no_presence=False)
+            for op in request.operations
         ]
+        return envelope, operations
+
+    @classmethod
+    def _batch(cls, method: str, changes: list[Change], request: Any) -> Batch:
+        envelope, operations = cls._describe(method, request)
+        described = [{**envelope, "operation_index": i, "operation": op} for i, op in enumerate(operations)]
         return Batch(changes, described, payload=(method, request))
 
     # -- sending ------------------------------------------------------------------------------------------------
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
-        method, request = batch.payload
+        method, request, ops = (*batch.payload, None)[:3]
         options = {"timeout": self.timeout_seconds, "retry": None}  # one retry layer: ours
-        if method.startswith("CampaignBudgetService"):
+        if ops is not None:
+            service = self._service("CampaignCriterionService")
+            call = lambda: service.mutate_campaign_criteria(request=request, **options)  # noqa: E731
+        elif method.startswith("CampaignBudgetService"):
             service = self._service("CampaignBudgetService")
             call = lambda: service.mutate_campaign_budgets(request=request, **options)  # noqa: E731
         else:
             service = self._service("AdGroupService")
             call = lambda: service.mutate_ad_groups(request=request, **options)  # noqa: E731
-        n = len(batch.changes)
-        what = f"Google Ads {method} for customer {request.customer_id}"
+        n = len(request.operations)
+        what = f"Google Ads {method} for customer {request.customer_id}" + (
+            f" ({ops.note})" if ops and ops.note else ""
+        )
         attempts = Attempts(is_ambiguous)
         try:
             response = with_backoff(
@@ -185,8 +233,15 @@ class GoogleAdsBidPlatform(BidPlatform):
                 what=what,
             )
         except Exception as e:
-            return failed_call(e, what, n)
-        return self._outcomes(response, n, validate_only, what, attempts.unknown)
+            outcomes = failed_call(e, what, n)
+        else:
+            outcomes = self._outcomes(response, n, validate_only, what, attempts.unknown)
+        if ops is None:
+            return outcomes
+        return [
+            modifiers.fold(change, group, outcomes, ops.labels, validate_only)
+            for change, group in zip(ops.changes, ops.groups, strict=True)
+        ]
 
     def discover(self, platform: str) -> DiscoveredAccount:
         """The customer's campaigns, budgets and ad groups: GAQL `GoogleAdsService.Search`, page by page, each page
@@ -212,41 +267,54 @@ class GoogleAdsBidPlatform(BidPlatform):
 
         return discovery.discover(page, customer_id)
 
-    def _read(self, changes: list[Change]) -> list[Reading]:
+    def _search(self, query: str, what: str) -> list[Any]:
         from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
 
-        customer_id = customer_id_digits(self.customer_id)
         service = self._service("GoogleAdsService")
+        request = SearchGoogleAdsRequest(customer_id=customer_id_digits(self.customer_id), query=query)
+        return with_backoff(
+            lambda: list(service.search(request=request, timeout=self.timeout_seconds, retry=None)),
+            retryable=is_retryable,
+            attempts=self.retry_attempts,
+            base_seconds=self.retry_base_seconds,
+            what=what,
+        )
+
+    def _read_criteria(self, changes: list[Change]) -> list[Reading]:
+        """The modifiers in force (and whether the campaign's schedule can take the plan's blocks), from one GAQL
+        read of the campaigns' DEVICE and AD_SCHEDULE criteria, kept for building this push's requests."""
+        campaigns = sorted({parse_modifier_target(c.target)[0] for c in changes})
+        for campaign_id in campaigns:
+            self._criteria.pop(campaign_id, None)
+        what = f"Google Ads read of campaign criteria for customer {customer_id_digits(self.customer_id)}"
+        rows = self._search(criteria.CRITERIA_QUERY.format(ids=", ".join(map(str, campaigns))), what)
+        self._criteria.update(criteria.parse_rows(rows, campaigns))
+        return [self._criteria[parse_modifier_target(c.target)[0]].reading(c) for c in changes]
+
+    def _read(self, changes: list[Change]) -> list[Reading]:
+        modifiers = [c for c in changes if c.field in MODIFIER_FIELDS]
+        by_change = dict(zip(map(id, modifiers), self._read_criteria(modifiers) if modifiers else [], strict=True))
+        everything, changes = changes, [c for c in changes if c.field not in MODIFIER_FIELDS]
+        customer_id = customer_id_digits(self.customer_id)
         found: dict[tuple[str, str], float] = {}
         for field in ("budget", "bid"):
             ids = sorted({_object_id(c, customer_id) for c in changes if c.field == field})
             if not ids:
                 continue
-            request = SearchGoogleAdsRequest(
-                customer_id=customer_id, query=READ_QUERIES[field].format(ids=", ".join(ids))
-            )
             what = f"Google Ads read of {field} objects for customer {customer_id}"
-            rows = with_backoff(
-                lambda request=request: list(service.search(request=request, timeout=self.timeout_seconds, retry=None)),
-                retryable=is_retryable,
-                attempts=self.retry_attempts,
-                base_seconds=self.retry_base_seconds,
-                what=what,
-            )
-            for row in rows:
+            for row in self._search(READ_QUERIES[field].format(ids=", ".join(ids)), what):
                 if field == "budget":
                     found[(field, str(row.campaign_budget.id))] = row.campaign_budget.amount_micros / 1e6
                 else:
                     found[(field, str(row.ad_group.id))] = row.ad_group.cpc_bid_micros / 1e6
-        out = []
         for change in changes:
             key = (change.field, _object_id(change, customer_id))
             kind = RESOURCE_KINDS[change.field]
             if key in found:
-                out.append(Reading(found[key]))
+                by_change[id(change)] = Reading(found[key])
             else:
-                out.append(Reading(None, problem=f"{kind} {key[1]} not found in customer {customer_id}"))
-        return out
+                by_change[id(change)] = Reading(None, problem=f"{kind} {key[1]} not found in customer {customer_id}")
+        return [by_change[id(c)] for c in everything]
 
     def _outcomes(
         self, response: Any, n: int, validate_only: bool, what: str, earlier: BaseException | None = None

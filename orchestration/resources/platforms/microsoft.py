@@ -28,7 +28,9 @@ from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
+from orchestration.resources.platforms import microsoft_criteria as criteria
 from orchestration.resources.platforms.base import BidPlatform
+from orchestration.resources.platforms.microsoft_criteria import none_all as _none_all
 from orchestration.resources.platforms.microsoft_errors import as_list, classify, number, partial_errors
 from orchestration.resources.platforms.transport import (
     Attempts,
@@ -39,7 +41,7 @@ from orchestration.resources.platforms.transport import (
 )
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.audit import install_redacting_filter
-from rl.bidding.plan import Change, PlanError, to_cents
+from rl.bidding.plan import MODIFIER_FIELDS, Change, PlanError, parse_modifier_target, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
 
 MAX_PER_CALL = 100
@@ -53,13 +55,6 @@ def wsdl_cache() -> Any:
     global _WSDL_CACHE
     _WSDL_CACHE = _WSDL_CACHE or DictCache()
     return _WSDL_CACHE
-
-
-def _none_all(obj: Any) -> Any:
-    """Set every element of a suds object to None (so an update sends only what is then set)."""
-    for name, _ in obj:
-        setattr(obj, name, None)
-    return obj
 
 
 class MicrosoftAdsBidPlatform(BidPlatform):
@@ -77,10 +72,12 @@ class MicrosoftAdsBidPlatform(BidPlatform):
 
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"developer_token", "client_secret", "refresh_token"})
     VALIDATION: ClassVar[str] = "checked_exists"
+    PUSHES_MODIFIERS: ClassVar[bool] = True  # campaign DeviceCriterion / DayTimeCriterion (`microsoft_criteria`)
 
     _authorization_data: Any = PrivateAttr(default=None)
     _suds_options: dict = PrivateAttr(default_factory=dict)
     _client: Any = PrivateAttr(default=None)
+    _criteria: dict = PrivateAttr(default_factory=dict)  # campaign id -> CampaignCriteria read by this push
 
     def platforms(self) -> tuple[str, ...]:
         return ("microsoft_ads",)
@@ -133,7 +130,13 @@ class MicrosoftAdsBidPlatform(BidPlatform):
             )
         return self._client
 
+    def _must_read(self, change: Change) -> bool:
+        """A modifier change is built from the campaign's criteria as they are now (which exist, the schedule)."""
+        return change.field in MODIFIER_FIELDS
+
     def _check_target(self, change: Change) -> None:
+        if change.field in MODIFIER_FIELDS:
+            return criteria.check_modifier(change)
         if not change.target.isdigit():
             raise PlanError(f"{change.describe()}: Microsoft Advertising ids are digits, got {change.target!r}")
         if change.field == "bid" and not str(change.row.budget_target or "").isdigit():
@@ -144,6 +147,8 @@ class MicrosoftAdsBidPlatform(BidPlatform):
 
     # -- building -----------------------------------------------------------------------------------------------
     def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
+        modifiers = [c for c in changes if c.field in MODIFIER_FIELDS]
+        batches = criteria.batches(self, modifiers, validate_only) if modifiers else []
         budgets = [c for c in changes if c.field == "budget"]
         by_campaign: dict[int, list[Change]] = {}
         for change in (c for c in changes if c.field == "bid"):
@@ -153,7 +158,7 @@ class MicrosoftAdsBidPlatform(BidPlatform):
             groups += [
                 ("ad_groups", campaign_id, bids[i : i + MAX_PER_CALL]) for i in range(0, len(bids), MAX_PER_CALL)
             ]
-        return [self._batch(kind, campaign_id, group, validate_only) for kind, campaign_id, group in groups]
+        return [self._batch(kind, campaign_id, group, validate_only) for kind, campaign_id, group in groups] + batches
 
     def _batch(self, kind: str, campaign_id: int | None, group: list[Change], validate_only: bool) -> Batch:
         factory = self._service().factory
@@ -216,6 +221,8 @@ class MicrosoftAdsBidPlatform(BidPlatform):
             raise settled(fault) from None
 
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
+        if len(batch.payload) == 4:  # device / day-time criteria
+            return criteria.send(self, batch, validate_only)
         method, campaign_id, argument = batch.payload
         account_id = int(self.account_id)
         arguments = {
@@ -285,6 +292,16 @@ class MicrosoftAdsBidPlatform(BidPlatform):
     def _read(self, changes: list[Change]) -> list[Reading]:
         account_id = int(self.account_id)
         readings: dict[tuple[str, str], Reading] = {}
+        modifiers = [c for c in changes if c.field in MODIFIER_FIELDS]
+        for campaign_id in dict.fromkeys(parse_modifier_target(c.target)[0] for c in modifiers):
+            mine = [c for c in modifiers if parse_modifier_target(c.target)[0] == campaign_id]
+            try:
+                found = criteria.read(self, campaign_id)
+            except PlatformFault as fault:
+                kind = "problem" if fault.kind == "refused" else "error"
+                readings.update({(c.field, c.target): Reading(None, **{kind: fault.text}) for c in mine})
+                continue
+            readings.update({(c.field, c.target): found.reading(c) for c in mine})
         groups: list[tuple[str, int | None, list[Change]]] = [
             ("budget", None, [c for c in changes if c.field == "budget"])
         ]

@@ -23,6 +23,10 @@ class Row:
     bid: float | None
     current_budget: float | None
     current_bid: float | None
+    device_modifiers: tuple | None = None
+    hour_modifiers: tuple | None = None
+    current_device_modifiers: tuple | None = None
+    current_hour_modifiers: tuple | None = None
 
 
 def ok_rows() -> list[Row]:
@@ -133,3 +137,40 @@ def test_no_plan_that_passes_the_checks_exceeds_the_budget_the_max_bid_or_the_st
             assert abs(r.bid - r.current_bid) <= step * r.current_bid + cent
         else:
             assert r.bid <= r.current_bid
+
+
+def test_modifiers_only_where_the_platform_has_them_within_its_range_and_the_step():
+    rows = ok_rows()
+    rows[0].device_modifiers, rows[0].current_device_modifiers = (1.2, 1.0, 0.0), (1.0, 1.0, 0.0)
+    rows[0].hour_modifiers, rows[0].current_hour_modifiers = (0.9, 1, 1, 1, 1, 1.1), (1.0,) * 6
+    assert not failed(rows)
+    rows[0].device_modifiers = (1.21, 1.0, 0.0)  # +20% of 1.00 is 1.20
+    assert failed(rows) == {"modifiers_within_rules"}
+    rows[0].device_modifiers = (1.2, 1.0, 0.02)  # from 0 the band is ±20% of 0.1
+    assert not failed(rows)
+    rows[0].hour_modifiers, rows[0].current_hour_modifiers = (0.09, 1, 1, 1, 1, 1), (0.1, 1, 1, 1, 1, 1)
+    message = run_checks(rows, LIMITS, CAMPAIGNS)["modifiers_within_rules"][0].message
+    assert "google_ads/101: h00_04 modifier 0.09 is outside google_ads's range [0.1, 10]" in message
+    rows = ok_rows()
+    rows[1].device_modifiers = (1.0, 1.0, 1.0)
+    message = run_checks(rows, LIMITS, CAMPAIGNS)["modifiers_within_rules"][0].message
+    assert "meta/201: meta has no device or hour-of-day bid modifiers" in message
+    rows = ok_rows()
+    rows[0].device_modifiers = (1.005, 1.0, 1.0)
+    assert "not a whole percentage point" in run_checks(rows, LIMITS, CAMPAIGNS)["modifiers_within_rules"][0].message
+
+
+def test_the_highest_cell_bids_within_the_max_bid():
+    rows = ok_rows()
+    rows[0].bid, rows[0].current_bid = 8.0, 8.0  # max bid 10
+    rows[0].device_modifiers = (1.2, 1.0, 1.0)
+    rows[0].hour_modifiers = (1.1, 1, 1, 1, 1, 1)
+    results = run_checks(rows, LIMITS, CAMPAIGNS)
+    assert [f.message for f in results["bids_within_max_bid"]] == [
+        "google_ads/101: bid 8.00 with its modifiers bids up to 10.56 in its highest device and hour block, above "
+        "the max bid 10.00"
+    ]
+    rows[0].bid = 7.57  # 10 / 1.32 = 7.575…: the cap wins over the step band (8.00 → 7.57 is within it anyway)
+    assert not failed(rows)
+    rows[0].current_bid = 9.99  # 9.99 -> 7.57 is more than 20% down, but the cap wins
+    assert not failed(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -184,3 +185,56 @@ def test_the_kill_switch_reverts_the_plan_to_the_reference_settings():
     assert all(e.policy_version == "baseline:static_reference" for e in plan.entries)
     assert all(e.bid <= e.current_bid for e in plan.entries)  # back towards the reference bids
     assert passes(check(plan))
+
+
+def with_modifiers(h: mart_history.MartHistory, device=(1.0, 1.0, 1.0), hours=(1.0,) * 6) -> mart_history.MartHistory:
+    """The history with these modifiers in force on every search campaign (1 on the social ones)."""
+    mods = np.ones((h.n_days, len(h.campaigns), 9))
+    search = [j for j, c in enumerate(h.campaigns) if c.platform in ("google_ads", "microsoft_ads")]
+    mods[:, search] = np.array([*device, *hours])
+    return dataclasses.replace(h, modifiers=mods)
+
+
+def test_a_policy_moves_search_modifiers_a_step_in_whole_points_and_the_plan_passes_the_checks():
+    codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
+    up = codec.encode(REF_BUDGETS / 500.0, np.ones(8), np.full((8, 3), 5.0), np.full((8, 6), 0.2))
+    h = with_modifiers(history(), device=(1.0, 1.0, 0.0), hours=(1.0, 1.0, 1.0, 1.0, 1.0, 0.5))
+    plan = planner.make_plan(
+        h, REFERENCE, ACCOUNT, SCHEMA, policy_choice.PolicyChoice(FixedPolicy(up), "t:1", "promoted"), LAST.isoformat()
+    )
+    assert passes(check(plan)), check(plan)
+    for e in plan.entries:
+        if e.platform in ("meta", "tiktok"):
+            assert e.device_modifiers is None and e.hour_modifiers is None
+            continue
+        assert e.device_modifiers == (1.2, 1.2, 0.02)  # +20%; an excluded device comes back by 20% of 0.1
+        assert e.hour_modifiers == (0.8, 0.8, 0.8, 0.8, 0.8, 0.4)  # the action asks 0.2: -20% a day
+        assert e.current_device_modifiers == (1.0, 1.0, 0.0) and e.current_hour_modifiers[-1] == 0.5
+        assert e.bid * 1.2 * 0.8 <= e.max_bid + 1e-9
+
+
+def test_the_safe_plan_moves_modifiers_back_towards_those_in_force_when_gaelp_took_over():
+    c = len(REF_BIDS)
+    reference = planner.Reference(REF_BUDGETS, REF_BIDS, "test", device=np.ones((c, 3)), hours=np.ones((c, 6)))
+    h = with_modifiers(history(), device=(2.0, 1.0, 1.0), hours=(1.0, 1.0, 1.0, 1.0, 1.0, 0.5))
+    plan = planner.make_plan(h, reference, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
+    assert passes(check(plan)), check(plan)
+    search = [e for e in plan.entries if e.platform in ("google_ads", "microsoft_ads")]
+    assert search and all(e.device_modifiers == (1.6, 1.0, 1.0) for e in search)
+    assert all(e.hour_modifiers == (1.0, 1.0, 1.0, 1.0, 1.0, 0.6) for e in search)
+
+
+def test_the_plan_keeps_its_modifiers_through_the_plan_table(tmp_path):
+    import duckdb
+
+    from assets._io import read_plan, write_plan
+
+    h = with_modifiers(history(), device=(1.1, 1.0, 0.9))
+    plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        write_plan(conn, LAST.isoformat(), plan)
+        stored, _ = read_plan(conn, LAST.isoformat())
+    assert [e.device_modifiers for e in stored] == [
+        e.device_modifiers for e in sorted(plan.entries, key=lambda e: (e.platform, e.campaign_id))
+    ]
+    assert stored[0].to_plan_row().changes()[-1].field == "hour_modifier"

@@ -16,16 +16,19 @@ import pytest
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 from google.ads.googleads.v26.services.types.ad_group_service import MutateAdGroupsRequest
 from google.ads.googleads.v26.services.types.campaign_budget_service import MutateCampaignBudgetsRequest
+from google.ads.googleads.v26.services.types.campaign_criterion_service import MutateCampaignCriteriaRequest
 from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
 
 from tests.orchestration.resources.fake_google_ads import FAILURE_KEY, FakeRpcError
 
 MUTATE_BUDGETS = "/google.ads.googleads.v26.services.CampaignBudgetService/MutateCampaignBudgets"
 MUTATE_AD_GROUPS = "/google.ads.googleads.v26.services.AdGroupService/MutateAdGroups"
+MUTATE_CRITERIA = "/google.ads.googleads.v26.services.CampaignCriterionService/MutateCampaignCriteria"
 SEARCH = "/google.ads.googleads.v26.services.GoogleAdsService/Search"
 REQUEST_TYPES = {
     MUTATE_BUDGETS: MutateCampaignBudgetsRequest,
     MUTATE_AD_GROUPS: MutateAdGroupsRequest,
+    MUTATE_CRITERIA: MutateCampaignCriteriaRequest,
     SEARCH: SearchGoogleAdsRequest,
 }
 

@@ -115,11 +115,43 @@ def test_the_demo_can_never_push_live_to_a_real_account(demo, audit):
     assert {r["mode"] for r in audit.rows()} == {"demo"} and results[0].status == "applied"
 
 
-def test_hour_modifiers_are_refused_rather_than_dropped(demo, audit):
-    row = demo_row(101, "google_ads", bid=2.0, hour_modifiers=(1.2,) * 24)
-    with pytest.raises(PlanError, match="hour-of-day bid modifiers are not pushed"):
-        demo.push([row], live=True, audit=audit)
-    assert audit.rows() == []
+def test_modifiers_reach_the_world_once_and_are_read_back(demo, audit):
+    world = DemoWorld.open(demo.world_dir, demo.world_file, demo.seed)
+    before = world.modifiers[101]
+    row = demo_row(
+        101,
+        "google_ads",
+        bid=2.0,
+        device_modifiers=(1.2, before.device[1], before.device[2]),
+        current_device_modifiers=before.device,
+        hour_modifiers=(0.9,) + before.hours[1:],
+        current_hour_modifiers=before.hours,
+    )
+    results = demo.push([row], live=True, audit=audit)
+    sent = {r.target: r.status for r in results if r.field in ("device_modifier", "hour_modifier")}
+    assert sent["101:mobile"] == "applied" and sent["101:h00_04"] == "applied"
+    assert sent["101:desktop"] == "skipped_unchanged" and sent["101:h20_24"] == "skipped_unchanged"
+    after = DemoWorld.open(demo.world_dir, demo.world_file, demo.seed).modifiers[101]
+    assert after.device == (1.2,) + before.device[1:] and after.hours == (0.9,) + before.hours[1:]
+    again = demo.push([row], live=True, audit=audit)  # idempotent: nothing sent twice
+    assert {r.status for r in again} == {"skipped_unchanged"}
+    assert len(DemoWorld.open(demo.world_dir, demo.world_file, demo.seed).pushes()) == 1
+    changes = row.changes()
+    readings = demo._read([c for c in changes if c.target in ("101:mobile", "101:h00_04")])
+    assert [r.value for r in readings] == [1.2, 0.9]
+
+
+def test_modifiers_the_world_refuses_are_refused_per_change(demo, audit):
+    out_of_range = demo_row(101, "google_ads", bid=2.0, hour_modifiers=(0.05, 1, 1, 1, 1, 1))
+    results = demo.push([out_of_range], live=True, audit=audit)
+    assert {r.status for r in results if r.target == "101:h00_04"} == {"refused"}
+    assert {r.status for r in results} <= {"refused", "skipped_unchanged"}
+    assert any("outside google_ads's range [0.1, 10]" in r.response for r in results)
+    wrong_blocks = demo_row(101, "google_ads", bid=2.0, hour_modifiers=(1.0, 1.2, 1.0, 1.0))  # 4 blocks, world has 6
+    results = demo.push([wrong_blocks], live=True, audit=audit)
+    assert any(r.status == "refused" and "does not exist in the demo world" in r.response for r in results)
+    with pytest.raises(PlanError, match="meta has no device or hour-of-day bid modifiers"):
+        demo_row(201, "meta", bid=2.0, device_modifiers=(1.0, 1.0, 1.0))
 
 
 def test_the_base_resource_is_abstract():
