@@ -53,7 +53,7 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
         raise ValueError(
             f"{RAW_SCHEMA}.{table} has columns {have}, but the report now has {list(RAW_SCHEMAS[table])}: its rows "
             f"cannot be mixed with the new ones. Drop the table (DROP TABLE {RAW_SCHEMA}.{table}) and re-ingest its "
-            "history (the demo: python -m orchestration.demo --fresh)"
+            "history (the demo: gaelp demo --fresh)"
         )
 
 

@@ -33,7 +33,7 @@ def build_warehouse(days: int) -> Path:
     shutil.copy(Path(__file__).resolve().parents[1] / "orchestration" / "instance" / "dagster.yaml", root / "home")
     import dagster as dg
 
-    from orchestration.demo import partition_range, run_job
+    from cli.demo import partition_range, run_job
 
     first, last = partition_range(days)
     print(f"building the demo warehouse {first} .. {last} in {root} (ingestion + dbt through Dagster)", flush=True)

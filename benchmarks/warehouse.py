@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     import dagster as dg
     import duckdb
 
-    from orchestration.demo import partition_range, run_job
+    from cli.demo import partition_range, run_job
     from rl.discovery.engine import discover
 
     first, last = partition_range(args.days)
