@@ -10,18 +10,18 @@ evaluation only; the pipeline never reads them.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from orchestration.environment import DATA_DIR_VAR, data_dir
+from rl.evaluation.closed_loop import Outcome, outcome
 
 DEFAULT_BASELINE = "online_lp"  # the best baseline in the simulator (benchmarks.policy) when the registry names none
 
@@ -36,31 +36,6 @@ class LoopDay:
     fallback_reason: str = ""
     ok: bool = True
     error: str = ""
-
-
-@dataclass
-class Outcome:
-    """What a run bought on the loop days (from the world's facts: spend as reported, eventual conversions)."""
-
-    name: str
-    spend: dict[str, float] = field(default_factory=dict)
-    conversions: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_spend(self) -> float:
-        return sum(self.spend.values())
-
-    @property
-    def total_conversions(self) -> float:
-        return sum(self.conversions.values())
-
-    @property
-    def cpa(self) -> float:
-        return self.total_spend / self.total_conversions if self.total_conversions else float("inf")
-
-    @property
-    def max_daily_spend(self) -> float:
-        return max(self.spend.values(), default=0.0)
 
 
 def loop_assets() -> tuple[list, dg.AssetSelection]:
@@ -211,37 +186,6 @@ def modifiers_pushed(data: Path, keys: list[str]) -> int:
     finally:
         con.close()
     return int(n)
-
-
-def outcome(name: str, world_dir: Path, world_file: str, seed: int, keys: list[str]) -> Outcome:
-    """Spend and eventual conversions per loop day from the world's facts (hidden truth: evaluation only). The
-    world is advanced to the day after the loop first if it is behind (the static operator's copy)."""
-    import polars as pl
-
-    from rl.world.world import DemoWorld
-
-    world = DemoWorld.open(world_dir, world_file, seed)
-    world.advance_to(dt.date.fromisoformat(keys[-1]) + dt.timedelta(days=1))
-    frames = world.frames()
-    first, last = dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
-    spend = (
-        frames["ads"]
-        .filter(pl.col("date").is_between(first, last))
-        .group_by("date")
-        .agg((pl.col("cost_micros").sum() / 1e6).alias("spend"))
-    )
-    conv = (
-        frames["conversions"]
-        .filter(pl.col("click_date").is_between(first, last))
-        .group_by("click_date")
-        .agg(pl.len().alias("conversions"))
-    )
-    out = Outcome(name, {k: 0.0 for k in keys}, {k: 0.0 for k in keys})
-    for d, s in spend.iter_rows():
-        out.spend[d.isoformat()] = float(s)
-    for d, c in conv.iter_rows():
-        out.conversions[d.isoformat()] = float(c)
-    return out
 
 
 def copy_state(data: Path, world_dir: Path, target: Path) -> tuple[Path, Path]:
