@@ -238,3 +238,18 @@ def test_the_plan_keeps_its_modifiers_through_the_plan_table(tmp_path):
         e.device_modifiers for e in sorted(plan.entries, key=lambda e: (e.platform, e.campaign_id))
     ]
     assert stored[0].to_plan_row().changes()[-1].field == "hour_modifier"
+
+
+def test_the_kill_switch_steps_the_modifiers_back_to_those_recorded_when_gaelp_took_over():
+    c = len(REF_BIDS)
+    reference = planner.Reference(REF_BUDGETS, REF_BIDS, "test", device=np.ones((c, 3)), hours=np.ones((c, 6)))
+    codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
+    further = codec.encode(REF_BUDGETS / 500.0, np.ones(8), np.full((8, 3), 5.0), np.full((8, 6), 5.0))
+    promoted = policy_choice.PolicyChoice(FixedPolicy(further), "model:3", "promoted")
+    # the CPA far above 1.5 x target on the last days (almost no key events): the switch fires
+    h = with_modifiers(history(marts(key_events=0.001)), device=(1.5, 1.0, 1.0), hours=(1.0, 1.0, 1.0, 1.0, 1.0, 2.0))
+    plan = planner.make_plan(h, reference, ACCOUNT, SCHEMA, promoted, LAST.isoformat())
+    assert plan.kill_switch is not None and plan.kill_switch.fire
+    assert plan.choice_source == "kill_switch" and passes(check(plan)), check(plan)
+    search = [e for e in plan.entries if e.platform in ("google_ads", "microsoft_ads")]
+    assert all(e.device_modifiers == (1.2, 1.0, 1.0) and e.hour_modifiers[-1] == 1.6 for e in search)
