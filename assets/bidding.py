@@ -21,12 +21,14 @@ from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
 from orchestration import accounts as account_wiring
 from orchestration.environment import TARGETS_CSV_VAR, Environment, current_environment, data_dir, targets_csv
+from orchestration.resources.account import AccountResource
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
+from rl.account import AccountSettings
 from rl.accounts.drift import blocked_rows
 from rl.accounts.model import DiscoveryError
 from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
-from rl.bidding.audit import PROBLEM_STATUSES
+from rl.bidding.audit import PROBLEM_STATUSES, PushAudit
 from rl.bidding.checks import CHECKS, CheckFailure, run_checks
 from rl.bidding.plan import PLATFORMS
 from rl.bidding.plots import plan_diff, plan_total, push_audit, push_problems
@@ -51,11 +53,8 @@ REFERENCE_MODIFIER_COLUMNS = ("device_modifiers", "hour_modifiers")
 
 
 class BidPlanConfig(dg.Config):
-    """The account's planning limits and which policy to use."""
+    """The planning limits beyond the account's own settings (the `account` resource), and which policy to use."""
 
-    daily_budget: float = 500.0
-    target_cpa: float = 100.0
-    max_step: float = 0.20
     max_bid_multiple: float = 2.0
     history_days: int = 56
     policy: str | None = None  # a baseline name (e.g. "static_reference") instead of the promoted model
@@ -63,11 +62,9 @@ class BidPlanConfig(dg.Config):
     kill_switch: bool = True
     targets_csv: str | None = None  # prod: platform, campaign_id, budget_target, bid_targets ("id1;id2")
 
-    def account(self) -> planner.AccountSettings:
-        return planner.AccountSettings(
-            daily_budget=self.daily_budget,
-            target_cpa=self.target_cpa,
-            max_step=self.max_step,
+    def plan_settings(self, account: AccountSettings) -> planner.PlanSettings:
+        return planner.PlanSettings(
+            account=account,
             max_bid_multiple=self.max_bid_multiple,
             history_days=self.history_days,
             kill_switch=self.kill_switch,
@@ -202,16 +199,9 @@ def _failures_md(failures: list[CheckFailure]) -> dg.MetadataValue:
     return _preview.bullets([f.message for f in failures], "none")
 
 
-def _learning_deps() -> list[dg.AssetKey]:
-    """The policy assets, once assets/learning.py exists (another module's; the plan reads their registry)."""
-    import importlib.util
-
-    return [dg.AssetKey("bidding_policy")] if importlib.util.find_spec("assets.learning") else []
-
-
 @dg.asset(
     partitions_def=DAILY_PARTITIONS,
-    deps=[dg.AssetKey("fct_campaign_daily"), dg.AssetKey("dim_campaign"), *_learning_deps()],
+    deps=[dg.AssetKey("fct_campaign_daily"), dg.AssetKey("dim_campaign"), dg.AssetKey("bidding_policy")],
     group_name="bidding",
     kinds={"python", "duckdb"},
     pool="duckdb_writer",
@@ -219,14 +209,14 @@ def _learning_deps() -> list[dg.AssetKey]:
     check_specs=[dg.AssetCheckSpec(name, asset="daily_bid_plan", blocking=True) for name in CHECKS],
 )
 def daily_bid_plan(
-    context: dg.AssetExecutionContext, config: BidPlanConfig, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, config: BidPlanConfig, duckdb: DuckDBResource, account: AccountResource
 ) -> dg.MaterializeResult:
     """Tomorrow's daily budget and bid (max CPC / CPM bid cap) per campaign: the promoted policy (or the fallback
     baseline, said so) applied to the marts up to the partition day, through the guardrails; stored in `bid_plan`
     (the partition's rows replaced) with the policy version, and checked by blocking guardrail checks."""
     partition = context.partition_key
     last = dt.date.fromisoformat(partition)
-    settings = config.account()
+    settings = config.plan_settings(account.settings())
     schema = ObservationSchema.from_registry()
     first = last - dt.timedelta(days=settings.history_days - 1)
     kill_tag = context.run.tags.get(KILL_SWITCH_TAG) if context.run else None
@@ -237,7 +227,7 @@ def daily_bid_plan(
             marts, campaigns, last, settings.history_days, hour_blocks=settings.hour_blocks, **breakdowns
         )
         reference = _reference(conn, history, settings.hour_blocks)
-        promoted = (None, None, "a baseline was asked for", None)
+        promoted = policy_choice.PromotedPolicy(reason="a baseline was asked for")
         if not config.policy:
             promoted = policy_choice.promoted_policy(conn, str(data_dir() / "models"))
         codec = ActionCodec.for_schema(schema, settings.bid_range)
@@ -315,8 +305,6 @@ def bid_push(
     Each platform's account is read first: a campaign it no longer holds as planned (removed, on an automated
     strategy, its budget or ad groups no longer its own) is not sent to. The run fails when a change was refused,
     left unknown or not sent."""
-    from rl.bidding.audit import PushAudit
-
     partition = context.partition_key
     environment = current_environment()
     platforms = {

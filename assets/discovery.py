@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from assets.warehouse import published_warehouse
-from orchestration.environment import data_dir
+from orchestration.environment import data_dir, published_warehouse_path
 from rl.discovery.drift import DEFAULT_BOUNDS, drift, exceeds
 from rl.discovery.engine import discover
 from rl.discovery.plots import plot_patterns
@@ -49,7 +49,7 @@ def discovered_patterns(
     folder.mkdir(parents=True, exist_ok=True)
     latest = folder / "discovered_patterns.json"
     previous = DiscoveredPatterns.model_validate_json(latest.read_text()) if latest.exists() else None
-    with duckdb_client.connect(str(data_dir() / "published" / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb_client.connect(str(published_warehouse_path()), read_only=True) as con:
         patterns = discover(con)
     text = patterns.model_dump_json(indent=2)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
