@@ -133,7 +133,7 @@ def _tensorboard_dir(config: TrainConfig, out_dir: Path) -> Path | None:
     if not config.tensorboard:
         return None
     try:
-        import tensorboard  # noqa: F401
+        import tensorboard  # noqa: F401 -- optional: imported only to say it is missing
     except ImportError:
         raise ImportError(
             f"TrainConfig.tensorboard=True needs the tensorboard package ({TENSORBOARD_PIN}); install it or set "
