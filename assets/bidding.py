@@ -8,15 +8,12 @@ is for day D + 1. The planning and the checks are `rl.bidding.planner` and `rl.b
 
 import csv
 import datetime as dt
-import json
 
 import dagster as dg
-import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets import _preview
-from assets._io import PLAN_TABLE, read_plan, write_plan
 from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
 from orchestration import accounts as account_wiring
@@ -31,25 +28,16 @@ from rl.bidding import planner, policy_choice
 from rl.bidding.audit import PROBLEM_STATUSES, PushAudit
 from rl.bidding.checks import CHECKS, CheckFailure, run_checks
 from rl.bidding.plan import PLATFORMS
+from rl.bidding.plan_store import PLAN_TABLE, PlanStore
 from rl.bidding.plots import plan_diff, plan_total, push_audit, push_problems
+from rl.bidding.reference_store import ReferenceStore
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
 
-REFERENCE_TABLE = "bid_reference"
 KILL_SWITCH_TAG = "gaelp/kill_switch"
 POLICY_EVALUATION = dg.AssetKey("policy_evaluation")
 ONE_PLAN_PER_RUN = dg.BackfillPolicy.multi_run(1)  # each day's plan reads the push of the day before
 PLATFORM_RESOURCES = {p: f"bid_{p}" for p in PLATFORMS}  # plan platform -> resource key
-
-REFERENCE_DDL = f"""
-CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
-    platform VARCHAR NOT NULL, campaign_id BIGINT NOT NULL, daily_budget DOUBLE NOT NULL, bid DOUBLE NOT NULL,
-    source VARCHAR NOT NULL, recorded_at_utc TIMESTAMP NOT NULL
-)
-"""
-# the device and hour-block modifiers in force when GAELP took over (JSON), added after the table's first version:
-# a campaign recorded before has them recorded by the next plan
-REFERENCE_MODIFIER_COLUMNS = ("device_modifiers", "hour_modifiers")
 
 
 class BidPlanConfig(dg.Config):
@@ -105,51 +93,6 @@ def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFr
         "modifiers": window("fct_campaign_modifiers_daily", mart_history.MODIFIER_COLUMNS),
     }
     return marts, dim, breakdowns
-
-
-def _reference(conn, history: mart_history.MartHistory, hour_blocks: int) -> planner.Reference:
-    """The reference settings: recorded once, from the settings (and modifiers) in force on the first day GAELP
-    planned."""
-    conn.execute(REFERENCE_DDL)
-    for column in REFERENCE_MODIFIER_COLUMNS:
-        conn.execute(f"ALTER TABLE {REFERENCE_TABLE} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
-    now_settings = planner.settings_in_force(history, hour_blocks)
-    index = {(c.platform, c.campaign_id): j for j, c in enumerate(history.campaigns)}
-    rows = conn.execute(
-        f"SELECT platform, campaign_id, daily_budget, bid, source, device_modifiers, hour_modifiers "
-        f"FROM {REFERENCE_TABLE}"
-    ).fetchall()
-    known = {(p, int(c)): [b, q, s, d, h] for p, c, b, q, s, d, h in rows}
-    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    source = f"settings in force on {history.last_date} (recorded by the first plan)"
-    for c in history.campaigns:
-        j = index[(c.platform, c.campaign_id)]
-        device = json.dumps(now_settings.device[j].tolist())
-        hours = json.dumps(now_settings.hours[j].tolist())
-        if (c.platform, c.campaign_id) not in known:
-            b, q = float(history.current_budgets[j]), float(history.current_bids[j])
-            values = [c.platform, c.campaign_id, b, q, source, stamp, device, hours]
-            conn.execute(
-                f"INSERT INTO {REFERENCE_TABLE} (platform, campaign_id, daily_budget, bid, source, recorded_at_utc, "
-                "device_modifiers, hour_modifiers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            known[(c.platform, c.campaign_id)] = [b, q, source, device, hours]
-        elif known[(c.platform, c.campaign_id)][3] is None:
-            conn.execute(
-                f"UPDATE {REFERENCE_TABLE} SET device_modifiers = ?, hour_modifiers = ? "
-                "WHERE platform = ? AND campaign_id = ?",
-                [device, hours, c.platform, c.campaign_id],
-            )
-            known[(c.platform, c.campaign_id)][3:] = [device, hours]
-    values = [known[(c.platform, c.campaign_id)] for c in history.campaigns]
-    return planner.Reference(
-        budgets=np.array([v[0] for v in values], dtype=float),
-        bids=np.array([v[1] for v in values], dtype=float),
-        source="; ".join(sorted({v[2] for v in values})),
-        device=np.array([json.loads(v[3]) for v in values], dtype=float),
-        hours=np.array([json.loads(v[4]) for v in values], dtype=float),
-    )
 
 
 def _gate_failure(context: dg.AssetExecutionContext) -> str | None:
@@ -226,7 +169,7 @@ def daily_bid_plan(
         history = mart_history.history_from_marts(
             marts, campaigns, last, settings.history_days, hour_blocks=settings.hour_blocks, **breakdowns
         )
-        reference = _reference(conn, history, settings.hour_blocks)
+        reference = ReferenceStore(conn).reference(history, settings.hour_blocks)
         promoted = policy_choice.PromotedPolicy(reason="a baseline was asked for")
         if not config.policy:
             promoted = policy_choice.promoted_policy(conn, str(data_dir() / "models"))
@@ -244,8 +187,9 @@ def daily_bid_plan(
         if kill_tag:
             choice.source, choice.reason = "kill_switch", f"kill switch sensor: {kill_tag}"
         plan = planner.make_plan(history, reference, settings, schema, choice, partition, _targets(config))
-        write_plan(conn, partition, plan)
-        stored, limits = read_plan(conn, partition)  # the checks judge what was stored, not what was computed
+        plans = PlanStore(conn)
+        plans.write(partition, plan)
+        stored, limits = plans.read(partition)  # the checks judge what was stored, not what was computed
         results = run_checks(stored, limits, _campaign_status(conn))
     if plan.fallback_reason:
         context.log.warning(f"plan from {plan.choice_version} ({plan.choice_source}): {plan.fallback_reason}")
@@ -323,7 +267,7 @@ def bid_push(
                 )
     results = []
     with duckdb.get_connection() as conn:
-        entries, limits = read_plan(conn, partition)
+        entries, limits = PlanStore(conn).read(partition)
         if not entries:
             raise dg.Failure(f"bid_push: no plan in {PLAN_TABLE} for partition {partition}; materialize daily_bid_plan")
         failed = {k: v for k, v in run_checks(entries, limits, _campaign_status(conn)).items() if v}

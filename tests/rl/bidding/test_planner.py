@@ -242,7 +242,7 @@ def test_the_safe_plan_moves_modifiers_back_towards_those_in_force_when_gaelp_to
 def test_the_plan_keeps_its_modifiers_through_the_plan_table(tmp_path):
     import duckdb
 
-    from assets._io import read_plan, write_plan
+    from rl.bidding.plan_store import read_plan, write_plan
 
     h = with_modifiers(history(), device=(1.1, 1.0, 0.9))
     plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
