@@ -21,6 +21,7 @@ from rl.calibration import data as calibration_data
 from rl.calibration.backtest import backtest
 from rl.calibration.fit import calibrate
 from rl.calibration.plots import plot_backtest, plot_fit
+from rl.calibration.records import CalibrationRecords
 from rl.calibration.response import fit_response_models
 
 BACKTEST = "calibration_backtest"  # blocking: the simulator is materially wrong, nothing may learn in it
@@ -93,17 +94,10 @@ def market_calibration(
     (folder / f"market_calibration-{stamp}.json").write_text(text)
     latest = folder / "market_calibration.json"
     latest.write_text(text)
+    failures = bt.failures(config.floor_margin, config.total_tolerance)
+    blocking = bt.failures(config.block_floor_margin, config.block_total_tolerance)
     with duckdb.get_connection() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS main.market_calibrations (materialized_at TIMESTAMP, params_hash VARCHAR, "
-            "first_date DATE, last_date DATE, backtest_passed BOOLEAN, calibration JSON)"
-        )
-        failures = bt.failures(config.floor_margin, config.total_tolerance)
-        blocking = bt.failures(config.block_floor_margin, config.block_total_tolerance)
-        conn.execute(
-            "INSERT INTO main.market_calibrations VALUES (now(), ?, ?, ?, ?, ?)",
-            [cal.params.params_hash(), data.first, data.last, not failures, text],
-        )
+        CalibrationRecords(conn).record(cal.params.params_hash(), data.first, data.last, not failures, text)
     for line in failures:
         context.log.warning(f"backtest misses the goal: {line}")
     fit_png = plot_fit(cal, folder / "market_calibration.png")

@@ -18,6 +18,7 @@ from orchestration.environment import data_dir, published_warehouse_path
 from rl.discovery.drift import DEFAULT_BOUNDS, drift, exceeds
 from rl.discovery.engine import discover
 from rl.discovery.plots import plot_patterns
+from rl.discovery.records import DiscoveryRecords
 from rl.discovery.schema import DiscoveredPatterns
 
 VALID = "artifact_validates"
@@ -56,14 +57,7 @@ def discovered_patterns(
     (folder / f"discovered_patterns-{stamp}.json").write_text(text)
     latest.write_text(text)
     with duckdb.get_connection() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS main.discovered_patterns (materialized_at TIMESTAMP, schema_version "
-            "INTEGER, first_date DATE, last_date DATE, patterns JSON)"
-        )
-        conn.execute(
-            "INSERT INTO main.discovered_patterns VALUES (now(), ?, ?, ?, ?)",
-            [patterns.schema_version, patterns.first_date, patterns.last_date, text],
-        )
+        DiscoveryRecords(conn).record(patterns, text)
     valid, problem = _validates(text)
     measures = drift(previous, patterns) if previous is not None else {}
     over = exceeds(measures, config.drift_bounds) if measures else []
