@@ -16,18 +16,16 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from assets import _preview
+from assets.dbt_project import DBT_PROJECT
 from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
 from orchestration.environment import data_dir
 from rl.bidding.plots import PACING_COLUMNS, campaign_pacing, plot_pacing
 from rl.discovery.plots import plot_conversion_lag
 
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="demo")
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
