@@ -39,7 +39,9 @@ import duckdb
 from assets.partitions import DAILY_PARTITIONS
 from cli.console import Console
 from orchestration.closed_loop import DEFAULT_BASELINE, closed_loop, train
-from orchestration.environment import Environment, current_environment, data_dir
+from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
+from orchestration.resources import warehouse_path, world_dir
+from rl.world.world import DemoWorld
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -64,6 +66,7 @@ def split_partitions(days: int | None, loop_days: int) -> tuple[list[str], list[
 
 
 def run_job(name: str, first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    # deferred: the definitions need the dbt manifest (make dbt-manifest), which `gaelp accounts` does not
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def(name)
@@ -110,20 +113,13 @@ def summary(database: str, first: str, last: str) -> str:
 
 
 def world_clock() -> dt.date | None:
-    from orchestration.environment import world_file, world_seed
-    from orchestration.resources import world_dir
-
     if not (Path(world_dir()) / "world.json").exists():
         return None
-    from rl.world.world import DemoWorld
-
     return DemoWorld.open(world_dir(), world_file(), world_seed()).today
 
 
 def fresh_start() -> None:
     """Remove the demo's state under the data directory (world, warehouse, published copy, raw responses)."""
-    from orchestration.resources import world_dir
-
     root = data_dir()
     for path in (Path(world_dir()), root / "published", root / "raw", root / "compare"):
         if path.exists():
@@ -207,8 +203,6 @@ def _demo(args: argparse.Namespace, history: list[str], loop: list[str], console
                     console.error(f"error in {event.step_key}: {event.step_failure_data.error.message}")
             console.error(f"the backfill failed (run {result.run_id}); full logs: {console.log_path}")
             return 1
-        from orchestration.resources import warehouse_path
-
         say(f"    done in {time.perf_counter() - started:.0f} s (run {result.run_id[:8]})")
         published = data_dir() / "published" / "warehouse.duckdb"
         console.detail(summary(str(published), first, last))
@@ -238,7 +232,7 @@ def _demo(args: argparse.Namespace, history: list[str], loop: list[str], console
         f"Patterns found:   {data_dir() / 'discovery' / 'discovered_patterns.json'} (+ .png)",
     )
     if loop:
-        from assets.reporting import REPORT_FILE, report_dir
+        from assets.reporting import REPORT_FILE, report_dir  # deferred: assets load the dbt manifest (see run_job)
 
         report = report_dir(loop[-1]) / REPORT_FILE
         say(f"Daily report:     {report}" + ("" if report.exists() else " (not written: that day's run failed)"))

@@ -52,7 +52,7 @@ def loop_assets() -> tuple[list, dg.AssetSelection]:
 def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> dict:
     from dagster_duckdb import DuckDBResource
 
-    from orchestration.resources import dbt_resource, demo_bid_platforms
+    from orchestration.resources import account_resource, dbt_resource, demo_bid_platforms
     from orchestration.resources.ads import DemoAdsReportingResource
     from orchestration.resources.ga4 import DemoGA4Resource
 
@@ -63,6 +63,7 @@ def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> d
         **demo_bid_platforms(**world),
         "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb")),
         "dbt": dbt_resource(),
+        "account": account_resource(),
     }
 
 
