@@ -52,7 +52,8 @@ $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
 # The Dagster loop on the demo market: backfill the recent history into DuckDB and summarise it.
 demo: setup $(MANIFEST) $(DAGSTER_HOME_DIR)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(if $(WORLD),GAELP_WORLD_FILE=$(WORLD)) $(if $(SEED),GAELP_WORLD_SEED=$(SEED)) \
-		$(PY) -m orchestration.demo $(if $(DAYS),--days $(DAYS)) $(if $(LOOP_DAYS),--loop-days $(LOOP_DAYS))
+		$(VENV)/bin/gaelp demo $(if $(DAYS),--days $(DAYS)) $(if $(LOOP_DAYS),--loop-days $(LOOP_DAYS)) \
+		$(if $(VERBOSE),--verbose)
 
 # The demo market on its own: N days under the bids in force, reports and oracle comparison.
 world-demo: setup

@@ -126,8 +126,8 @@ def on_last_partition(
     the materialization of every partition carries. A run over a range records one materialization per day, each
     with the metadata given to the output: copying the plots into hundreds of them would grow the event log by
     megabytes for nothing, so the other days say where the preview is. Unpartitioned or one partition: `metadata`
-    itself."""
-    if not context.has_partition_key_range:
+    itself (also for an unpartitioned asset in a run over a range: the dbt models, run once after the ingestion)."""
+    if context.assets_def.partitions_def is None or not context.has_partition_key_range:
         return dict(metadata)
     keys = context.partition_key_range
     if keys.start == keys.end:

@@ -8,54 +8,41 @@ is for day D + 1. The planning and the checks are `rl.bidding.planner` and `rl.b
 
 import csv
 import datetime as dt
-import json
 
 import dagster as dg
-import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets import _preview
-from assets._io import PLAN_TABLE, read_plan, write_plan
 from assets._io import query_frame as _frame
 from assets.partitions import DAILY_PARTITIONS
 from orchestration import accounts as account_wiring
 from orchestration.environment import TARGETS_CSV_VAR, Environment, current_environment, data_dir, targets_csv
+from orchestration.resources.account import AccountResource
 from orchestration.resources.platforms import BidPlatform, DemoBidPlatform, LivePushRefused
+from rl.account import AccountSettings
 from rl.accounts.drift import blocked_rows
 from rl.accounts.model import DiscoveryError
 from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
-from rl.bidding.audit import PROBLEM_STATUSES
+from rl.bidding.audit import PROBLEM_STATUSES, PushAudit
 from rl.bidding.checks import CHECKS, CheckFailure, run_checks
 from rl.bidding.plan import PLATFORMS
+from rl.bidding.plan_store import PLAN_TABLE, PlanStore
 from rl.bidding.plots import plan_diff, plan_total, push_audit, push_problems
+from rl.bidding.reference_store import ReferenceStore
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
 
-REFERENCE_TABLE = "bid_reference"
 KILL_SWITCH_TAG = "gaelp/kill_switch"
 POLICY_EVALUATION = dg.AssetKey("policy_evaluation")
 ONE_PLAN_PER_RUN = dg.BackfillPolicy.multi_run(1)  # each day's plan reads the push of the day before
 PLATFORM_RESOURCES = {p: f"bid_{p}" for p in PLATFORMS}  # plan platform -> resource key
 
-REFERENCE_DDL = f"""
-CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
-    platform VARCHAR NOT NULL, campaign_id BIGINT NOT NULL, daily_budget DOUBLE NOT NULL, bid DOUBLE NOT NULL,
-    source VARCHAR NOT NULL, recorded_at_utc TIMESTAMP NOT NULL
-)
-"""
-# the device and hour-block modifiers in force when GAELP took over (JSON), added after the table's first version:
-# a campaign recorded before has them recorded by the next plan
-REFERENCE_MODIFIER_COLUMNS = ("device_modifiers", "hour_modifiers")
-
 
 class BidPlanConfig(dg.Config):
-    """The account's planning limits and which policy to use."""
+    """The planning limits beyond the account's own settings (the `account` resource), and which policy to use."""
 
-    daily_budget: float = 500.0
-    target_cpa: float = 100.0
-    max_step: float = 0.20
     max_bid_multiple: float = 2.0
     history_days: int = 56
     policy: str | None = None  # a baseline name (e.g. "static_reference") instead of the promoted model
@@ -63,11 +50,9 @@ class BidPlanConfig(dg.Config):
     kill_switch: bool = True
     targets_csv: str | None = None  # prod: platform, campaign_id, budget_target, bid_targets ("id1;id2")
 
-    def account(self) -> planner.AccountSettings:
-        return planner.AccountSettings(
-            daily_budget=self.daily_budget,
-            target_cpa=self.target_cpa,
-            max_step=self.max_step,
+    def plan_settings(self, account: AccountSettings) -> planner.PlanSettings:
+        return planner.PlanSettings(
+            account=account,
             max_bid_multiple=self.max_bid_multiple,
             history_days=self.history_days,
             kill_switch=self.kill_switch,
@@ -108,51 +93,6 @@ def _marts(conn, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFr
         "modifiers": window("fct_campaign_modifiers_daily", mart_history.MODIFIER_COLUMNS),
     }
     return marts, dim, breakdowns
-
-
-def _reference(conn, history: mart_history.MartHistory, hour_blocks: int) -> planner.Reference:
-    """The reference settings: recorded once, from the settings (and modifiers) in force on the first day GAELP
-    planned."""
-    conn.execute(REFERENCE_DDL)
-    for column in REFERENCE_MODIFIER_COLUMNS:
-        conn.execute(f"ALTER TABLE {REFERENCE_TABLE} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
-    now_settings = planner.settings_in_force(history, hour_blocks)
-    index = {(c.platform, c.campaign_id): j for j, c in enumerate(history.campaigns)}
-    rows = conn.execute(
-        f"SELECT platform, campaign_id, daily_budget, bid, source, device_modifiers, hour_modifiers "
-        f"FROM {REFERENCE_TABLE}"
-    ).fetchall()
-    known = {(p, int(c)): [b, q, s, d, h] for p, c, b, q, s, d, h in rows}
-    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    source = f"settings in force on {history.last_date} (recorded by the first plan)"
-    for c in history.campaigns:
-        j = index[(c.platform, c.campaign_id)]
-        device = json.dumps(now_settings.device[j].tolist())
-        hours = json.dumps(now_settings.hours[j].tolist())
-        if (c.platform, c.campaign_id) not in known:
-            b, q = float(history.current_budgets[j]), float(history.current_bids[j])
-            values = [c.platform, c.campaign_id, b, q, source, stamp, device, hours]
-            conn.execute(
-                f"INSERT INTO {REFERENCE_TABLE} (platform, campaign_id, daily_budget, bid, source, recorded_at_utc, "
-                "device_modifiers, hour_modifiers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            known[(c.platform, c.campaign_id)] = [b, q, source, device, hours]
-        elif known[(c.platform, c.campaign_id)][3] is None:
-            conn.execute(
-                f"UPDATE {REFERENCE_TABLE} SET device_modifiers = ?, hour_modifiers = ? "
-                "WHERE platform = ? AND campaign_id = ?",
-                [device, hours, c.platform, c.campaign_id],
-            )
-            known[(c.platform, c.campaign_id)][3:] = [device, hours]
-    values = [known[(c.platform, c.campaign_id)] for c in history.campaigns]
-    return planner.Reference(
-        budgets=np.array([v[0] for v in values], dtype=float),
-        bids=np.array([v[1] for v in values], dtype=float),
-        source="; ".join(sorted({v[2] for v in values})),
-        device=np.array([json.loads(v[3]) for v in values], dtype=float),
-        hours=np.array([json.loads(v[4]) for v in values], dtype=float),
-    )
 
 
 def _gate_failure(context: dg.AssetExecutionContext) -> str | None:
@@ -202,16 +142,9 @@ def _failures_md(failures: list[CheckFailure]) -> dg.MetadataValue:
     return _preview.bullets([f.message for f in failures], "none")
 
 
-def _learning_deps() -> list[dg.AssetKey]:
-    """The policy assets, once assets/learning.py exists (another module's; the plan reads their registry)."""
-    import importlib.util
-
-    return [dg.AssetKey("bidding_policy")] if importlib.util.find_spec("assets.learning") else []
-
-
 @dg.asset(
     partitions_def=DAILY_PARTITIONS,
-    deps=[dg.AssetKey("fct_campaign_daily"), dg.AssetKey("dim_campaign"), *_learning_deps()],
+    deps=[dg.AssetKey("fct_campaign_daily"), dg.AssetKey("dim_campaign"), dg.AssetKey("bidding_policy")],
     group_name="bidding",
     kinds={"python", "duckdb"},
     pool="duckdb_writer",
@@ -219,14 +152,14 @@ def _learning_deps() -> list[dg.AssetKey]:
     check_specs=[dg.AssetCheckSpec(name, asset="daily_bid_plan", blocking=True) for name in CHECKS],
 )
 def daily_bid_plan(
-    context: dg.AssetExecutionContext, config: BidPlanConfig, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, config: BidPlanConfig, duckdb: DuckDBResource, account: AccountResource
 ) -> dg.MaterializeResult:
     """Tomorrow's daily budget and bid (max CPC / CPM bid cap) per campaign: the promoted policy (or the fallback
     baseline, said so) applied to the marts up to the partition day, through the guardrails; stored in `bid_plan`
     (the partition's rows replaced) with the policy version, and checked by blocking guardrail checks."""
     partition = context.partition_key
     last = dt.date.fromisoformat(partition)
-    settings = config.account()
+    settings = config.plan_settings(account.settings())
     schema = ObservationSchema.from_registry()
     first = last - dt.timedelta(days=settings.history_days - 1)
     kill_tag = context.run.tags.get(KILL_SWITCH_TAG) if context.run else None
@@ -236,8 +169,8 @@ def daily_bid_plan(
         history = mart_history.history_from_marts(
             marts, campaigns, last, settings.history_days, hour_blocks=settings.hour_blocks, **breakdowns
         )
-        reference = _reference(conn, history, settings.hour_blocks)
-        promoted = (None, None, "a baseline was asked for", None)
+        reference = ReferenceStore(conn).reference(history, settings.hour_blocks)
+        promoted = policy_choice.PromotedPolicy(reason="a baseline was asked for")
         if not config.policy:
             promoted = policy_choice.promoted_policy(conn, str(data_dir() / "models"))
         codec = ActionCodec.for_schema(schema, settings.bid_range)
@@ -254,8 +187,9 @@ def daily_bid_plan(
         if kill_tag:
             choice.source, choice.reason = "kill_switch", f"kill switch sensor: {kill_tag}"
         plan = planner.make_plan(history, reference, settings, schema, choice, partition, _targets(config))
-        write_plan(conn, partition, plan)
-        stored, limits = read_plan(conn, partition)  # the checks judge what was stored, not what was computed
+        plans = PlanStore(conn)
+        plans.write(partition, plan)
+        stored, limits = plans.read(partition)  # the checks judge what was stored, not what was computed
         results = run_checks(stored, limits, _campaign_status(conn))
     if plan.fallback_reason:
         context.log.warning(f"plan from {plan.choice_version} ({plan.choice_source}): {plan.fallback_reason}")
@@ -315,8 +249,6 @@ def bid_push(
     Each platform's account is read first: a campaign it no longer holds as planned (removed, on an automated
     strategy, its budget or ad groups no longer its own) is not sent to. The run fails when a change was refused,
     left unknown or not sent."""
-    from rl.bidding.audit import PushAudit
-
     partition = context.partition_key
     environment = current_environment()
     platforms = {
@@ -335,7 +267,7 @@ def bid_push(
                 )
     results = []
     with duckdb.get_connection() as conn:
-        entries, limits = read_plan(conn, partition)
+        entries, limits = PlanStore(conn).read(partition)
         if not entries:
             raise dg.Failure(f"bid_push: no plan in {PLAN_TABLE} for partition {partition}; materialize daily_bid_plan")
         failed = {k: v for k, v in run_checks(entries, limits, _campaign_status(conn)).items() if v}

@@ -15,11 +15,13 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from assets.discovery import discovered_patterns
-from orchestration.environment import data_dir
+from orchestration.environment import data_dir, published_warehouse_path
+from orchestration.resources.account import AccountResource
 from rl.calibration import data as calibration_data
 from rl.calibration.backtest import backtest
 from rl.calibration.fit import calibrate
 from rl.calibration.plots import plot_backtest, plot_fit
+from rl.calibration.records import CalibrationRecords
 from rl.calibration.response import fit_response_models
 
 BACKTEST = "calibration_backtest"  # blocking: the simulator is materially wrong, nothing may learn in it
@@ -27,7 +29,8 @@ BACKTEST_GOAL = "calibration_backtest_goal"  # a warning: the simulator misses t
 
 
 class CalibrationConfig(dg.Config):
-    """Window of history to fit on, the account's budget and target, and the backtest's two bars. The goal
+    """Window of history to fit on and the backtest's two bars (the account's budget and target: the `account`
+    resource). The goal
     (`calibration_backtest_goal`, a warning): per metric and platform, WAPE within `floor_margin` × the noise floor a
     perfect simulator scores, and the held-out total within `total_tolerance` (or the margin × that total's own noise
     floor, where it is wider). The block (`calibration_backtest`, blocking): the same with `block_floor_margin` and
@@ -35,8 +38,6 @@ class CalibrationConfig(dg.Config):
     the two, training goes on and the policy's own gate decides (it scores the policy in the demo world too)."""
 
     window_days: int = 365
-    daily_budget: float = 500.0
-    target_cpa: float = 100.0
     holdout_days: int = 14
     backtest_markets: int = 8
     floor_margin: float = 1.15
@@ -62,25 +63,20 @@ def calibration_dir() -> Path:
     ],
 )
 def market_calibration(
-    context: dg.AssetExecutionContext, config: CalibrationConfig, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, config: CalibrationConfig, duckdb: DuckDBResource, account: AccountResource
 ) -> dg.MaterializeResult:
     """The simulator the bidding policy learns in: a `MarketParams` fitted to the account's marts, with the
     parameters that are priors rather than fits flagged, and a backtest on the most recent days."""
-    published = data_dir() / "published" / "warehouse.duckdb"
+    published = published_warehouse_path()
     with duckdb_client.connect(str(published), read_only=True) as con:
         data = calibration_data.load(con, days=config.window_days)
         response = fit_response_models(con, holdout_days=config.holdout_days)
     context.log.info(f"calibrating on {data.first} .. {data.last} ({data.n_days} days)")
-    cal = calibrate(data, config.daily_budget, config.target_cpa, response)
+    settings = account.settings()
+    cal = calibrate(data, settings, response)
     context.log.info(f"fitted in {cal.fit_wall_s:.1f} s; backtesting the last {config.holdout_days} days")
     # the backtest's fit must not see the held-out days, so no response model there (it is refitted on the window)
-    bt = backtest(
-        data,
-        config.holdout_days,
-        config.backtest_markets,
-        daily_budget=config.daily_budget,
-        target_cpa=config.target_cpa,
-    )
+    bt = backtest(data, settings, config.holdout_days, config.backtest_markets)
     folder = calibration_dir()
     summary = cal.summary() | {
         "params": cal.params.model_dump(mode="json"),
@@ -98,17 +94,10 @@ def market_calibration(
     (folder / f"market_calibration-{stamp}.json").write_text(text)
     latest = folder / "market_calibration.json"
     latest.write_text(text)
+    failures = bt.failures(config.floor_margin, config.total_tolerance)
+    blocking = bt.failures(config.block_floor_margin, config.block_total_tolerance)
     with duckdb.get_connection() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS main.market_calibrations (materialized_at TIMESTAMP, params_hash VARCHAR, "
-            "first_date DATE, last_date DATE, backtest_passed BOOLEAN, calibration JSON)"
-        )
-        failures = bt.failures(config.floor_margin, config.total_tolerance)
-        blocking = bt.failures(config.block_floor_margin, config.block_total_tolerance)
-        conn.execute(
-            "INSERT INTO main.market_calibrations VALUES (now(), ?, ?, ?, ?, ?)",
-            [cal.params.params_hash(), data.first, data.last, not failures, text],
-        )
+        CalibrationRecords(conn).record(cal.params.params_hash(), data.first, data.last, not failures, text)
     for line in failures:
         context.log.warning(f"backtest misses the goal: {line}")
     fit_png = plot_fit(cal, folder / "market_calibration.png")

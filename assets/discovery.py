@@ -14,10 +14,11 @@ from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from assets.warehouse import published_warehouse
-from orchestration.environment import data_dir
+from orchestration.environment import data_dir, published_warehouse_path
 from rl.discovery.drift import DEFAULT_BOUNDS, drift, exceeds
 from rl.discovery.engine import discover
 from rl.discovery.plots import plot_patterns
+from rl.discovery.records import DiscoveryRecords
 from rl.discovery.schema import DiscoveredPatterns
 
 VALID = "artifact_validates"
@@ -49,21 +50,14 @@ def discovered_patterns(
     folder.mkdir(parents=True, exist_ok=True)
     latest = folder / "discovered_patterns.json"
     previous = DiscoveredPatterns.model_validate_json(latest.read_text()) if latest.exists() else None
-    with duckdb_client.connect(str(data_dir() / "published" / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb_client.connect(str(published_warehouse_path()), read_only=True) as con:
         patterns = discover(con)
     text = patterns.model_dump_json(indent=2)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     (folder / f"discovered_patterns-{stamp}.json").write_text(text)
     latest.write_text(text)
     with duckdb.get_connection() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS main.discovered_patterns (materialized_at TIMESTAMP, schema_version "
-            "INTEGER, first_date DATE, last_date DATE, patterns JSON)"
-        )
-        conn.execute(
-            "INSERT INTO main.discovered_patterns VALUES (now(), ?, ?, ?, ?)",
-            [patterns.schema_version, patterns.first_date, patterns.last_date, text],
-        )
+        DiscoveryRecords(conn).record(patterns, text)
     valid, problem = _validates(text)
     measures = drift(previous, patterns) if previous is not None else {}
     over = exceeds(measures, config.drift_bounds) if measures else []

@@ -14,21 +14,22 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from assets.bidding import ONE_PLAN_PER_RUN, PLAN_TABLE, BidPlanConfig, bid_push, daily_bid_plan
+from assets.bidding import ONE_PLAN_PER_RUN, PLAN_TABLE, bid_push, daily_bid_plan
 from assets.partitions import DAILY_PARTITIONS
 from orchestration.environment import data_dir
+from orchestration.resources.account import AccountResource
 from rl.bidding.audit import TABLE as AUDIT_TABLE
-from rl.reporting.daily import AUDIT_COLUMNS, CAMPAIGN_COLUMNS, PLAN_COLUMNS, WINDOW_DAYS, build_report
+from rl.reporting.daily import AUDIT_COLUMNS, CAMPAIGN_COLUMNS, PLAN_COLUMNS, WINDOW_DAYS
 from rl.reporting.page import summary_markdown
+from rl.reporting.report import build_report
 
 REPORT_FILE = "report.html"
 METADATA_CHART = "spend_pacing"  # the one chart shown in the UI; the others are in the report
 
 
 class ReportConfig(dg.Config):
-    """The target the report judges CPA against (the plan's own default) and the trailing window's length."""
+    """The trailing window's length (the report judges CPA against the `account` resource's target)."""
 
-    target_cpa: float = BidPlanConfig.model_fields["target_cpa"].default
     window_days: int = WINDOW_DAYS
 
 
@@ -108,7 +109,7 @@ def _push_text(report) -> str:
     backfill_policy=ONE_PLAN_PER_RUN,  # with the plan and push of the same day, one day per run
 )
 def daily_performance_report(
-    context: dg.AssetExecutionContext, config: ReportConfig, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, config: ReportConfig, duckdb: DuckDBResource, account: AccountResource
 ) -> dg.MaterializeResult:
     """The day's performance report for the marketer: spend, conversions and CPA vs target by platform and
     campaign for yesterday (the partition) and the trailing 28 days, pacing against the budgets, and the plan
@@ -117,7 +118,7 @@ def daily_performance_report(
     day = dt.date.fromisoformat(partition)
     with duckdb.get_connection() as conn:
         inputs = _read(conn, partition, day, config.window_days)
-    report = build_report(**inputs, day=day, target_cpa=config.target_cpa, window_days=config.window_days)
+    report = build_report(**inputs, day=day, target_cpa=account.settings().target_cpa, window_days=config.window_days)
     path = write_report(report_dir(partition), report.html, report.charts)
     chart = base64.b64encode(report.charts[METADATA_CHART]).decode()
     context.log.info(f"daily performance report for {partition}: {path}")

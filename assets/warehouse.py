@@ -7,27 +7,21 @@ prepared before anything imports this module (`make dbt-manifest`: `dbt parse`),
 """
 
 import datetime as dt
-import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import polars as pl
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from assets import _preview
-from assets.partitions import DAILY_PARTITIONS, LOOKBACK_DAYS
+from assets.dbt_project import DBT_PROJECT, DBT_PROJECT_DIR
+from assets.partitions import LOOKBACK_DAYS
 from orchestration.environment import data_dir
 from rl.bidding.plots import PACING_COLUMNS, campaign_pacing, plot_pacing
 from rl.discovery.plots import plot_conversion_lag
-
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target="demo")
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -40,30 +34,92 @@ class WarehouseTranslator(DagsterDbtTranslator):
 TRANSLATOR = WarehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+# The marts are full rebuilds from the whole raw history (dbt_project.yml), so the dbt models are not partitioned:
+# a build records one materialization per model (and one evaluation per test), whatever range of raw partitions
+# the run ingested. Partitioned, a two-year backfill recorded one per day per model: 220 s of event bookkeeping
+# around a 6 s `dbt build`. The raw ingestion assets upstream keep their daily partitions (the UI shows which days
+# are loaded); the jobs that ingest a range run the build once after it (Dagster runs an unpartitioned asset of a
+# partitioned run once, unpartitioned).
 @dbt_assets(
     manifest=DBT_PROJECT.manifest_path,
     project=DBT_PROJECT,
-    partitions_def=DAILY_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     pool="duckdb_writer",  # dbt writes the same DuckDB file as ingestion
     dagster_dbt_translator=TRANSLATOR,
 )
 def warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` (models, then their tests) for the run's partition range plus the ingestion lookback."""
-    keys = context.partition_key_range
-    dbt_vars = {"min_date": keys.start, "max_date": keys.end, "lookback_days": LOOKBACK_DAYS}
+    """`dbt build` (models, then their tests) over the whole raw history; the run's partition range, when the run
+    has one (the days it ingested), is passed on as dbt vars and sets the previews' window."""
+    days = run_days(context)
+    if days:
+        context.log.info(f"dbt build over the whole raw history, after this run's ingestion of {days[0]}..{days[1]}")
     # profiles.yml reads the warehouse location from the environment: give the dbt subprocess the same one.
     os.environ.setdefault("GAELP_DATA_DIR", str(data_dir()))
     # dagster-dbt's fetch_row_counts() would query through dbt-duckdb inside this process and leave a read-write
     # DuckDB instance open, which then refuses every other connection to the file in the same process; counting
     # ourselves, read-only, once the dbt subprocess has exited, keeps the file free.
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+    # No --vars: the marts do not depend on the run's range, and vars that change from run to run would make dbt
+    # parse the whole project again every time instead of reusing the last parse (`partial_parse_target`).
+    target = partial_parse_target(context)
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target)
     events = list(invocation.stream())
-    last = dt.date.fromisoformat(keys.end)
-    window = (dt.date.fromisoformat(keys.start) - dt.timedelta(days=LOOKBACK_DAYS), last)
-    yield from with_previews(context, events, data_dir() / "warehouse.duckdb", window)
+    keep_partial_parse(target)
+    database = data_dir() / "warehouse.duckdb"
+    window = (days[0] - dt.timedelta(days=LOOKBACK_DAYS), days[1]) if days else history_window(database)
+    yield from with_previews(context, events, database, window)
     if not invocation.is_successful():  # after the events: failed tests show as failed checks, then the step fails
         raise invocation.get_error()
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def partial_parse_target(context: dg.AssetExecutionContext) -> Path:
+    """A fresh dbt target directory for this invocation (its run_results.json is its own, as dagster-dbt's default
+    gives), holding the parse dbt saved last in this project: dbt checks that it still matches the project files,
+    profile, vars and environment and reparses only what changed (a loop day saved a few seconds of parsing)."""
+    target = DBT_PROJECT_DIR / "target" / f"warehouse-{context.run.run_id[:8]}-{os.urandom(3).hex()}"
+    target.mkdir(parents=True, exist_ok=True)
+    last = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
+    if last.exists():
+        shutil.copyfile(last, target / PARTIAL_PARSE)
+    return target
+
+
+def keep_partial_parse(target: Path) -> None:
+    """Offer this invocation's parse to the next one (renamed into place: a concurrent build reads the old or the
+    new file, never half of one)."""
+    saved = target / PARTIAL_PARSE
+    if saved.exists():
+        tmp = DBT_PROJECT_DIR / "target" / f".{PARTIAL_PARSE}.{os.urandom(3).hex()}"
+        shutil.copyfile(saved, tmp)
+        os.replace(tmp, DBT_PROJECT_DIR / "target" / PARTIAL_PARSE)
+
+
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def run_days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date] | None:
+    """The (first, last) day of the run's partition (or partition range): the days its ingestion pulled. None for
+    a run without partitions (warehouse_job rebuilds from what is already ingested)."""
+    tags = context.run.tags
+    if "dagster/partition" in tags:
+        day = dt.date.fromisoformat(tags["dagster/partition"])
+        return day, day
+    if all(t in tags for t in RANGE_TAGS):
+        return tuple(dt.date.fromisoformat(tags[t]) for t in RANGE_TAGS)
+    return None
+
+
+def history_window(database: Path) -> tuple[dt.date, dt.date]:
+    """(first, last) day of the ad delivery the warehouse holds: the previews' window of a run without partitions
+    (today when nothing is loaded yet)."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        try:
+            first, last = con.execute("SELECT min(date), max(date) FROM raw.ad_performance").fetchone()
+        except duckdb.CatalogException:
+            first = last = None
+    today = dt.date.today()
+    return first or today, last or today
 
 
 PACING_DAYS = 28  # the pacing preview shows the trailing four weeks, whatever the run's range

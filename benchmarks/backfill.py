@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> dict:
     import dagster as dg
     import duckdb
 
-    from orchestration.demo import partition_range, run_job
+    from cli.demo import partition_range, run_job
     from orchestration.resources import warehouse_path
 
     first, last = partition_range(args.days)

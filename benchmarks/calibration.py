@@ -33,7 +33,7 @@ def build_warehouse(days: int) -> Path:
     shutil.copy(Path(__file__).resolve().parents[1] / "orchestration" / "instance" / "dagster.yaml", root / "home")
     import dagster as dg
 
-    from orchestration.demo import partition_range, run_job
+    from cli.demo import partition_range, run_job
 
     first, last = partition_range(days)
     print(f"building the demo warehouse {first} .. {last} in {root} (ingestion + dbt through Dagster)", flush=True)
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import duckdb
 
+    from rl.account import AccountSettings
     from rl.calibration import data as calibration_data
     from rl.calibration.backtest import backtest
     from rl.calibration.fit import calibrate
@@ -65,9 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         response = fit_response_models(con, holdout_days=14)
         response_s = time.perf_counter() - started
-    cal = calibrate(data, response=response)
+    cal = calibrate(data, AccountSettings(), response=response)
     started = time.perf_counter()
-    bt = backtest(data, 14, args.markets)
+    bt = backtest(data, AccountSettings(), 14, args.markets)
     backtest_s = time.perf_counter() - started
     print(
         f"window {data.first} .. {data.last}; fit {cal.fit_wall_s:.1f} s, response models {response_s:.1f} s, "

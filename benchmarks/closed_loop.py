@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.closed_loop [--loop-days 28] [--days 90] [--baseline NAME] [--no-train]
 
-Runs `orchestration.demo`'s loop in a fresh temporary data directory and Dagster instance: the world simulates its
+Runs the demo's loop (`cli/demo.py`) in a fresh temporary data directory and Dagster instance: the world simulates its
 history, the last `--days` history days are ingested in one run, the retrain job trains and gates a policy on them
 (as `make demo` does), then `--loop-days` days are decided by the plan → push loop, one daily run each. The
 comparisons run on copies of the world taken before the loop: the static operator (the reference settings left in
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.copy(Path(__file__).resolve().parents[1] / "orchestration" / "instance" / "dagster.yaml", root / "home")
     import dagster as dg
 
-    from orchestration import closed_loop, demo
+    from cli import demo
+    from orchestration import closed_loop
 
     started = time.perf_counter()
     try:

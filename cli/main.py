@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import accounts
+from cli import accounts, demo
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="gaelp", description="GAELP: automated paid acquisition.")
     groups = top.add_subparsers(dest="group", metavar="<group>", required=True)
     accounts.add_commands(groups)
+    demo.add_commands(groups)
     return top
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.environment import Environment, current_environment, data_dir, targets_csv
+from orchestration.resources import build_resources
 from orchestration.resources.platforms import BidPlatform
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.accounts.review import ReviewError, read_review
+from rl.bidding import planner
 from rl.registry import DEFAULT_REGISTRY_FILE
 
 ACCOUNTS_FILE_VAR = "GAELP_ACCOUNTS_FILE"
@@ -64,8 +66,6 @@ def platform_resources(
 ) -> Iterator[tuple[dict[str, BidPlatform], dict[str, str]]]:
     """The environment's bid platform resources, initialized (credentials resolved from the environment), per
     platform; and why each platform that cannot be read is not connected (its unset variables)."""
-    from orchestration.resources import build_resources
-
     configured = build_resources()
     ready, missing = {}, {}
     for platform in platforms or tuple(PLATFORM_RESOURCES):
@@ -103,8 +103,6 @@ def declared_shared() -> set[tuple[str, str]]:
 
 def targets_lookup() -> Callable[[str, int], tuple[str, tuple[str, ...]]] | None:
     """The push targets the daily plan uses: `GAELP_TARGETS_CSV`, the demo market's ids in demo, else None."""
-    from rl.bidding import planner
-
     path = targets_csv()
     if path:
         with open(path, newline="") as f:

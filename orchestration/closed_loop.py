@@ -1,8 +1,8 @@
 """The closed loop on the demo market, one simulated day at a time: ingest the day, rebuild the marts the plan
 needs, plan, push, report — then the comparison runs on copies of the same world (the static operator, and the best
-baseline when the policy is not that baseline). `make demo` (orchestration.demo) and `benchmarks.closed_loop` run it,
-after `train` (the weekly retrain job on the history ingested: calibration, training, evaluation with the gate), so
-the loop's plans come from the promoted model when the gate promotes it.
+baseline when the policy is not that baseline). `make demo` (`gaelp demo`, cli/demo.py) and
+`benchmarks.closed_loop` run it, after `train` (the weekly retrain job on the history ingested: calibration,
+training, evaluation with the gate), so the loop's plans come from the promoted model when the gate promotes it.
 
 Conversions of the comparison are the eventual conversions of each day's clicks, read from the world's hidden facts:
 evaluation only; the pipeline never reads them.
@@ -10,18 +10,18 @@ evaluation only; the pipeline never reads them.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from orchestration.environment import DATA_DIR_VAR, data_dir
+from rl.evaluation.closed_loop import Outcome, outcome
 
 DEFAULT_BASELINE = "online_lp"  # the best baseline in the simulator (benchmarks.policy) when the registry names none
 
@@ -38,31 +38,6 @@ class LoopDay:
     error: str = ""
 
 
-@dataclass
-class Outcome:
-    """What a run bought on the loop days (from the world's facts: spend as reported, eventual conversions)."""
-
-    name: str
-    spend: dict[str, float] = field(default_factory=dict)
-    conversions: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_spend(self) -> float:
-        return sum(self.spend.values())
-
-    @property
-    def total_conversions(self) -> float:
-        return sum(self.conversions.values())
-
-    @property
-    def cpa(self) -> float:
-        return self.total_spend / self.total_conversions if self.total_conversions else float("inf")
-
-    @property
-    def max_daily_spend(self) -> float:
-        return max(self.spend.values(), default=0.0)
-
-
 def loop_assets() -> tuple[list, dg.AssetSelection]:
     """bidding_loop_job's assets and selection (with the day's report and the published copy)."""
     from assets.bidding import BIDDING_ASSETS
@@ -77,7 +52,7 @@ def loop_assets() -> tuple[list, dg.AssetSelection]:
 def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> dict:
     from dagster_duckdb import DuckDBResource
 
-    from orchestration.resources import dbt_resource, demo_bid_platforms
+    from orchestration.resources import account_resource, dbt_resource, demo_bid_platforms
     from orchestration.resources.ads import DemoAdsReportingResource
     from orchestration.resources.ga4 import DemoGA4Resource
 
@@ -88,6 +63,7 @@ def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> d
         **demo_bid_platforms(**world),
         "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb")),
         "dbt": dbt_resource(),
+        "account": account_resource(),
     }
 
 
@@ -213,37 +189,6 @@ def modifiers_pushed(data: Path, keys: list[str]) -> int:
     return int(n)
 
 
-def outcome(name: str, world_dir: Path, world_file: str, seed: int, keys: list[str]) -> Outcome:
-    """Spend and eventual conversions per loop day from the world's facts (hidden truth: evaluation only). The
-    world is advanced to the day after the loop first if it is behind (the static operator's copy)."""
-    import polars as pl
-
-    from rl.world.world import DemoWorld
-
-    world = DemoWorld.open(world_dir, world_file, seed)
-    world.advance_to(dt.date.fromisoformat(keys[-1]) + dt.timedelta(days=1))
-    frames = world.frames()
-    first, last = dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
-    spend = (
-        frames["ads"]
-        .filter(pl.col("date").is_between(first, last))
-        .group_by("date")
-        .agg((pl.col("cost_micros").sum() / 1e6).alias("spend"))
-    )
-    conv = (
-        frames["conversions"]
-        .filter(pl.col("click_date").is_between(first, last))
-        .group_by("click_date")
-        .agg(pl.len().alias("conversions"))
-    )
-    out = Outcome(name, {k: 0.0 for k in keys}, {k: 0.0 for k in keys})
-    for d, s in spend.iter_rows():
-        out.spend[d.isoformat()] = float(s)
-    for d, c in conv.iter_rows():
-        out.conversions[d.isoformat()] = float(c)
-    return out
-
-
 def copy_state(data: Path, world_dir: Path, target: Path) -> tuple[Path, Path]:
     """Copy the warehouse and the world state to `target` (data/, world/) for a comparison run."""
     if target.exists():
@@ -293,8 +238,11 @@ def closed_loop(
     baseline: str | None = None,
     compare: bool = True,
     echo: Callable[[str], None] = print,
+    detail: Callable[[str], None] | None = None,
 ) -> dict:
-    """Run the loop on the demo world (data_dir()), then the comparison runs on copies. Returns the figures."""
+    """Run the loop on the demo world (data_dir()), then the comparison runs on copies. Returns the figures. `echo`
+    gets a line per day (with an ETA) and the summary; `detail` (default `echo`) the per-day table."""
+    detail = detail or echo
     from orchestration.environment import world_file, world_seed
     from orchestration.resources import world_dir
 
@@ -304,31 +252,31 @@ def closed_loop(
     if compare:
         copies["static"] = copy_state(data, wdir, data / "compare" / "static_operator")
         copies["baseline"] = copy_state(data, wdir, data / "compare" / f"baseline_{best}")
-    echo(f"\nClosed loop: {len(loop_keys)} days {loop_keys[0]} .. {loop_keys[-1]} (plan → push → next day)")
-    days = run_loop(
-        loop_keys,
-        data,
-        wdir,
-        wfile,
-        seed,
-        instance,
-        {"fallback_baseline": best},
-        on_day=lambda d: echo(
-            f"  {d.partition}: {'ok' if d.ok else 'FAILED'} in {d.wall_s:5.1f} s — {d.policy_version} "
-            f"({d.policy_source}), planned {d.planned_budget:.2f}" + (f" — {d.error}" if d.error else "")
-        ),
-    )
+    done: list[LoopDay] = []
+
+    def progress(d: LoopDay) -> None:
+        done.append(d)
+        mean = sum(x.wall_s for x in done) / len(done)
+        eta = mean * (len(loop_keys) - len(done))
+        echo(
+            f"    day {len(done):>2}/{len(loop_keys)} {d.partition} {'ok' if d.ok else 'FAILED'} {d.wall_s:5.1f} s, "
+            f"{d.policy_version} ({d.policy_source}), planned {d.planned_budget:.2f}"
+            + (f", ETA {eta / 60:.1f} min" if len(done) < len(loop_keys) else "")
+            + (f" — {d.error}" if d.error else "")
+        )
+
+    days = run_loop(loop_keys, data, wdir, wfile, seed, instance, {"fallback_baseline": best}, on_day=progress)
     policy_is_baseline = all(d.policy_version == f"baseline:{best}" for d in days if d.ok)
     runs = [outcome("policy", wdir, wfile, seed, loop_keys)]
     if compare:
         runs.append(outcome("static operator", copies["static"][1], wfile, seed, loop_keys))
         if policy_is_baseline:
-            echo(f"(no promoted model: the policy run IS the best baseline, {best}; not run twice)")
+            echo(f"    (no promoted model: the policy run IS the best baseline, {best}; not run twice)")
         else:
-            echo(f"\nBaseline run ({best}) on a copy of the world")
+            echo(f"    comparison: the best baseline ({best}) through the same {len(loop_keys)} days on a copy")
             run_loop(loop_keys, *copies["baseline"], wfile, seed, dg.DagsterInstance.ephemeral(), {"policy": best})
             runs.append(outcome(f"baseline {best}", copies["baseline"][1], wfile, seed, loop_keys))
-    echo("\n" + day_table(loop_keys, days, runs))
+    detail("\n" + day_table(loop_keys, days, runs))
     echo("\n  run                     spend   conversions      CPA   max spend/day")
     for r in runs:
         echo(f"  {r.name:<20} {r.total_spend:9.2f} {r.total_conversions:13.0f} {r.cpa:8.2f} {r.max_daily_spend:15.2f}")
@@ -341,8 +289,6 @@ def closed_loop(
     promoted = [d for d in days if d.ok and d.policy_source == "promoted"]
     source = "promoted" if days and len(promoted) == sum(d.ok for d in days) and promoted else "fallback"
     reasons = sorted({d.fallback_reason for d in days if d.ok and d.fallback_reason})
-    if source == "fallback":
-        echo(f"\nThe plans came from the fallback baseline, not a promoted model: {'; '.join(reasons) or 'see above'}")
     return {
         "policy_source": source,
         "fallback_reasons": reasons,

@@ -11,6 +11,10 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
+from rl.account import AccountSettings
+from rl.market.params import load_market_params
+from rl.world.paths import DEFAULT_WORLD_FILE
+
 ENV_VAR = "GAELP_ENV"
 DATA_DIR_VAR = "GAELP_DATA_DIR"
 
@@ -35,6 +39,11 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_VAR, "data")).resolve()
 
 
+def published_warehouse_path() -> Path:
+    """The analysts' read-only copy of the warehouse, which the reading assets and the sensors query."""
+    return data_dir() / "published" / "warehouse.duckdb"
+
+
 WORLD_FILE_VAR = "GAELP_WORLD_FILE"
 WORLD_SEED_VAR = "GAELP_WORLD_SEED"
 HISTORY_START_VAR = "GAELP_HISTORY_START"
@@ -42,8 +51,6 @@ HISTORY_START_VAR = "GAELP_HISTORY_START"
 
 def world_file() -> Path:
     """The demo market's world file: `GAELP_WORLD_FILE` or the reference account."""
-    from rl.world.paths import DEFAULT_WORLD_FILE
-
     return Path(os.environ.get(WORLD_FILE_VAR, str(DEFAULT_WORLD_FILE))).resolve()
 
 
@@ -65,8 +72,6 @@ def history_start() -> dt.date:
         except ValueError:
             raise ValueError(f"{HISTORY_START_VAR}={raw!r} is not a date (YYYY-MM-DD)") from None
     if current_environment() is Environment.DEMO:
-        from rl.market.params import load_market_params
-
         return load_market_params(world_file()).history_start
     raise ValueError(f"{HISTORY_START_VAR} must be set in prod: the first day to ingest (YYYY-MM-DD)")
 
@@ -78,3 +83,10 @@ def targets_csv() -> str | None:
     """Prod: the CSV naming, per campaign, the platform objects that hold its budget and bids
     (`GAELP_TARGETS_CSV`; platform, campaign_id, budget_target, bid_targets). The demo market needs none."""
     return os.environ.get(TARGETS_CSV_VAR) or None
+
+
+def account_settings() -> AccountSettings:
+    """The account's settings, read in this one place: the file named by `GAELP_ACCOUNT_FILE` (JSON or YAML), then
+    `GAELP_DAILY_BUDGET`, `GAELP_TARGET_CPA`, `GAELP_CURRENCY`, `GAELP_TIME_ZONE`, `GAELP_MAX_DAILY_STEP`; anything
+    unset keeps the defaults of `rl.account.AccountSettings`."""
+    return AccountSettings.from_sources(os.environ)

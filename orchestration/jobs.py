@@ -38,10 +38,11 @@ recover_window_job = dg.define_asset_job(
     "report can have) are deleted, and the dbt warehouse is rebuilt.",
 )
 
+# The dbt models and the published copy are unpartitioned (full rebuilds, one materialization per model): the jobs
+# above that also ingest are partitioned by their raw assets, and run the build once after the range's ingestion.
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.groups("warehouse"),
-    partitions_def=DAILY_PARTITIONS,
     description="Rebuild the dbt warehouse and the published copy from what is already ingested.",
 )
 

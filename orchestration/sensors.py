@@ -13,13 +13,13 @@ every failed run.
 
 import datetime as dt
 import json
-import os
 
 import dagster as dg
+import duckdb
 
 from assets.bidding import KILL_SWITCH_TAG
 from assets.partitions import DAILY_PARTITIONS
-from orchestration.environment import data_dir
+from orchestration.environment import account_settings, data_dir, published_warehouse_path
 from orchestration.jobs import retrain_job, safe_push_job
 from rl.bidding import kill_switch
 from rl.bidding.audit import redact
@@ -28,7 +28,6 @@ RETRAIN_CHECKS = (
     dg.AssetCheckKey(dg.AssetKey("market_calibration"), "calibration_backtest"),
     dg.AssetCheckKey(dg.AssetKey("discovered_patterns"), "drift_within_bounds"),
 )
-TARGET_CPA_VAR = "GAELP_TARGET_CPA"
 
 
 @dg.sensor(job=retrain_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
@@ -56,8 +55,6 @@ def retrain_on_failed_checks(context: dg.SensorEvaluationContext):
 
 def account_days(database: str, last: dt.date, days: int) -> list[kill_switch.DayFigures]:
     """The account's daily paid spend and GA4 key events for the `days` days to `last` (read-only)."""
-    import duckdb
-
     con = duckdb.connect(database, read_only=True)
     try:
         rows = con.execute(
@@ -73,14 +70,14 @@ def account_days(database: str, last: dt.date, days: int) -> list[kill_switch.Da
 @dg.sensor(job=safe_push_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
 def cpa_kill_switch(context: dg.SensorEvaluationContext):
     """Push the safe plan when the CPA has been far above target for days (see the module docstring)."""
-    database = data_dir() / "published" / "warehouse.duckdb"
+    database = published_warehouse_path()
     if not database.exists():
         return dg.SkipReason(f"no published warehouse at {database} yet")
     last_key = DAILY_PARTITIONS.get_last_partition_key()
     if last_key is None:
         return dg.SkipReason("no daily partitions yet")
     last = dt.date.fromisoformat(last_key)
-    target = float(os.environ.get(TARGET_CPA_VAR, "100"))
+    target = account_settings().target_cpa
     figures = account_days(str(database), last, kill_switch.DEFAULT_DAYS)
     if figures:  # judge the latest day the warehouse holds (the last complete day may not be loaded yet)
         last = max(f.date for f in figures)

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.ingestion import INGESTION_ASSETS
 from assets.warehouse import WAREHOUSE_ASSETS
-from orchestration.resources import dbt_resource
+from orchestration.resources import account_resource, dbt_resource
 from orchestration.resources.ads import DemoAdsReportingResource
 from orchestration.resources.ga4 import DemoGA4Resource
 from rl.market.params import MarketParams
@@ -32,6 +32,7 @@ def demo_resources(tmp: Path, params: MarketParams, scale: float, seed: int) -> 
         "ads": DemoAdsReportingResource(**world),
         "duckdb": DuckDBResource(database=str(tmp / "data" / "warehouse.duckdb")),
         "dbt": dbt_resource(),
+        "account": account_resource(),
     }
 
 
@@ -53,7 +54,7 @@ def build_long_warehouse(resources: dict, first: str, last: str, instance: dg.Da
     import subprocess
     import sys
 
-    from assets.warehouse import DBT_PROJECT_DIR
+    from assets.dbt_project import DBT_PROJECT_DIR
 
     tags = partition_range(first, last)
     assert dg.materialize(INGESTION_ASSETS, resources=resources, tags=tags, instance=instance).success

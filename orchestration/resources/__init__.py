@@ -10,6 +10,8 @@ must still ask for live (`live_google_ads: true`).
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 import sys
 from pathlib import Path
@@ -17,23 +19,59 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
+from packaging import version
 
-from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
+from assets.dbt_project import DBT_PROJECT
+from orchestration.environment import (
+    Environment,
+    account_settings,
+    current_environment,
+    data_dir,
+    world_file,
+    world_seed,
+)
+from orchestration.resources.account import AccountResource
+from orchestration.resources.ads import DemoAdsReportingResource, GoogleAdsReportingResource
+from orchestration.resources.ga4 import DemoGA4Resource, LiveGA4Resource
+from orchestration.resources.platforms import (
+    DemoBidPlatform,
+    GoogleAdsBidPlatform,
+    MetaBidPlatform,
+    MicrosoftAdsBidPlatform,
+    TikTokBidPlatform,
+)
 
 
 def warehouse_path() -> str:
     return str(data_dir() / "warehouse.duckdb")
 
 
+def account_resource() -> AccountResource:
+    """The `account` resource from the account settings as configured (`orchestration.environment`)."""
+    return AccountResource.from_settings(account_settings())
+
+
 def world_dir() -> str:
     return str(data_dir() / "world" / f"seed-{world_seed()}")
 
 
+class WarehouseDbt(DbtCliResource):
+    """dagster-dbt's resource without two costs paid on every invocation that GAELP does not use (a loop day paid
+    about 4 s for them on 2 cores): `dbt --version` in a subprocess to learn the version of the dbt installed in this
+    very environment (read from its package metadata instead), and a dbt adapter built inside the Dagster process
+    for row counts and column metadata (the warehouse asset counts rows itself, read-only, after dbt has exited)."""
+
+    @functools.cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
     """dbt from the same virtual environment as Dagster (CI and fresh machines have no other dbt)."""
-    from assets.warehouse import DBT_PROJECT
-
-    return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    return WarehouseDbt(project_dir=DBT_PROJECT, dbt_executable=str(Path(sys.executable).parent / "dbt"))
 
 
 BID_PLATFORM_KEYS = ("bid_google_ads", "bid_meta", "bid_tiktok", "bid_microsoft_ads")
@@ -47,19 +85,10 @@ def live_switch(platform: str) -> bool:
 
 def demo_bid_platforms(world_dir: str, world_file: str, seed: int) -> dict[str, dg.ConfigurableResource]:
     """All four bid platform resources pushing to the demo market (audit mode "demo", never "live")."""
-    from orchestration.resources.platforms import DemoBidPlatform
-
     return {key: DemoBidPlatform(world_dir=world_dir, world_file=world_file, seed=seed) for key in BID_PLATFORM_KEYS}
 
 
 def prod_bid_platforms() -> dict[str, dg.ConfigurableResource]:
-    from orchestration.resources.platforms import (
-        GoogleAdsBidPlatform,
-        MetaBidPlatform,
-        MicrosoftAdsBidPlatform,
-        TikTokBidPlatform,
-    )
-
     return {
         "bid_google_ads": GoogleAdsBidPlatform(
             developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
@@ -95,12 +124,9 @@ def prod_bid_platforms() -> dict[str, dg.ConfigurableResource]:
 
 
 def build_resources(environment: Environment | None = None) -> dict[str, dg.ConfigurableResource]:
-    from orchestration.resources.ads import DemoAdsReportingResource, GoogleAdsReportingResource
-    from orchestration.resources.ga4 import DemoGA4Resource, LiveGA4Resource
-
     environment = environment or current_environment()
     duckdb = DuckDBResource(database=warehouse_path())
-    common = {"duckdb": duckdb, "dbt": dbt_resource()}
+    common = {"duckdb": duckdb, "dbt": dbt_resource(), "account": account_resource()}
     if environment is Environment.DEMO:
         world = {"world_dir": world_dir(), "world_file": str(world_file()), "seed": world_seed()}
         return {

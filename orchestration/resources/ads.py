@@ -28,6 +28,8 @@ from google.ads.googleads.v26.services.types.google_ads_service import GoogleAds
 from pydantic import PrivateAttr
 
 from rl.reports.google_ads import AdsReportFormatError, rows_to_frame
+from rl.world.ads_api import GaqlError
+from rl.world.world import PLATFORM_CUSTOMER_IDS, DemoWorld
 
 GOOGLE_ADS_API_VERSION = "v26"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -144,8 +146,8 @@ def customer_id_digits(customer_id: str) -> str:
 def google_ads_client(creds: Any) -> Any:
     """A `GoogleAdsClient` (API v26) from OAuth user credentials on `creds` (developer_token, client_id,
     client_secret, refresh_token, login_customer_id). No token is fetched until the first request."""
-    from google.ads.googleads.client import GoogleAdsClient
-    from google.oauth2.credentials import Credentials
+    from google.ads.googleads.client import GoogleAdsClient  # deferred: a prod SDK, loaded on first use
+    from google.oauth2.credentials import Credentials  # deferred: a prod SDK, loaded on first use
 
     credentials = Credentials(
         None,
@@ -360,10 +362,10 @@ class GoogleAdsReportingResource(AdsReportingResource):
         return report
 
     def _search_stream(self, customer_id: str, query: str, through: dt.date) -> Iterable[SearchGoogleAdsStreamResponse]:
-        import grpc
-        from google.ads.googleads.errors import GoogleAdsException
-        from google.api_core.exceptions import GoogleAPICallError
-        from google.auth.exceptions import RefreshError
+        import grpc  # deferred: a prod SDK, loaded on first use
+        from google.ads.googleads.errors import GoogleAdsException  # deferred: a prod SDK, loaded on first use
+        from google.api_core.exceptions import GoogleAPICallError  # deferred: a prod SDK, loaded on first use
+        from google.auth.exceptions import RefreshError  # deferred: a prod SDK, loaded on first use
 
         try:
             # yielded batch by batch, so the caller keeps what arrived before an error in a later batch
@@ -397,21 +399,15 @@ class DemoAdsReportingResource(AdsReportingResource):
     _world: Any = PrivateAttr(default=None)
 
     def accounts(self) -> dict[str, str]:
-        from rl.world.world import PLATFORM_CUSTOMER_IDS
-
         return dict(PLATFORM_CUSTOMER_IDS)
 
     def world(self):
         """The demo world (opened once per resource instance)."""
         if self._world is None:
-            from rl.world.world import DemoWorld
-
             self._world = DemoWorld.open(self.world_dir, self.world_file, self.seed)
         return self._world
 
     def _search_stream(self, customer_id: str, query: str, through: dt.date) -> Iterable[SearchGoogleAdsStreamResponse]:
-        from rl.world.ads_api import GaqlError
-
         world = self.world()
         world.advance_to(through + dt.timedelta(days=1))
         try:

@@ -232,7 +232,7 @@ class LiveGA4Resource(GA4Resource):
                 raise ValueError(f"GA4 transport must be 'grpc' or 'rest', got {self.transport!r}")
             credentials = None  # the SDK then uses Application Default Credentials
             if self.credentials_path:
-                from google.oauth2 import service_account
+                from google.oauth2 import service_account  # deferred: a prod SDK, loaded on first use
 
                 credentials = service_account.Credentials.from_service_account_file(
                     self.credentials_path, scopes=[READONLY_SCOPE]

@@ -39,6 +39,7 @@ SearchPage = Callable[[Any], Any]
 
 def rows(search_page: SearchPage, customer_id: str, query: str) -> Iterator[Any]:
     """Every `GoogleAdsRow` of a query, page after page (`next_page_token`)."""
+    # deferred: a prod SDK, loaded on first use
     from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
 
     token = ""

@@ -64,7 +64,7 @@ class PlanLimits:
 
     daily_budget: float
     max_bids: Mapping[tuple[str, int], float]
-    max_step: float = 0.20
+    max_step: float  # the account's (`rl.account.AccountSettings.max_step`)
     budget_floor: float = 0.0
 
     def __post_init__(self) -> None:

@@ -35,6 +35,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 PLATFORMS = ("google_ads", "microsoft_ads", "meta", "tiktok")
 SEARCH_PLATFORMS = ("google_ads", "microsoft_ads")
 FIELDS = ("budget", "bid", "device_modifier", "hour_modifier")
@@ -215,3 +217,22 @@ def _modifiers(where: str, name: str, values) -> tuple[float, ...]:
             f"got {mods!r}"
         )
     return mods
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference settings per campaign (schema order): the policy's bid multiplier 1.0 and the static, safe
+    plan. `source` says where they came from."""
+
+    budgets: np.ndarray
+    bids: np.ndarray
+    source: str
+    # [C, 3] device and [C, B] hour-block modifiers (None: none recorded, 1 everywhere)
+    device: np.ndarray | None = None
+    hours: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if np.any(~np.isfinite(self.bids)) or np.any(self.bids <= 0):
+            raise PlanError(f"reference bids must be finite and > 0, got {self.bids.tolist()} ({self.source})")
+        if np.any(~np.isfinite(self.budgets)) or np.any(self.budgets < 0):
+            raise PlanError(f"reference budgets must be finite and >= 0, got {self.budgets.tolist()} ({self.source})")

@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from rl.account import AccountSettings
 from rl.bidding.checks import PlanLimits
 from rl.bidding.history import CampaignInfo, MartHistory
 from rl.bidding.kill_switch import KillSwitchDecision, evaluate
-from rl.bidding.plan import SEARCH_PLATFORMS, PlanError, PlanRow, demo_targets
+from rl.bidding.plan import SEARCH_PLATFORMS, PlanError, PlanRow, Reference, demo_targets
 from rl.bidding.platform_rules import MODIFIER_RANGES, raise_to_minimums
 from rl.bidding.policy_choice import SAFE_BASELINE, PolicyChoice, make_baseline
 from rl.env.guardrails import BUDGET_FLOOR_SHARE, ActionCodec, GuardrailLimits
@@ -55,12 +56,11 @@ from rl.market.modifiers import N_DEVICES, ModifierLimits
 
 
 @dataclass(frozen=True)
-class AccountSettings:
-    """The account's planning settings (account configuration, not fitted)."""
+class PlanSettings:
+    """How the planner works for this account: the account's own settings (`rl.account.AccountSettings`: budget,
+    target CPA, daily step) and the planning knobs (not fitted)."""
 
-    daily_budget: float = 500.0
-    target_cpa: float = 100.0
-    max_step: float = 0.20
+    account: AccountSettings
     bid_range: float = 4.0
     max_bid_multiple: float = 2.0  # max bid = this × the reference bid
     history_days: int = 56
@@ -76,28 +76,21 @@ class AccountSettings:
                 f"history_days ({self.history_days}) must cover an episode cycle ({self.episode_days}) plus the "
                 "28-day trailing windows"
             )
-        for name in ("daily_budget", "target_cpa", "bid_range", "max_bid_multiple"):
+        for name in ("bid_range", "max_bid_multiple"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"AccountSettings.{name} must be > 0, got {getattr(self, name)!r}")
+                raise ValueError(f"PlanSettings.{name} must be > 0, got {getattr(self, name)!r}")
 
+    @property
+    def daily_budget(self) -> float:
+        return self.account.daily_budget
 
-@dataclass(frozen=True)
-class Reference:
-    """The reference settings per campaign (schema order): the policy's bid multiplier 1.0 and the static, safe
-    plan. `source` says where they came from."""
+    @property
+    def target_cpa(self) -> float:
+        return self.account.target_cpa
 
-    budgets: np.ndarray
-    bids: np.ndarray
-    source: str
-    # [C, 3] device and [C, B] hour-block modifiers (None: none recorded, 1 everywhere)
-    device: np.ndarray | None = None
-    hours: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if np.any(~np.isfinite(self.bids)) or np.any(self.bids <= 0):
-            raise PlanError(f"reference bids must be finite and > 0, got {self.bids.tolist()} ({self.source})")
-        if np.any(~np.isfinite(self.budgets)) or np.any(self.budgets < 0):
-            raise PlanError(f"reference budgets must be finite and >= 0, got {self.budgets.tolist()} ({self.source})")
+    @property
+    def max_step(self) -> float:
+        return self.account.max_step
 
 
 # -- the plan -------------------------------------------------------------------------------------------------------
@@ -179,7 +172,7 @@ def modifier_limits(
 
 
 def guardrail_limits(
-    reference: Reference, settings: AccountSettings, modifiers: ModifierLimits | None = None
+    reference: Reference, settings: PlanSettings, modifiers: ModifierLimits | None = None
 ) -> GuardrailLimits:
     return GuardrailLimits(
         daily_budget=settings.daily_budget,
@@ -191,7 +184,7 @@ def guardrail_limits(
     )
 
 
-def plan_limits(campaigns: Sequence[CampaignInfo], reference: Reference, settings: AccountSettings) -> PlanLimits:
+def plan_limits(campaigns: Sequence[CampaignInfo], reference: Reference, settings: PlanSettings) -> PlanLimits:
     g = guardrail_limits(reference, settings)
     return PlanLimits(
         daily_budget=settings.daily_budget,
@@ -202,7 +195,7 @@ def plan_limits(campaigns: Sequence[CampaignInfo], reference: Reference, setting
 
 
 def reports_for(
-    history: MartHistory, reference: Reference, settings: AccountSettings, today: int | None = None
+    history: MartHistory, reference: Reference, settings: PlanSettings, today: int | None = None
 ) -> Reports:
     """The `Reports` of the morning after history index `today - 1` (default: after the last day)."""
     h, c = history.spend.shape
@@ -242,7 +235,7 @@ def reports_for(
 
 
 def policy_action(
-    policy: Any, schema: ObservationSchema, history: MartHistory, reference: Reference, settings: AccountSettings
+    policy: Any, schema: ObservationSchema, history: MartHistory, reference: Reference, settings: PlanSettings
 ) -> np.ndarray:
     """[2C] action for the plan day; the policy is reset at the start of the current cycle and replayed over the
     cycle's days so far (stateful baselines then hold the state they would have in training)."""
@@ -280,7 +273,7 @@ def round_settings(
     return new_b, np.maximum(new_p, 0.01)
 
 
-def keep_platform_minimums(budgets: np.ndarray, history: MartHistory, settings: AccountSettings) -> np.ndarray:
+def keep_platform_minimums(budgets: np.ndarray, history: MartHistory, settings: PlanSettings) -> np.ndarray:
     """Budgets below their platform's minimum raised to it (`rl.bidding.platform_rules`), the difference taken from
     budgets with room above their daily-step band, so the plan stays within the account budget and the band."""
     floor = BUDGET_FLOOR_SHARE * settings.daily_budget / len(history.campaigns)
@@ -294,7 +287,7 @@ def keep_platform_minimums(budgets: np.ndarray, history: MartHistory, settings: 
 def make_plan(
     history: MartHistory,
     reference: Reference,
-    settings: AccountSettings,
+    settings: PlanSettings,
     schema: ObservationSchema,
     choice: PolicyChoice,
     data_partition: str,

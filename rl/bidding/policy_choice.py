@@ -3,17 +3,17 @@ gate failed, nothing is promoted, an operator asked for one, or the kill switch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from dataclasses import astuple, dataclass
+from typing import Any
 
 import numpy as np
 
-from rl.bidding.plan import PlanError
+from rl.bidding.plan import PlanError, Reference
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
-
-if TYPE_CHECKING:
-    from rl.bidding.planner import Reference
+from rl.policies.baselines import BASELINES, StaticPolicy
+from rl.training.registry import ModelRegistry
 
 SAFE_BASELINE = "static_reference"  # the static policy holding the reference settings
 
@@ -33,8 +33,6 @@ class PolicyChoice:
 def make_baseline(name: str, schema: ObservationSchema, codec: ActionCodec, reference_shares: np.ndarray):
     """A baseline policy by name: `static_reference` (and `static`) hold the reference settings; the others are
     `rl.policies.baselines.BASELINES` with their default hyperparameters."""
-    from rl.policies.baselines import BASELINES, StaticPolicy
-
     if name in (SAFE_BASELINE, "static"):
         shares = np.asarray(reference_shares, dtype=float)
         if shares.sum() > 1:
@@ -45,17 +43,31 @@ def make_baseline(name: str, schema: ObservationSchema, codec: ActionCodec, refe
     return BASELINES[name](schema, codec)
 
 
-def promoted_policy(con: Any, model_dir: str) -> tuple[Any | None, str | None, str | None, str | None]:
-    """(policy, version, why-not, best baseline name) from the policy registry, imported lazily: a missing
-    module, table or promoted model gives (None, None, reason, best baseline or None)."""
-    try:
-        from rl.training.registry import ModelRegistry
-    except ImportError as e:
-        return None, None, f"no policy registry yet (rl.training.registry cannot be imported: {e})", None
+@dataclass(frozen=True)
+class PromotedPolicy:
+    """What the policy registry offers a plan: the promoted `policy` and its `version`, or None and `reason` (why
+    not); `best_baseline` is the registry's best baseline name (advisory, None if unknown). Unpacks and indexes like
+    the 4-tuple (policy, version, reason, best_baseline) it replaces."""
+
+    policy: Any | None = None
+    version: str | None = None
+    reason: str | None = None
+    best_baseline: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(astuple(self))
+
+    def __getitem__(self, index: int) -> Any:
+        return astuple(self)[index]
+
+
+def promoted_policy(con: Any, model_dir: str) -> PromotedPolicy:
+    """The promoted model from the policy registry; a missing table or promoted model, or one that cannot be
+    loaded, gives no policy and the reason (with the best baseline when the registry names one)."""
     try:
         registry = ModelRegistry(con, model_dir)
     except Exception as e:  # no table, unreadable directory: fall back and say so
-        return None, None, f"policy registry unreadable ({type(e).__name__}: {e})", None
+        return PromotedPolicy(reason=f"policy registry unreadable ({type(e).__name__}: {e})")
     best = None
     try:
         best = registry.best_baseline()
@@ -64,13 +76,15 @@ def promoted_policy(con: Any, model_dir: str) -> tuple[Any | None, str | None, s
     try:
         entry = registry.promoted()
     except Exception as e:
-        return None, None, f"policy registry unreadable ({type(e).__name__}: {e})", best
+        return PromotedPolicy(reason=f"policy registry unreadable ({type(e).__name__}: {e})", best_baseline=best)
     if entry is None:
-        return None, None, "no promoted model in the policy registry", best
+        return PromotedPolicy(reason="no promoted model in the policy registry", best_baseline=best)
     try:
-        return registry.load_policy(entry), str(entry.version), None, best
+        return PromotedPolicy(registry.load_policy(entry), str(entry.version), None, best)
     except Exception as e:
-        return None, None, f"promoted model {getattr(entry, 'version', '?')} cannot be loaded ({e})", best
+        return PromotedPolicy(
+            reason=f"promoted model {getattr(entry, 'version', '?')} cannot be loaded ({e})", best_baseline=best
+        )
 
 
 def choose_policy(
@@ -78,7 +92,7 @@ def choose_policy(
     codec: ActionCodec,
     reference: Reference,
     daily_budget: float,
-    promoted: tuple[Any | None, str | None, str | None, str | None],
+    promoted: PromotedPolicy,
     gate_failed: str | None = None,
     override: str | None = None,
     fallback: str | None = None,
@@ -90,9 +104,8 @@ def choose_policy(
         return PolicyChoice(
             make_baseline(override, schema, codec, shares), f"baseline:{override}", "override", "asked for", override
         )
-    policy, version, reason, best = promoted
-    if policy is not None and gate_failed is None:
-        return PolicyChoice(policy, version, "promoted")
-    why = gate_failed or reason or "no promoted model"
-    name = fallback or best or SAFE_BASELINE
+    if promoted.policy is not None and gate_failed is None:
+        return PolicyChoice(promoted.policy, promoted.version, "promoted")
+    why = gate_failed or promoted.reason or "no promoted model"
+    name = fallback or promoted.best_baseline or SAFE_BASELINE
     return PolicyChoice(make_baseline(name, schema, codec, shares), f"baseline:{name}", "fallback", why, name)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from rl.account import AccountSettings
 from rl.calibration.data import CalibrationData, CalibrationError
 from rl.calibration.fit import Calibration, calibrate
 from rl.market.compiled import CompiledMarket
@@ -155,11 +156,10 @@ def _wape(obs: np.ndarray, pred: np.ndarray) -> float:
 
 def backtest(
     data: CalibrationData,
+    account: AccountSettings,
     holdout_days: int = 14,
     n_markets: int = 8,
     seed: int = 0,
-    daily_budget: float = 500.0,
-    target_cpa: float = 100.0,
     response=None,
 ) -> BacktestResult:
     """Fit on the window without its last `holdout_days` days, simulate those, compare (module docstring)."""
@@ -170,7 +170,7 @@ def backtest(
             f"a {holdout_days}-day backtest needs at least 28 training days before {first}; "
             f"the window starts {data.first}"
         )
-    cal = calibrate(data.until(first - dt.timedelta(days=1)), daily_budget, target_cpa, response)
+    cal = calibrate(data.until(first - dt.timedelta(days=1)), account, response)
     settings = data.daily.select("date", "campaign_id", "daily_budget", "bid")
     sim_first = max(data.first, first - dt.timedelta(days=WARMUP_DAYS))
     sim = simulate_settings(cal.params, settings, sim_first, last, n_markets, seed, data.modifiers)

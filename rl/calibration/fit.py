@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from rl.account import AccountSettings
 from rl.calibration import cells, estimators, priors
 from rl.calibration.assemble import DeviceEffects, assemble, device_effects, device_shares
 from rl.calibration.auction import AuctionStructure, Levels, RivalFit, fit_rivals
@@ -138,10 +139,9 @@ class Calibration:
         }
 
 
-def calibrate(
-    data: CalibrationData, daily_budget: float = 500.0, target_cpa: float = 100.0, response=None
-) -> Calibration:
-    """Fit the account's market from `data` (module docstring: the estimator of every parameter). `response`: the
+def calibrate(data: CalibrationData, account: AccountSettings, response=None) -> Calibration:
+    """Fit the account's market from `data` (module docstring: the estimator of every parameter); the account's
+    budget and target CPA are its settings (`account`), not fitted. `response`: the
     fitted `rl.calibration.response.ResponseModels`, whose conversion propensity gives the device multipliers."""
     started = time.perf_counter()
     flags: list[str] = []
@@ -253,7 +253,9 @@ def calibrate(
             fit.uncertainty["ctr"] = 1.0 / math.sqrt(max(series[cid]["clicks"].sum(), 1))
     devices = _device_and_hour_effects(data, fits, hour_w, mature_end, n_blocks, response, flags)
     _pool_priors(fits, flags)
-    params = assemble(data, fits, vol, hour_w, sess_rate, decay, daily_budget, target_cpa, flags, devices, n_blocks)
+    params = assemble(
+        data, fits, vol, hour_w, sess_rate, decay, account.daily_budget, account.target_cpa, flags, devices, n_blocks
+    )
     return Calibration(params, data.first, data.last, fits, flags, vol["frame"], time.perf_counter() - started, devices)
 
 

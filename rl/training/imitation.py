@@ -6,7 +6,6 @@ behaviour cloning of the actor (and, for PPO, the critic) on them. `rl.training.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,9 +13,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rl.env import BatchedBiddingVecEnv, Settings, encode_action
-
-if TYPE_CHECKING:
-    from rl.training.train import TrainConfig
+from rl.policies.baselines import BASELINES
+from rl.policies.ceiling import InformedCeilingPolicy
+from rl.training.config import TrainConfig
 
 
 def discounted_returns(rewards: list[np.ndarray], gamma: float) -> list[np.ndarray]:
@@ -86,9 +85,6 @@ def baseline_teacher(venv: BatchedBiddingVecEnv, config: TrainConfig):
     """The configured teacher for `venv`: the informed planning ceiling ("ceiling": it reads the simulator's
     hidden truth, which is why it can only ever be a teacher), or a baseline (hyperparameters tuned on
     `select_seeds` if asked)."""
-    from rl.policies.baselines import BASELINES
-    from rl.policies.ceiling import InformedCeilingPolicy
-
     if config.teacher == "ceiling":
         # one set of bid shapes per cycle and fewer candidate plans: a cheaper ceiling, labels in quantity
         teacher = InformedCeilingPolicy(venv, candidates=6, margins=(0.95, 1.1, 1.25), shared_shapes=True)

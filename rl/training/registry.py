@@ -28,7 +28,8 @@ import duckdb
 
 from rl.env.schema import ObservationSchema
 from rl.evaluation.evaluate import Evaluation
-from rl.policies.base import Policy, SB3Policy
+from rl.policies.base import Policy
+from rl.policies.sb3 import SB3Policy
 from rl.training.train import ALGOS, load_model
 
 TABLE = "policy_registry"

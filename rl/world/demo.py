@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from google.analytics.data_v1beta.types import DateRange, Dimension, Metric, RunReportRequest
+from tqdm import tqdm
 
 from rl.market.params import MarketParamsError
 from rl.policies.oracle import clairvoyant_oracle, day_score, lp_bound
@@ -149,8 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def oracle_comparison(world: DemoWorld, start: dt.date, until: dt.date) -> dict[str, list[tuple[float, float, float]]]:
     """Replay the days in memory and score the bids in force against the two hindsight yardsticks."""
-    from tqdm import tqdm
-
     cm = world.market
     target = cm.params.target_cpa
     scores = {"bids in force": [], "clairvoyant oracle": [], "LP bound": []}

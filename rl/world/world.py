@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from tqdm import tqdm
 
 from rl.market.compiled import CompiledMarket
 from rl.market.draws import DayDraws, draw_day, market_rngs
@@ -35,6 +36,8 @@ from rl.market.engine import DayResult, MarketState, resolve_day
 from rl.market.params import MarketParams, load_market_params
 from rl.world import facts
 from rl.world import modifiers as world_modifiers
+from rl.world.ads_api import answer_search_stream
+from rl.world.ga4_api import answer_run_report
 from rl.world.history import OperatorChange, operator_changes
 from rl.world.modifiers import Modifiers
 from rl.world.paths import DEFAULT_WORLD_FILE
@@ -283,8 +286,6 @@ class DemoWorld:
         dates = [first + dt.timedelta(days=i) for i in range(days)]
         iterator = dates
         if progress:
-            from tqdm import tqdm
-
             iterator = tqdm(dates, desc="simulating days", unit="day")
         for date in iterator:
             self._apply_operator(self.settings, date, pushed)
@@ -367,15 +368,11 @@ class DemoWorld:
 
     def run_report(self, request):
         """Answer a GA4 Data API `RunReportRequest` with a `RunReportResponse`, as of `today`."""
-        from rl.world.ga4_api import answer_run_report
-
         t = self.report_tables()
         return answer_run_report(request, t["sessions"], t["key_events"], self.today, GA4_PROPERTY_ID)
 
     def search_stream(self, customer_id: str, query: str):
         """Answer a GAQL query for the ad account `customer_id` with `SearchGoogleAdsStreamResponse` batches."""
-        from rl.world.ads_api import answer_search_stream
-
         platform = {v: k for k, v in PLATFORM_CUSTOMER_IDS.items()}.get(str(customer_id).replace("-", ""))
         if platform is None:
             raise WorldError(f"unknown customer id {customer_id!r} (demo accounts: {PLATFORM_CUSTOMER_IDS})")

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from orchestration.resources import demo_bid_platforms
+from orchestration.resources import account_resource, demo_bid_platforms
 from tests.builders import build_warehouse, demo_resources, partition_range
 
 FIRST, LAST = "2024-12-01", "2025-01-29"  # 60 days: enough mature click dates for lags
@@ -42,5 +42,6 @@ def copy(built, tmp_path, monkeypatch):
     resources = {
         "duckdb": DuckDBResource(database=str(tmp_path / "data" / "warehouse.duckdb")),
         **demo_bid_platforms(**world),
+        "account": account_resource(),
     }
     return {"tmp": tmp_path, "resources": resources, "world": world}

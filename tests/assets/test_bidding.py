@@ -7,7 +7,9 @@ import pytest
 
 from assets.bidding import BIDDING_ASSETS, PLAN_TABLE, BidPushConfig
 from orchestration.environment import Environment
+from orchestration.resources.account import AccountResource
 from orchestration.resources.platforms import GoogleAdsBidPlatform, LivePushRefused
+from rl.account import AccountSettings
 from rl.bidding.audit import TABLE as AUDIT_TABLE
 from rl.bidding.checks import CHECKS
 from tests.assets.conftest import LAST
@@ -81,7 +83,8 @@ def test_fallback_without_a_promoted_model_is_said(copy):
 def test_a_failing_plan_check_blocks_the_push(copy):
     # an account budget far below the budgets in force: the total wins over the daily step, the step check fails
     before = _pushes(copy)
-    result = _materialize(copy, {"ops": {"daily_bid_plan": {"config": {"daily_budget": 100.0}}}})
+    small = AccountResource.from_settings(AccountSettings(daily_budget=100.0))
+    result = _materialize(copy, resources={**copy["resources"], "account": small})
     assert not result.success
     failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
     assert "changes_within_daily_step" in failed
@@ -174,7 +177,7 @@ def test_the_planner_observes_the_breakdowns_the_simulator_would(copy):
     from rl.evaluation.world import world_reports
     from rl.world.world import DemoWorld
 
-    settings = planner.AccountSettings()
+    settings = planner.PlanSettings(AccountSettings())
     last = dt.date.fromisoformat(LAST)
     first = last - dt.timedelta(days=settings.history_days - 1)
     schema = ObservationSchema.from_registry()

@@ -19,9 +19,10 @@ import pytest
 from dagster_duckdb import DuckDBResource
 from google.analytics.data_v1beta.types import RunReportRequest, RunReportResponse
 
+from assets.dbt_project import DBT_PROJECT_DIR
 from assets.ingestion import INGESTION_ASSETS
 from assets.partitions import LOOKBACK_DAYS
-from assets.warehouse import DBT_PROJECT_DIR, WAREHOUSE_ASSETS
+from assets.warehouse import WAREHOUSE_ASSETS
 from orchestration.resources.ga4 import DemoGA4Resource
 from tests.assets.conftest import FIRST, LAST, RANGE
 from tests.builders import partition_range

@@ -11,7 +11,7 @@ import shutil
 import dagster as dg
 import duckdb
 
-from assets.warehouse import DBT_PROJECT
+from assets.dbt_project import DBT_PROJECT
 from orchestration.closed_loop import run_loop
 from orchestration.definitions import defs
 from tests.assets.conftest import LAST

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import PrivateAttr
 
 from orchestration.resources.platforms.base import BidPlatform
+from orchestration.resources.platforms.microsoft import wsdl_cache
+from rl.accounts import google_ads, meta, microsoft, tiktok
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import (
     DEVICE_KEYS,
@@ -28,6 +30,8 @@ from rl.bidding.plan import (
     parse_modifier_target,
 )
 from rl.bidding.push import Batch, Outcome, Reading
+from rl.world import structure
+from rl.world.world import PLATFORM_CUSTOMER_IDS, DemoWorld, WorldError
 
 
 class DemoBidPlatform(BidPlatform):
@@ -45,8 +49,6 @@ class DemoBidPlatform(BidPlatform):
     def world(self):
         """The demo world (opened once per resource instance)."""
         if self._world is None:
-            from rl.world.world import DemoWorld
-
             self._world = DemoWorld.open(self.world_dir, self.world_file, self.seed)
         return self._world
 
@@ -141,8 +143,6 @@ class DemoBidPlatform(BidPlatform):
         }
 
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
-        from rl.world.world import WorldError
-
         refusals = [self._refusal(c) for c in batch.changes]
         if any(refusals):
             first = next(r for r in refusals if r)
@@ -177,10 +177,6 @@ class DemoBidPlatform(BidPlatform):
     def discover(self, platform: str) -> DiscoveredAccount:
         """The demo account on `platform` as that platform's API lists it (`rl.world.structure`, the SDKs' types),
         read by the same discovery code as a real account."""
-        from rl.accounts import google_ads, meta, microsoft, tiktok
-        from rl.world import structure
-        from rl.world.world import PLATFORM_CUSTOMER_IDS
-
         self._check_platform(platform)
         world, account = self.world(), PLATFORM_CUSTOMER_IDS[platform]
         if platform == "google_ads":
@@ -221,8 +217,6 @@ class DemoBidPlatform(BidPlatform):
 def _soap_factory():
     """The bingads SDK's factory of Campaign Management types (the WSDL the SDK ships), built once per process: suds
     runs out of namespace prefixes after some hundreds of clients over one WSDL."""
-    from bingads.service_client import ServiceClient
-
-    from orchestration.resources.platforms.microsoft import wsdl_cache
+    from bingads.service_client import ServiceClient  # deferred: a prod SDK, loaded on first use
 
     return ServiceClient("CampaignManagementService", 13, authorization_data=None, cache=wsdl_cache()).factory

@@ -38,6 +38,7 @@ from orchestration.resources.platforms.google_ads_errors import (
     read_failure,
 )
 from orchestration.resources.platforms.transport import Attempts
+from rl.accounts import google_ads as discovery
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import MODIFIER_FIELDS, Change, PlanError, parse_modifier_target, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
@@ -113,14 +114,21 @@ class GoogleAdsBidPlatform(BidPlatform):
 
     # -- building the requests ----------------------------------------------------------------------------------
     def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.resources.types.ad_group import AdGroup
+
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.resources.types.campaign_budget import CampaignBudget
+
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.services.types.ad_group_service import AdGroupOperation, MutateAdGroupsRequest
+
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.services.types.campaign_budget_service import (
             CampaignBudgetOperation,
             MutateCampaignBudgetsRequest,
         )
-        from google.protobuf.field_mask_pb2 import FieldMask
+        from google.protobuf.field_mask_pb2 import FieldMask  # deferred: a prod SDK, loaded on first use
 
         customer_id = customer_id_digits(self.customer_id)
         client = self._client()
@@ -159,6 +167,7 @@ class GoogleAdsBidPlatform(BidPlatform):
     def _criteria_batches(self, changes: list[Change], validate_only: bool) -> list[Batch]:
         """The criteria updates of every campaign in one request (partial failure), then each campaign's new ad
         schedule in its own atomic request."""
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.services.types.campaign_criterion_service import MutateCampaignCriteriaRequest
 
         if not changes:
@@ -246,8 +255,6 @@ class GoogleAdsBidPlatform(BidPlatform):
     def discover(self, platform: str) -> DiscoveredAccount:
         """The customer's campaigns, budgets and ad groups: GAQL `GoogleAdsService.Search`, page by page, each page
         one call with this resource's timeout and backoff."""
-        from rl.accounts import google_ads as discovery
-
         self._check_platform(platform)
         customer_id = customer_id_digits(self.customer_id)
         service = self._service("GoogleAdsService")
@@ -268,6 +275,7 @@ class GoogleAdsBidPlatform(BidPlatform):
         return discovery.discover(page, customer_id)
 
     def _search(self, query: str, what: str) -> list[Any]:
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.services.types.google_ads_service import SearchGoogleAdsRequest
 
         service = self._service("GoogleAdsService")
@@ -319,6 +327,7 @@ class GoogleAdsBidPlatform(BidPlatform):
     def _outcomes(
         self, response: Any, n: int, validate_only: bool, what: str, earlier: BaseException | None = None
     ) -> list[Outcome]:
+        # deferred: a prod SDK, loaded on first use
         from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 
         request_id = self._request_ids.last

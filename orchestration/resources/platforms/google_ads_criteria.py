@@ -94,12 +94,21 @@ def operations(
     changes: list[Change], found: dict[int, CampaignCriteria], client: Any, service: Any, customer_id: str
 ) -> tuple[Operations, list[Operations]]:
     """(the updates of every campaign, one schedule creation per campaign without a schedule)."""
+    # deferred: a prod SDK, loaded on first use
     from google.ads.googleads.v26.common.types.criteria import AdScheduleInfo
+
+    # deferred: a prod SDK, loaded on first use
     from google.ads.googleads.v26.enums.types.day_of_week import DayOfWeekEnum
+
+    # deferred: a prod SDK, loaded on first use
     from google.ads.googleads.v26.enums.types.minute_of_hour import MinuteOfHourEnum
+
+    # deferred: a prod SDK, loaded on first use
     from google.ads.googleads.v26.resources.types.campaign_criterion import CampaignCriterion
+
+    # deferred: a prod SDK, loaded on first use
     from google.ads.googleads.v26.services.types.campaign_criterion_service import CampaignCriterionOperation
-    from google.protobuf.field_mask_pb2 import FieldMask
+    from google.protobuf.field_mask_pb2 import FieldMask  # deferred: a prod SDK, loaded on first use
 
     def update(campaign_id: int, criterion_id: int, value: float) -> Any:
         path = service.campaign_criterion_path(customer_id, str(campaign_id), str(criterion_id))

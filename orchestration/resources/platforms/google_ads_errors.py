@@ -76,8 +76,8 @@ def failure_errors(exc_or_failure: Any) -> list[tuple[int | None, str]]:
 
 def _grpc_code(e: BaseException) -> grpc.StatusCode | None:
     """The gRPC status code of a failed call, however the SDK wrapped it."""
-    from google.ads.googleads.errors import GoogleAdsException
-    from google.api_core.exceptions import GoogleAPICallError
+    from google.ads.googleads.errors import GoogleAdsException  # deferred: a prod SDK, loaded on first use
+    from google.api_core.exceptions import GoogleAPICallError  # deferred: a prod SDK, loaded on first use
 
     if isinstance(e, GoogleAdsException):
         return e.error.code() if isinstance(e.error, grpc.Call) else None
@@ -89,7 +89,7 @@ def _grpc_code(e: BaseException) -> grpc.StatusCode | None:
 
 
 def _is_quota_error(e: BaseException) -> bool:
-    from google.ads.googleads.errors import GoogleAdsException
+    from google.ads.googleads.errors import GoogleAdsException  # deferred: a prod SDK, loaded on first use
 
     if isinstance(e, GoogleAdsException) and any(_error_code(err) in QUOTA_ERRORS for err in e.failure.errors):
         return True
@@ -115,9 +115,9 @@ def failed_call(e: BaseException, what: str, n: int) -> list[Outcome]:
     """One outcome per operation of a call that raised: refused (the request as a whole was refused, e.g.
     INVALID_ARGUMENT with a GoogleAdsFailure naming operations, a quota error after the retries, a refused OAuth
     refresh) or unknown (UNAVAILABLE after the retries, DEADLINE_EXCEEDED, INTERNAL, any other fault)."""
-    from google.ads.googleads.errors import GoogleAdsException
-    from google.api_core.exceptions import GoogleAPICallError
-    from google.auth.exceptions import RefreshError
+    from google.ads.googleads.errors import GoogleAdsException  # deferred: a prod SDK, loaded on first use
+    from google.api_core.exceptions import GoogleAPICallError  # deferred: a prod SDK, loaded on first use
+    from google.auth.exceptions import RefreshError  # deferred: a prod SDK, loaded on first use
 
     if isinstance(e, RefreshError):  # no request was sent
         text = f"{what}: the OAuth refresh token was refused ({e}); check the Google Ads OAuth credentials"
@@ -145,9 +145,9 @@ def failed_call(e: BaseException, what: str, n: int) -> list[Outcome]:
 
 def read_failure(e: BaseException, what: str) -> str:
     """A failed read call in one line (the platform's errors, never the request's credentials)."""
-    from google.ads.googleads.errors import GoogleAdsException
-    from google.api_core.exceptions import GoogleAPICallError
-    from google.auth.exceptions import RefreshError
+    from google.ads.googleads.errors import GoogleAdsException  # deferred: a prod SDK, loaded on first use
+    from google.api_core.exceptions import GoogleAPICallError  # deferred: a prod SDK, loaded on first use
+    from google.auth.exceptions import RefreshError  # deferred: a prod SDK, loaded on first use
 
     if isinstance(e, RefreshError):
         return f"{what}: the OAuth refresh token was refused ({e}); check the Google Ads OAuth credentials"

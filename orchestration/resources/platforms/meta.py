@@ -33,6 +33,7 @@ from orchestration.resources.platforms.transport import (
     snippet,
     unreadable,
 )
+from rl.accounts import meta as discovery
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
@@ -102,8 +103,8 @@ class MetaBidPlatform(BidPlatform):
 
     def _api(self) -> Any:
         if self._fb_api is None:
-            from facebook_business.api import FacebookAdsApi
-            from facebook_business.session import FacebookSession
+            from facebook_business.api import FacebookAdsApi  # deferred: a prod SDK, loaded on first use
+            from facebook_business.session import FacebookSession  # deferred: a prod SDK, loaded on first use
 
             self._fb_session = FacebookSession(
                 self.app_id, self.app_secret, self.access_token, timeout=http_timeouts(self.timeout_seconds)
@@ -128,7 +129,7 @@ class MetaBidPlatform(BidPlatform):
 
     def _call(self, method: str, node: str, params: dict, what: str) -> tuple[Any, dict]:
         """One Graph call with backoff; (response, JSON body) of a 2xx JSON answer, else a `PlatformFault`."""
-        from facebook_business.exceptions import FacebookRequestError
+        from facebook_business.exceptions import FacebookRequestError  # deferred: a prod SDK, loaded on first use
 
         def once() -> tuple[Any, dict]:
             try:
@@ -158,8 +159,6 @@ class MetaBidPlatform(BidPlatform):
 
     def discover(self, platform: str) -> DiscoveredAccount:
         """The ad account's campaigns and ad sets (`rl.accounts.meta`): Graph GETs with this resource's policy."""
-        from rl.accounts import meta as discovery
-
         self._check_platform(platform)
 
         def get(path: str, params: dict) -> dict:
@@ -197,7 +196,7 @@ class MetaBidPlatform(BidPlatform):
         return out
 
     def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
-        from facebook_business.adobjects.adset import AdSet
+        from facebook_business.adobjects.adset import AdSet  # deferred: a prod SDK, loaded on first use
 
         by_ad_set: dict[str, list[Change]] = {}
         for change in changes:

@@ -39,6 +39,7 @@ from orchestration.resources.platforms.transport import (
     is_retryable,
     settled,
 )
+from rl.accounts import microsoft as discovery
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.audit import install_redacting_filter
 from rl.bidding.plan import MODIFIER_FIELDS, Change, PlanError, parse_modifier_target, to_cents
@@ -50,7 +51,7 @@ _WSDL_CACHE: Any = None
 
 def wsdl_cache() -> Any:
     """The parsed Campaign Management WSDL (~2 s to build), shared in the process."""
-    from bingads.util import DictCache
+    from bingads.util import DictCache  # deferred: a prod SDK, loaded on first use
 
     global _WSDL_CACHE
     _WSDL_CACHE = _WSDL_CACHE or DictCache()
@@ -92,7 +93,7 @@ class MicrosoftAdsBidPlatform(BidPlatform):
 
     def _authorization(self) -> Any:
         if self._authorization_data is None:
-            from bingads.authorization import (
+            from bingads.authorization import (  # deferred: a prod SDK, loaded on first use
                 AuthorizationData,
                 OAuthDesktopMobileAuthCodeGrant,
                 OAuthWebAuthCodeGrant,
@@ -119,7 +120,7 @@ class MicrosoftAdsBidPlatform(BidPlatform):
 
     def _service(self) -> Any:
         if self._client is None:
-            from bingads.service_client import ServiceClient
+            from bingads.service_client import ServiceClient  # deferred: a prod SDK, loaded on first use
 
             self._client = ServiceClient(
                 "CampaignManagementService",
@@ -277,8 +278,6 @@ class MicrosoftAdsBidPlatform(BidPlatform):
     def discover(self, platform: str) -> DiscoveredAccount:
         """The account's campaigns and ad groups (`rl.accounts.microsoft`): `GetCampaignsByAccountId`, then
         `GetAdGroupsByCampaignId` per campaign, with this resource's policy."""
-        from rl.accounts import microsoft as discovery
-
         self._check_platform(platform)
 
         def call(method: str, **arguments: Any) -> Any:

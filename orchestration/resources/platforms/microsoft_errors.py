@@ -48,7 +48,7 @@ def _has_code(errors: list[tuple[int | None, str]], codes: set[str]) -> bool:
 
 def classify(e: BaseException, what: str) -> PlatformFault:
     """A failed suds call classified (`transport`'s policy); `errors` per index are kept for refusals."""
-    from suds import WebFault
+    from suds import WebFault  # deferred: a prod SDK, loaded on first use
 
     if isinstance(e, WebFault):
         errors, tracking = fault_errors(e)

@@ -36,6 +36,7 @@ from orchestration.resources.platforms.transport import (
     settled,
     snippet,
 )
+from rl.accounts import tiktok as discovery
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.bidding.plan import Change, PlanError, to_cents
 from rl.bidding.push import Batch, Outcome, Reading, with_backoff
@@ -79,8 +80,8 @@ class TikTokBidPlatform(BidPlatform):
     def api_client(self) -> Any:
         """The SDK's `ApiClient` (its `rest_client.pool_manager` is the urllib3 transport)."""
         if self._api_client is None:
-            from business_api_client.api_client import ApiClient
-            from business_api_client.configuration import Configuration
+            from business_api_client.api_client import ApiClient  # deferred: a prod SDK, loaded on first use
+            from business_api_client.configuration import Configuration  # deferred: a prod SDK, loaded on first use
 
             configuration = Configuration()
             configuration.host = self.host
@@ -97,7 +98,7 @@ class TikTokBidPlatform(BidPlatform):
             raise PlanError(f"{change.describe()}: a TikTok ad group id is digits, got {change.target!r}")
 
     def _build(self, changes: list[Change], validate_only: bool) -> list[Batch]:
-        from business_api_client.models import AdgroupUpdateBody
+        from business_api_client.models import AdgroupUpdateBody  # deferred: a prod SDK, loaded on first use
 
         # The body is sent as a plain dict with only the fields being changed: the SDK's `AdgroupUpdateBody` model
         # serializes its non-None defaults (automated_keywords_enabled=False, exclude_age_under_eighteen=False),
@@ -121,7 +122,9 @@ class TikTokBidPlatform(BidPlatform):
 
     def _call(self, what: str, call) -> dict:
         """Run one SDK call with backoff; the decoded answer of a well-formed success, else a `PlatformFault`."""
-        from business_api_client.rest import ApiException
+        from business_api_client.rest import ApiException  # deferred: a prod SDK, loaded on first use
+
+        # deferred: a prod SDK, loaded on first use
         from business_api_client.tiktok_business.tiktok_exceptions import TiktokSDKError
 
         def once() -> dict:
@@ -161,7 +164,7 @@ class TikTokBidPlatform(BidPlatform):
 
     def _get(self, ad_group_ids: list[str]) -> tuple[dict[str, dict], str | None]:
         """The ad groups as TikTok holds them (id -> fields) and the request id: `/adgroup/get/`."""
-        from business_api_client.api.adgroup_api import AdgroupApi
+        from business_api_client.api.adgroup_api import AdgroupApi  # deferred: a prod SDK, loaded on first use
 
         what = f"TikTok adgroup/get for advertiser {self.advertiser_id}"
         answer = self._call(
@@ -181,10 +184,10 @@ class TikTokBidPlatform(BidPlatform):
     def discover(self, platform: str) -> DiscoveredAccount:
         """The advertiser's campaigns and ad groups (`rl.accounts.tiktok`): the SDK's `/campaign/get/` and
         `/adgroup/get/`, page by page, with this resource's policy."""
-        from business_api_client.api.adgroup_api import AdgroupApi
-        from business_api_client.api.campaign_creation_api import CampaignCreationApi
+        from business_api_client.api.adgroup_api import AdgroupApi  # deferred: a prod SDK, loaded on first use
 
-        from rl.accounts import tiktok as discovery
+        # deferred: a prod SDK, loaded on first use
+        from business_api_client.api.campaign_creation_api import CampaignCreationApi
 
         self._check_platform(platform)
 
@@ -228,7 +231,7 @@ class TikTokBidPlatform(BidPlatform):
         return out
 
     def _send(self, batch: Batch, validate_only: bool) -> list[Outcome]:
-        from business_api_client.api.adgroup_api import AdgroupApi
+        from business_api_client.api.adgroup_api import AdgroupApi  # deferred: a prod SDK, loaded on first use
 
         kind, payload = batch.payload
         if kind == "get":

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from rl.account import AccountSettings
 from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
 from rl.bidding.checks import passes, run_checks
@@ -31,7 +32,7 @@ DIM = pl.DataFrame(
 )
 REF_BUDGETS = np.array([60.0, 110.0, 80.0, 40.0, 80.0, 30.0, 50.0, 50.0])
 REF_BIDS = np.array([2.0, 4.0, 5.0, 3.0, 18.0, 25.0, 12.0, 2.5])
-ACCOUNT = planner.AccountSettings()
+ACCOUNT = planner.PlanSettings(AccountSettings())
 
 
 def marts(days=60, budgets=REF_BUDGETS, bids=REF_BIDS, key_events=1.0, seed=0) -> pl.DataFrame:
@@ -71,7 +72,9 @@ REFERENCE = planner.Reference(REF_BUDGETS, REF_BIDS, "test")
 
 def choice(name="static_reference"):
     codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
-    return policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "none", None), override=name)
+    return policy_choice.choose_policy(
+        SCHEMA, codec, REFERENCE, 500.0, policy_choice.PromotedPolicy(reason="none"), override=name
+    )
 
 
 class FixedPolicy:
@@ -158,18 +161,30 @@ def test_paused_campaigns_are_not_planned():
 def test_without_a_promoted_model_the_plan_falls_back_and_says_why():
     codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
     promoted = policy_choice.promoted_policy(None, "/nonexistent")
-    assert promoted[0] is None and promoted[2]
+    assert promoted.policy is None and promoted.reason
+    assert promoted[3] is promoted.best_baseline and tuple(promoted) == (None, None, promoted.reason, None)
     picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, promoted)
     assert picked.source == "fallback" and picked.version == "baseline:static_reference" and picked.reason
-    picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, (None, None, "no promoted model", "pacer"))
+    picked = policy_choice.choose_policy(
+        SCHEMA, codec, REFERENCE, 500.0, policy_choice.PromotedPolicy(reason="no promoted model", best_baseline="pacer")
+    )
     assert picked.version == "baseline:pacer" and picked.reason == "no promoted model"
     gate = policy_choice.choose_policy(
-        SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(SCHEMA.action_size)), "v3", None, None), "gate"
+        SCHEMA,
+        codec,
+        REFERENCE,
+        500.0,
+        policy_choice.PromotedPolicy(FixedPolicy(np.zeros(SCHEMA.action_size)), "v3"),
+        "gate",
     )
     assert gate.source == "fallback" and gate.reason == "gate"
     assert (
         policy_choice.choose_policy(
-            SCHEMA, codec, REFERENCE, 500.0, (FixedPolicy(np.zeros(SCHEMA.action_size)), "v3", None, None)
+            SCHEMA,
+            codec,
+            REFERENCE,
+            500.0,
+            policy_choice.PromotedPolicy(FixedPolicy(np.zeros(SCHEMA.action_size)), "v3"),
         ).version
         == "v3"
     )
@@ -227,7 +242,7 @@ def test_the_safe_plan_moves_modifiers_back_towards_those_in_force_when_gaelp_to
 def test_the_plan_keeps_its_modifiers_through_the_plan_table(tmp_path):
     import duckdb
 
-    from assets._io import read_plan, write_plan
+    from rl.bidding.plan_store import read_plan, write_plan
 
     h = with_modifiers(history(), device=(1.1, 1.0, 0.9))
     plan = planner.make_plan(h, REFERENCE, ACCOUNT, SCHEMA, choice(), LAST.isoformat())
@@ -238,3 +253,18 @@ def test_the_plan_keeps_its_modifiers_through_the_plan_table(tmp_path):
         e.device_modifiers for e in sorted(plan.entries, key=lambda e: (e.platform, e.campaign_id))
     ]
     assert stored[0].to_plan_row().changes()[-1].field == "hour_modifier"
+
+
+def test_the_kill_switch_steps_the_modifiers_back_to_those_recorded_when_gaelp_took_over():
+    c = len(REF_BIDS)
+    reference = planner.Reference(REF_BUDGETS, REF_BIDS, "test", device=np.ones((c, 3)), hours=np.ones((c, 6)))
+    codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
+    further = codec.encode(REF_BUDGETS / 500.0, np.ones(8), np.full((8, 3), 5.0), np.full((8, 6), 5.0))
+    promoted = policy_choice.PolicyChoice(FixedPolicy(further), "model:3", "promoted")
+    # the CPA far above 1.5 x target on the last days (almost no key events): the switch fires
+    h = with_modifiers(history(marts(key_events=0.001)), device=(1.5, 1.0, 1.0), hours=(1.0, 1.0, 1.0, 1.0, 1.0, 2.0))
+    plan = planner.make_plan(h, reference, ACCOUNT, SCHEMA, promoted, LAST.isoformat())
+    assert plan.kill_switch is not None and plan.kill_switch.fire
+    assert plan.choice_source == "kill_switch" and passes(check(plan)), check(plan)
+    search = [e for e in plan.entries if e.platform in ("google_ads", "microsoft_ads")]
+    assert all(e.device_modifiers == (1.2, 1.0, 1.0) and e.hour_modifiers[-1] == 1.6 for e in search)

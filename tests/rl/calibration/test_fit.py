@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from rl.account import AccountSettings
 from rl.calibration import data as calibration_data
 from rl.calibration import priors
 from rl.calibration.auction import _Sample, fit_rivals, predict
@@ -108,7 +109,7 @@ def test_a_campaign_without_clicks_gets_a_flagged_wide_prior(window):
         window.ad_devices.with_columns(**zero, conversions=pl.when(silent).then(0.0).otherwise(pl.col("conversions"))),
         window.modifiers,
     )
-    cal = calibrate(data)
+    cal = calibrate(data, AccountSettings())
     fit = cal.campaigns[104]
     assert any("no clicks" in f for f in fit.flags)
     assert fit.uncertainty["volume"] == WIDE and fit.uncertainty["rival_median"] == WIDE
@@ -144,10 +145,10 @@ def test_a_response_model_that_does_not_beat_its_baseline_is_not_used(window, re
     with duckdb.connect(str(response_warehouse), read_only=True) as con:
         response = fit_response_models(con)
     assert response.conversion.usable
-    used = calibrate(window, response=response)
+    used = calibrate(window, AccountSettings(), response=response)
     assert any("response model's conversion propensity" in f for f in used.flags)
     metrics = {**response.conversion.metrics, "logloss_gain": -0.0002}
     worse = ResponseModels(response.click, dataclasses.replace(response.conversion, metrics=metrics))
-    fallback = calibrate(window, response=worse)
+    fallback = calibrate(window, AccountSettings(), response=worse)
     assert any("the response model was not used" in f for f in fallback.flags)
     assert fallback.devices.cvr != used.devices.cvr

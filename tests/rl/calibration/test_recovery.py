@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from rl.account import AccountSettings
 from rl.calibration import data as calibration_data
 from rl.calibration.fit import calibrate
 from rl.calibration.measures import cell_effects, click_conversion_rate, mean_lag_days, threshold_bid_quantile
@@ -60,7 +61,7 @@ def calibrated(request, tmp_path_factory):
     resources = demo_resources(tmp, load_market_params(world_file), scale=1.0, seed=SEEDS[request.param])
     warehouse = build_long_warehouse(resources, FIRST, LAST, dg.DagsterInstance.ephemeral())
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        cal = calibrate(calibration_data.load(con, days=365))
+        cal = calibrate(calibration_data.load(con, days=365), AccountSettings())
     mp.undo()
     shifts = resources["ads"].world().frames()["rival_shifts"]
     in_window = shifts.filter(pl.col("date").is_between(cal.first, cal.last))

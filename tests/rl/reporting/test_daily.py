@@ -9,8 +9,9 @@ import re
 import polars as pl
 import pytest
 
-from rl.reporting.daily import ALL_PLATFORMS, build_report, cpa
+from rl.reporting.daily import ALL_PLATFORMS, cpa
 from rl.reporting.page import summary_markdown
+from rl.reporting.report import build_report
 
 DAY = dt.date(2025, 3, 10)
 TARGET = 80.0

@@ -10,7 +10,7 @@ import pytest
 
 from rl.env import ObservationSchema
 from rl.evaluation.evaluate import Evaluation
-from rl.policies.base import SB3Policy
+from rl.policies.sb3 import SB3Policy
 from rl.training.registry import IncompatibleModelError, ModelRegistry, RegistryError, gate
 from rl.training.train import train
 from tests.rl.training.conftest import tiny_config

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from rl.policies.base import SB3Policy, run_episode
+from rl.policies.base import run_episode
+from rl.policies.sb3 import SB3Policy
 from rl.training.params import make_params_sampler
 from rl.training.train import TrainConfig, latest_checkpoint, load_model, make_venv, train
 from tests.rl.training.conftest import tiny_config

@@ -1,4 +1,7 @@
-"""`make demo`: the closed loop on the demo market.
+"""`gaelp demo` (`make demo`): the closed loop on the demo market.
+
+Quiet by default: a few lines per stage and one per loop day with an ETA; Dagster's and dbt's full logs go to a
+file under data/logs/ (the summary prints its path). `--verbose` (`make demo VERBOSE=1`) streams them instead.
 
 1. Backfill the history: the daily data job (ingestion, dbt warehouse with its tests, published copy, discovery) in
    one run over the demo world's history up to `--loop-days` days before yesterday (`--days` limits how many of
@@ -16,8 +19,8 @@
    Conversions are the eventual conversions of each day's clicks, read from the world's hidden facts — evaluation
    only; the pipeline never reads them.
 
-    DAGSTER_HOME=data/dagster_home python -m orchestration.demo [--loop-days 28] [--days N] [--baseline NAME]
-        [--no-train] [--no-compare] [--fresh]
+    DAGSTER_HOME=data/dagster_home gaelp demo [--loop-days 28] [--days N] [--baseline NAME]
+        [--no-train] [--no-compare] [--fresh] [--verbose]
 """
 
 from __future__ import annotations
@@ -34,8 +37,11 @@ import dagster as dg
 import duckdb
 
 from assets.partitions import DAILY_PARTITIONS
+from cli.console import Console
 from orchestration.closed_loop import DEFAULT_BASELINE, closed_loop, train
-from orchestration.environment import Environment, current_environment, data_dir
+from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
+from orchestration.resources import warehouse_path, world_dir
+from rl.world.world import DemoWorld
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -60,6 +66,7 @@ def split_partitions(days: int | None, loop_days: int) -> tuple[list[str], list[
 
 
 def run_job(name: str, first: str, last: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    # deferred: the definitions need the dbt manifest (make dbt-manifest), which `gaelp accounts` does not
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def(name)
@@ -106,20 +113,13 @@ def summary(database: str, first: str, last: str) -> str:
 
 
 def world_clock() -> dt.date | None:
-    from orchestration.environment import world_file, world_seed
-    from orchestration.resources import world_dir
-
     if not (Path(world_dir()) / "world.json").exists():
         return None
-    from rl.world.world import DemoWorld
-
     return DemoWorld.open(world_dir(), world_file(), world_seed()).today
 
 
 def fresh_start() -> None:
     """Remove the demo's state under the data directory (world, warehouse, published copy, raw responses)."""
-    from orchestration.resources import world_dir
-
     root = data_dir()
     for path in (Path(world_dir()), root / "published", root / "raw", root / "compare"):
         if path.exists():
@@ -151,45 +151,71 @@ def prepare(days: int | None, loop_days: int, fresh: bool, echo=print) -> tuple[
     return history, loop
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--days", type=int, default=None, help="history days to ingest before the loop (default: all)")
-    ap.add_argument("--loop-days", type=int, default=28, help="simulated days of the closed loop (default 28)")
-    ap.add_argument("--baseline", default=None, help=f"best baseline (default: registry's, else {DEFAULT_BASELINE})")
-    ap.add_argument("--no-compare", action="store_true", help="skip the comparison runs")
-    ap.add_argument("--no-train", action="store_true", help="skip training (the loop uses the registry as it is)")
-    ap.add_argument("--fresh", action="store_true", help="start from a new demo world and an empty warehouse")
-    args = ap.parse_args(argv)
+def add_commands(groups: argparse._SubParsersAction) -> None:
+    demo = groups.add_parser(
+        "demo",
+        help="backfill the demo market, train, run the closed loop",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--days", type=int, default=None, help="history days to ingest before the loop (default: all)")
+    demo.add_argument("--loop-days", type=int, default=28, help="simulated days of the closed loop (default 28)")
+    demo.add_argument("--baseline", default=None, help=f"best baseline (default: registry's, else {DEFAULT_BASELINE})")
+    demo.add_argument("--no-compare", action="store_true", help="skip the comparison runs")
+    demo.add_argument("--no-train", action="store_true", help="skip training (the loop uses the registry as it is)")
+    demo.add_argument("--fresh", action="store_true", help="start from a new demo world and an empty warehouse")
+    demo.add_argument("--verbose", action="store_true", help="stream Dagster's and dbt's logs instead of a file")
+    demo.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.days is not None and args.days < 1:
-        ap.error(f"--days must be at least 1, got {args.days}")
+        print(f"error: --days must be at least 1, got {args.days}", file=sys.stderr)
+        return 2
     if args.loop_days < 0:
-        ap.error(f"--loop-days must be >= 0, got {args.loop_days}")
+        print(f"error: --loop-days must be >= 0, got {args.loop_days}", file=sys.stderr)
+        return 2
     prepared = prepare(args.days, args.loop_days, args.fresh)
     if isinstance(prepared, int):
         return prepared
-    history, loop = prepared
+    console = Console(data_dir() / "logs", "demo", verbose=args.verbose)
+    try:
+        with console.quiet():
+            return _demo(args, *prepared, console)
+    finally:
+        console.close()
+
+
+def _demo(args: argparse.Namespace, history: list[str], loop: list[str], console: Console) -> int:
+    say = console.say
     first, last = history[0], history[-1]
-    print(f"Backfilling {first} .. {last} from the demo market in one run (the world simulates what it has not yet)")
+    stages = 1 + bool(loop and not args.no_train) + bool(loop)
+    say(
+        f"GAELP demo — full logs: {console.log_path}",
+        f"1/{stages} Backfilling {first} .. {last} ({len(history)} days) from the demo market in one run",
+    )
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         result = run_job("daily_data_job", first, last, instance)
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
-                    print(f"error in {event.step_key}: {event.step_failure_data.error.message}", file=sys.stderr)
+                    console.error(f"error in {event.step_key}: {event.step_failure_data.error.message}")
+            console.error(f"the backfill failed (run {result.run_id}); full logs: {console.log_path}")
             return 1
-        from orchestration.resources import warehouse_path
-
-        print(f"Done in {time.perf_counter() - started:.0f} s (run {result.run_id}).\n")
+        say(f"    done in {time.perf_counter() - started:.0f} s (run {result.run_id[:8]})")
         published = data_dir() / "published" / "warehouse.duckdb"
-        print(summary(str(published), first, last))
+        console.detail(summary(str(published), first, last))
         figures = None
         if loop and not args.no_train:
-            train(instance)
+            say(f"2/{stages} Training")
+            train(instance, echo=lambda line: say("    " + line))
         if loop:
-            figures = closed_loop(loop, instance, args.baseline, not args.no_compare)
+            span = f"{len(loop)} days {loop[0]} .. {loop[-1]}"
+            say(f"{stages}/{stages} Closed loop: {span} (ingest → marts → plan → push → report, each day)")
+            figures = closed_loop(loop, instance, args.baseline, not args.no_compare, echo=say, detail=console.detail)
     if figures:
-        print(
+        say(
             f"\nLoop: {figures['days_ok']}/{figures['days']} days ok, {figures['wall_s_per_day']} s per day; policy "
             f"{', '.join(figures['policy'])}"
             + (
@@ -198,17 +224,30 @@ def main(argv: list[str] | None = None) -> int:
                 else f" — the fallback baseline, because {'; '.join(figures['fallback_reasons']) or 'see above'}"
             )
         )
-    print(f"\nDuckDB warehouse: {warehouse_path()} (the pipeline's; one writer; tables bid_plan, bid_push_audit)")
-    print(f"Analysts' copy:   {published} (read-only; refreshed after each warehouse run)")
-    print(f"Raw responses:    {data_dir() / 'raw'}")
-    print(f"Patterns found:   {data_dir() / 'discovery' / 'discovered_patterns.json'} (+ .png)")
+    say(
+        "",
+        f"DuckDB warehouse: {warehouse_path()} (the pipeline's; one writer; tables bid_plan, bid_push_audit)",
+        f"Analysts' copy:   {published} (read-only; republished by every run that rebuilds the marts)",
+        f"Raw responses:    {data_dir() / 'raw'}",
+        f"Patterns found:   {data_dir() / 'discovery' / 'discovered_patterns.json'} (+ .png)",
+    )
     if loop:
-        from assets.reporting import REPORT_FILE, report_dir
+        from assets.reporting import REPORT_FILE, report_dir  # deferred: assets load the dbt manifest (see run_job)
 
         report = report_dir(loop[-1]) / REPORT_FILE
-        print(f"Daily report:     {report}" + ("" if report.exists() else " (not written: that day's run failed)"))
-    print("Dagster UI:       make ui, then open http://127.0.0.1:3000 (the runs and their materializations are there)")
+        say(f"Daily report:     {report}" + ("" if report.exists() else " (not written: that day's run failed)"))
+    say(
+        "Dagster UI:       make ui, then open http://127.0.0.1:3000 (the runs and their materializations are there)",
+        f"Full logs:        {console.log_path}",
+    )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cli.demo ...` = `gaelp demo ...`."""
+    ap = argparse.ArgumentParser(prog="gaelp")
+    add_commands(ap.add_subparsers(dest="group", required=True))
+    return run(ap.parse_args(["demo", *(argv if argv is not None else sys.argv[1:])]))
 
 
 if __name__ == "__main__":
