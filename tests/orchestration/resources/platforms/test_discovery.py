@@ -58,7 +58,8 @@ def test_google_ads_discovery_reads_every_page_of_campaigns_budgets_and_ad_group
         ("campaign", "2"),
         ("campaign", "4"),
     ]
-    assert {s.timeout for s in channel.sent} == {7.0}
+    # the resource's 7 s on every page (the SDK passes what is left of it when the machine is slow)
+    assert all(6.0 < s.timeout <= 7.0 for s in channel.sent), [s.timeout for s in channel.sent]
     assert {s.request.customer_id for s in channel.sent} == {"1234567890"}
     c = account.by_id()
     assert [k for k in c] == [101, 102, 103, 104, 105, 106]
