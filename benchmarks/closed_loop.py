@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.copy(Path(__file__).resolve().parents[1] / "orchestration" / "instance" / "dagster.yaml", root / "home")
     import dagster as dg
 
-    from cli import demo
-    from orchestration import closed_loop
+    from cli import closed_loop, demo
 
     started = time.perf_counter()
     try:

@@ -37,8 +37,8 @@ import dagster as dg
 import duckdb
 
 from assets.partitions import DAILY_PARTITIONS
+from cli.closed_loop import DEFAULT_BASELINE, closed_loop, train
 from cli.console import Console
-from orchestration.closed_loop import DEFAULT_BASELINE, closed_loop, train
 from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
 from orchestration.resources import warehouse_path, world_dir
 from rl.world.world import DemoWorld

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("rl", "assets", "orchestration", "cli")
 # Being moved to cli/ by the other half of issue 16 (item 2): checked once they are rewritten there.
-PENDING = {"orchestration/closed_loop.py"}
+PENDING: set[str] = set()  # modules not yet held to the function-body import rule
 PRAGMA = re.compile(r"noqa(:\s*[A-Z0-9, ]+)?|type:\s*ignore(\[[^\]]*\])?")
 
 

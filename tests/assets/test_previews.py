@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from assets import _preview
-from orchestration.closed_loop import modifiers_pushed, run_loop
+from cli.closed_loop import modifiers_pushed, run_loop
 from orchestration.definitions import defs
 from orchestration.resources import build_resources, world_dir
 from tests.assets.conftest import LAST
@@ -78,7 +78,7 @@ def test_every_asset_materialization_has_a_preview_and_no_placeholder(built, tmp
     )
     # one day of the demo's closed loop, exactly as `make demo` runs it (ingest, marts, plan, push)
     started = time.perf_counter()
-    (day,) = run_loop([LOOP_DAY], data, world_dir(), str(src / "world.yaml"), SEED, instance, {})
+    (day,) = run_loop([LOOP_DAY], data, instance, {})
     loop_s = time.perf_counter() - started
     assert day.ok, day.error
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:

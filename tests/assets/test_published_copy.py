@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 
 from assets.dbt_project import DBT_PROJECT
-from orchestration.closed_loop import run_loop
+from cli.closed_loop import run_loop
 from orchestration.definitions import defs
 from tests.assets.conftest import LAST
 
@@ -49,18 +49,20 @@ def _last_dates(path) -> dict[str, dt.date]:
         }
 
 
-def test_the_lean_loop_day_leaves_the_copy_ending_on_the_warehouse_last_day(built, tmp_path):
+def test_the_lean_loop_day_leaves_the_copy_ending_on_the_warehouse_last_day(built, tmp_path, monkeypatch):
     assert built["result"].success
     src, data = built["tmp"], tmp_path / "data"
     (data / "published").mkdir(parents=True)
     shutil.copyfile(src / "data" / "warehouse.duckdb", data / "warehouse.duckdb")
     shutil.copyfile(src / "data" / "published" / "warehouse.duckdb", data / "published" / "warehouse.duckdb")
-    shutil.copytree(src / "world", tmp_path / "world")
+    ga4 = built["resources"]["ga4"]
+    shutil.copytree(src / "world", data / "world" / f"seed-{ga4.seed}")  # where the demo resources look for it
+    for name, value in (("GAELP_ENV", "demo"), ("GAELP_WORLD_FILE", ga4.world_file), ("GAELP_WORLD_SEED", ga4.seed)):
+        monkeypatch.setenv(name, str(value))
     day = (dt.date.fromisoformat(LAST) + dt.timedelta(days=1)).isoformat()
     assert set(_last_dates(data / "published" / "warehouse.duckdb").values()) == {dt.date.fromisoformat(LAST)}
 
-    ga4 = built["resources"]["ga4"]
-    (result,) = run_loop([day], data, tmp_path / "world", ga4.world_file, ga4.seed, dg.DagsterInstance.ephemeral(), {})
+    (result,) = run_loop([day], data, dg.DagsterInstance.ephemeral(), {})
 
     assert result.ok, result.error
     warehouse = _last_dates(data / "warehouse.duckdb")

@@ -10,18 +10,24 @@ evaluation only; the pipeline never reads them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from orchestration.environment import DATA_DIR_VAR, data_dir
+from orchestration.environment import DATA_DIR_VAR, data_dir, world_file, world_seed
+from orchestration.resources import build_resources, world_dir
+from rl.bidding.audit import TABLE as AUDIT_TABLE
+from rl.bidding.policy_choice import promoted_policy
 from rl.evaluation.closed_loop import Outcome, outcome
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress, not every engine event
 
 DEFAULT_BASELINE = "online_lp"  # the best baseline in the simulator (benchmarks.policy) when the registry names none
 
@@ -38,63 +44,47 @@ class LoopDay:
     error: str = ""
 
 
-def loop_assets() -> tuple[list, dg.AssetSelection]:
-    """bidding_loop_job's assets and selection (with the day's report and the published copy)."""
-    from assets.bidding import BIDDING_ASSETS
-    from assets.ingestion import INGESTION_ASSETS
-    from assets.reporting import REPORTING_ASSETS
-    from assets.warehouse import WAREHOUSE_ASSETS
-    from orchestration.jobs import BIDDING_LOOP_SELECTION
+def _definitions():
+    # deferred: the definitions need the dbt manifest (make dbt-manifest), which `gaelp accounts` does not
+    from orchestration.definitions import defs
 
-    return [*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *BIDDING_ASSETS, *REPORTING_ASSETS], BIDDING_LOOP_SELECTION
+    return defs
 
 
-def loop_resources(data: Path, world_dir: Path, world_file: str, seed: int) -> dict:
-    from dagster_duckdb import DuckDBResource
-
-    from orchestration.resources import account_resource, dbt_resource, demo_bid_platforms
-    from orchestration.resources.ads import DemoAdsReportingResource
-    from orchestration.resources.ga4 import DemoGA4Resource
-
-    world = {"world_dir": str(world_dir), "world_file": world_file, "seed": seed}
-    return {
-        "ga4": DemoGA4Resource(**world),
-        "ads": DemoAdsReportingResource(**world),
-        **demo_bid_platforms(**world),
-        "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb")),
-        "dbt": dbt_resource(),
-        "account": account_resource(),
-    }
+@contextlib.contextmanager
+def data_directory(data: Path) -> Iterator[None]:
+    """GAELP_DATA_DIR pointed at `data` while the block runs (the resources and dbt's profile read it), then back."""
+    previous = os.environ.get(DATA_DIR_VAR)
+    os.environ[DATA_DIR_VAR] = str(data)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DATA_DIR_VAR, None)
+        else:
+            os.environ[DATA_DIR_VAR] = previous
 
 
 def run_loop(
     keys: list[str],
     data: Path,
-    world_dir: Path,
-    world_file: str,
-    seed: int,
     instance: dg.DagsterInstance,
     plan_config: dict,
     on_day: Callable[[LoopDay], None] | None = None,
 ) -> list[LoopDay]:
-    """One lean daily run per partition (ingest → marts → published copy, plan → push) against the world in
-    `world_dir` and the warehouse under `data` (GAELP_DATA_DIR points there while the loop runs: dbt's profile reads
-    it)."""
-    assets, selection = loop_assets()
-    resources = loop_resources(data, world_dir, world_file, seed)
-    previous = os.environ.get(DATA_DIR_VAR)
-    os.environ[DATA_DIR_VAR] = str(data)
+    """One run of `bidding_loop_job` per partition (ingest → marts → published copy, plan → push → report) with the
+    environment's resources (`build_resources()`) for the data directory `data`: its warehouse and its demo world."""
+    job = _definitions().resolve_job_def("bidding_loop_job")
     days = []
-    try:
+    with data_directory(data):
+        resources = build_resources()
         for key in keys:
             started = time.perf_counter()
-            result = dg.materialize(
-                assets,
-                selection=selection,
+            result = job.execute_in_process(
+                run_config={**QUIET, "ops": {"daily_bid_plan": {"config": plan_config}}},
+                instance=instance,
                 partition_key=key,
                 resources=resources,
-                instance=instance,
-                run_config={"ops": {"daily_bid_plan": {"config": plan_config}}},
                 raise_on_error=False,
             )
             day = LoopDay(key, time.perf_counter() - started, ok=result.success)
@@ -117,11 +107,6 @@ def run_loop(
             days.append(day)
             if on_day:
                 on_day(day)
-    finally:
-        if previous is None:
-            os.environ.pop(DATA_DIR_VAR, None)
-        else:
-            os.environ[DATA_DIR_VAR] = previous
     return days
 
 
@@ -140,13 +125,13 @@ class Training:
 def train(instance: dg.DagsterInstance, echo: Callable[[str], None] = print) -> Training:
     """Run the weekly retrain job (market_calibration → bidding_policy → policy_evaluation with its blocking
     promotion gate) on the marts as they are, as the Monday schedule would."""
-    from orchestration.definitions import defs
-
     echo("Training: calibrate the simulator on the marts, train the policy in it (≤ 5 min), evaluate it against")
     echo("every baseline on held-out markets; the gate promotes it only if it beats them all")
     started = time.perf_counter()
-    result = defs.resolve_job_def("retrain_job").execute_in_process(
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}}, instance=instance, raise_on_error=False
+    result = (
+        _definitions()
+        .resolve_job_def("retrain_job")
+        .execute_in_process(run_config=QUIET, instance=instance, raise_on_error=False)
     )
     wall = time.perf_counter() - started
     gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
@@ -173,12 +158,10 @@ def train(instance: dg.DagsterInstance, echo: Callable[[str], None] = print) -> 
 
 def modifiers_pushed(data: Path, keys: list[str]) -> int:
     """Device and hour-block modifier changes applied to the world by the loop's pushes (the audit's rows)."""
-    from rl.bidding.audit import TABLE
-
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
         (n,) = con.execute(
-            f"SELECT count(*) FROM {TABLE} WHERE field IN ('device_modifier', 'hour_modifier') "
+            f"SELECT count(*) FROM {AUDIT_TABLE} WHERE field IN ('device_modifier', 'hour_modifier') "
             "AND status = 'applied' AND data_partition BETWEEN ? AND ?",
             [keys[0], keys[-1]],
         ).fetchone()
@@ -189,14 +172,16 @@ def modifiers_pushed(data: Path, keys: list[str]) -> int:
     return int(n)
 
 
-def copy_state(data: Path, world_dir: Path, target: Path) -> tuple[Path, Path]:
-    """Copy the warehouse and the world state to `target` (data/, world/) for a comparison run."""
+def copy_state(data: Path, world: Path, target: Path) -> tuple[Path, Path]:
+    """Copy the warehouse and the world state into the data directory `target`, laid out as the resources expect
+    (`warehouse.duckdb`, `world/seed-<seed>`), for a comparison run; returns (data directory, world directory)."""
     if target.exists():
         shutil.rmtree(target)
-    (target / "data").mkdir(parents=True)
-    shutil.copyfile(data / "warehouse.duckdb", target / "data" / "warehouse.duckdb")
-    shutil.copytree(world_dir, target / "world")
-    return target / "data", target / "world"
+    target.mkdir(parents=True)
+    shutil.copyfile(data / "warehouse.duckdb", target / "warehouse.duckdb")
+    copied = target / world.relative_to(data) if world.is_relative_to(data) else target / "world" / world.name
+    shutil.copytree(world, copied)
+    return target, copied
 
 
 def comparison_baseline(explicit: str | None) -> str:
@@ -204,8 +189,6 @@ def comparison_baseline(explicit: str | None) -> str:
     if explicit:
         return explicit
     try:
-        from rl.bidding.policy_choice import promoted_policy
-
         con = duckdb.connect(str(data_dir() / "warehouse.duckdb"), read_only=True)
         try:
             best = promoted_policy(con, str(data_dir() / "models"))[3]
@@ -243,9 +226,6 @@ def closed_loop(
     """Run the loop on the demo world (data_dir()), then the comparison runs on copies. Returns the figures. `echo`
     gets a line per day (with an ETA) and the summary; `detail` (default `echo`) the per-day table."""
     detail = detail or echo
-    from orchestration.environment import world_file, world_seed
-    from orchestration.resources import world_dir
-
     data, wdir, wfile, seed = data_dir(), Path(world_dir()), str(world_file()), world_seed()
     best = comparison_baseline(baseline)
     copies = {}
@@ -265,7 +245,7 @@ def closed_loop(
             + (f" — {d.error}" if d.error else "")
         )
 
-    days = run_loop(loop_keys, data, wdir, wfile, seed, instance, {"fallback_baseline": best}, on_day=progress)
+    days = run_loop(loop_keys, data, instance, {"fallback_baseline": best}, on_day=progress)
     policy_is_baseline = all(d.policy_version == f"baseline:{best}" for d in days if d.ok)
     runs = [outcome("policy", wdir, wfile, seed, loop_keys)]
     if compare:
@@ -274,7 +254,7 @@ def closed_loop(
             echo(f"    (no promoted model: the policy run IS the best baseline, {best}; not run twice)")
         else:
             echo(f"    comparison: the best baseline ({best}) through the same {len(loop_keys)} days on a copy")
-            run_loop(loop_keys, *copies["baseline"], wfile, seed, dg.DagsterInstance.ephemeral(), {"policy": best})
+            run_loop(loop_keys, copies["baseline"][0], dg.DagsterInstance.ephemeral(), {"policy": best})
             runs.append(outcome(f"baseline {best}", copies["baseline"][1], wfile, seed, loop_keys))
     detail("\n" + day_table(loop_keys, days, runs))
     echo("\n  run                     spend   conversions      CPA   max spend/day")
