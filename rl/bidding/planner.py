@@ -45,14 +45,21 @@ from rl.account import AccountSettings
 from rl.bidding.checks import PlanLimits
 from rl.bidding.history import CampaignInfo, MartHistory
 from rl.bidding.kill_switch import KillSwitchDecision, evaluate
+from rl.bidding.modifiers import (
+    back_to_reference,
+    modifier_fields,
+    modifier_limits,
+    round_modifiers,
+    settings_in_force,
+)
 from rl.bidding.plan import SEARCH_PLATFORMS, PlanError, PlanRow, Reference, demo_targets
-from rl.bidding.platform_rules import MODIFIER_RANGES, raise_to_minimums
+from rl.bidding.platform_rules import raise_to_minimums
 from rl.bidding.policy_choice import SAFE_BASELINE, PolicyChoice, make_baseline
 from rl.env.guardrails import BUDGET_FLOOR_SHARE, ActionCodec, GuardrailLimits
 from rl.env.observation import Reports, build_observation
 from rl.env.schema import ObservationSchema
-from rl.env.settings import MODIFIER_FLOOR, Settings, apply_action, guard_modifiers
-from rl.market.modifiers import N_DEVICES, ModifierLimits
+from rl.env.settings import apply_action
+from rl.market.modifiers import ModifierLimits
 
 
 @dataclass(frozen=True)
@@ -154,21 +161,6 @@ class Plan:
     @property
     def total_budget(self) -> float:
         return sum(e.daily_budget for e in self.entries)
-
-
-def modifier_limits(
-    campaigns: Sequence[CampaignInfo], schema: ObservationSchema | None, n_blocks: int
-) -> ModifierLimits:
-    """Which campaigns' modifiers the plan sets (the schema says the policy acts on them and the platform has them:
-    `rl.bidding.platform_rules.MODIFIER_RANGES`) and each platform's range."""
-    flags = schema.modifiers if schema is not None else (False,) * len(campaigns)
-    enabled, device, hours = [], [], []
-    for c, has in zip(campaigns, flags, strict=True):
-        rule = MODIFIER_RANGES.get(c.platform) if has else None
-        enabled.append(rule is not None)
-        device.append(rule.device if rule else (1.0, 1.0))
-        hours.append(rule.hours if rule else (1.0, 1.0))
-    return ModifierLimits(np.array(enabled, dtype=bool), np.array(device, float), np.array(hours, float), n_blocks)
 
 
 def guardrail_limits(
@@ -351,7 +343,7 @@ def make_plan(
                 fallback_reason=choice.reason,
                 budget_target=budget_target,
                 bid_targets=tuple(bid_targets),
-                **_modifier_fields(limits.modifier_mask[j], device[j], hours[j], now.device[j], now.hours[j]),
+                **modifier_fields(limits.modifier_mask[j], device[j], hours[j], now.device[j], now.hours[j]),
             )
         )
     return Plan(
@@ -362,67 +354,6 @@ def make_plan(
         decision,
         plan_limits(history.campaigns, reference, settings),
     )
-
-
-def settings_in_force(history: MartHistory, n_blocks: int) -> Settings:
-    """Budgets, bids and modifiers in force on the plan's data day ([C], [C], [C, 3], [C, B]; modifiers 1 where the
-    marts carry none)."""
-    c = len(history.campaigns)
-    mods = history.modifiers[-1] if history.modifiers is not None else np.ones((c, N_DEVICES + n_blocks))
-    mods = np.where(np.isfinite(mods), mods, 1.0)
-    return Settings(
-        np.asarray(history.current_budgets, dtype=float),
-        np.asarray(history.current_bids, dtype=float),
-        mods[:, :N_DEVICES].copy(),
-        mods[:, N_DEVICES:].copy(),
-    )
-
-
-def back_to_reference(applied: Settings, now: Settings, reference: Reference, limits: GuardrailLimits) -> Settings:
-    """The safe plan's modifiers: a step from those in force towards the reference ones (1 where none were
-    recorded), within the platform's range."""
-    ml = limits.modifiers
-    if ml is None or not ml.enabled.any():
-        return applied
-    c, n_b = limits.n_campaigns, limits.n_blocks
-    ref_d = reference.device if reference.device is not None else np.ones((c, N_DEVICES))
-    ref_h = reference.hours if reference.hours is not None else np.ones((c, n_b))
-    step = limits.max_step
-    device = guard_modifiers(ref_d, now.device, ml.device_range[:, 0], ml.device_range[:, 1], ml.enabled, step)
-    hours = guard_modifiers(ref_h, now.hours, ml.hour_range[:, 0], ml.hour_range[:, 1], ml.enabled, step)
-    return Settings(applied.budgets, applied.bids, device, hours)
-
-
-def _round_band(values: np.ndarray, current: np.ndarray, low: np.ndarray, high: np.ndarray, step) -> np.ndarray:
-    out = np.round(values, 2)
-    if step is not None:
-        width = step * np.maximum(current, MODIFIER_FLOOR)
-        out = np.clip(out, _cents_up(np.maximum(current - width, 0.0)), _cents_down(current + width))
-    return np.clip(out, _cents_up(low[:, None]), _cents_down(high[:, None]))
-
-
-def round_modifiers(applied: Settings, now: Settings, limits: GuardrailLimits) -> tuple[np.ndarray, np.ndarray]:
-    """Modifiers [C, 3], [C, B] in whole percentage points inside the step band and the platform's range (the
-    range wins); 1 where the plan does not set them."""
-    ml = limits.modifiers
-    if ml is None or not ml.enabled.any():
-        return np.ones_like(now.device), np.ones_like(now.hours)
-    step = limits.max_step
-    device = _round_band(applied.device, now.device, ml.device_range[:, 0], ml.device_range[:, 1], step)
-    hours = _round_band(applied.hours, now.hours, ml.hour_range[:, 0], ml.hour_range[:, 1], step)
-    mask = ml.enabled[:, None]
-    return np.where(mask, device, 1.0), np.where(mask, hours, 1.0)
-
-
-def _modifier_fields(enabled: bool, device, hours, device_now, hours_now) -> dict:
-    if not enabled:
-        return {}
-    return {
-        "device_modifiers": tuple(float(v) for v in device),
-        "hour_modifiers": tuple(float(v) for v in hours),
-        "current_device_modifiers": tuple(float(v) for v in device_now),
-        "current_hour_modifiers": tuple(float(v) for v in hours_now),
-    }
 
 
 def demo_targets_for(platform: str, campaign_id: int) -> tuple[str, tuple[str, ...]]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rl.bidding.history import MartHistory
 from rl.bidding.plan import Reference
-from rl.bidding.planner import settings_in_force
+from rl.bidding.modifiers import settings_in_force
 
 REFERENCE_TABLE = "bid_reference"
 
