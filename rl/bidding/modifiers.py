@@ -1,7 +1,7 @@
 """The plan's device and hour-block modifiers: which campaigns get them, those in force, the safe plan's step back
 to the reference ones, and rounding to whole percentage points inside the step band and the platform's range.
 
-Shapes: [C, 3] device and [C, B] hour-block modifiers; pure numpy.
+Shapes: [C, 3] device and [C, B] hour-block modifiers; pure numpy. `rl.bidding.planner` uses them.
 """
 
 from __future__ import annotations

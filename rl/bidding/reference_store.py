@@ -11,8 +11,8 @@ import json
 import numpy as np
 
 from rl.bidding.history import MartHistory
-from rl.bidding.plan import Reference
 from rl.bidding.modifiers import settings_in_force
+from rl.bidding.plan import Reference
 
 REFERENCE_TABLE = "bid_reference"
 
