@@ -17,7 +17,7 @@ from orchestration.resources.platforms import BidPlatform
 from rl.accounts import drift as drifting
 from rl.accounts.review import ReviewError, propose, read_review, write_review
 from rl.bidding.plan import PlanError
-from rl.registry import CampaignRegistry
+from rl.campaign_registry import CampaignRegistry
 
 DRIFT_CHECK = "managed_campaigns_match_platforms"
 

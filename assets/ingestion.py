@@ -25,7 +25,7 @@ from assets.partitions import CONVERSION_LOOKBACK_DAYS, DAILY_PARTITIONS, LOOKBA
 from orchestration.environment import data_dir
 from orchestration.resources.ads import AdsReport, AdsReportingResource, batches_to_json_lines
 from orchestration.resources.ga4 import GA4Resource, pages_to_json_lines
-from rl.registry import CampaignRegistry
+from rl.campaign_registry import CampaignRegistry
 from rl.reports import ingest
 
 # BackfillPolicy is marked beta in Dagster 1.13; we rely on single-run backfills deliberately, so the warning, raised

@@ -4,60 +4,124 @@ and the LP bound on held-out seeds, registered, and promoted only through the bl
 Thin: training, evaluation, the registry and the gate live in `rl.training` / `rl.evaluation`.
 """
 
+import dataclasses
 from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import dagster as dg
+import pydantic
 from dagster_duckdb import DuckDBResource
 
 from assets import _preview
 from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
 from rl.evaluation.evaluate import INFORMED_CEILING, INFORMED_ORACLE, LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
+from rl.training.config import TrainConfig
 from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
-from rl.training.train import TrainConfig
 
 GATE = "promotion_gate"
 
 
-class PolicyTrainingConfig(dg.Config):
-    """Training run settings (see `rl.training.train.TrainConfig`). By default the policy is distilled from the
-    informed planning ceiling (DAgger over `bc_cycles` reset cycles in `dagger_rounds` rounds), then fine-tuned by
-    paired PPO on the fast simulator against a frozen copy of itself, and the fine-tuned model is kept only if it
-    does better on the validation seeds."""
+KEEP = object()
+"""In `TRAINING_KNOBS`: the knob keeps `TrainConfig`'s own default."""
 
-    algo: str = "ppo"
-    total_timesteps: int = 200_000
-    n_envs: int = 16
-    seed: int = 0
-    episode_days: int = 14
-    warmup_days: int = 28
-    settle_days: int | None = None
-    net_arch: list[int] = [256, 256]
-    learning_rate: float = 3e-5
-    log_std_init: float = -2.0
-    n_steps: int = 14
-    batch_size: int = 112
+# The `TrainConfig` fields the asset's run config exposes, in the order the UI shows them, each with the asset's
+# default where it differs from `TrainConfig`'s (tuned for the distilled policy: see the class's docstring).
+TRAINING_KNOBS: dict[str, object] = {
+    "algo": KEEP,
+    "total_timesteps": 200_000,
+    "n_envs": 16,
+    "seed": KEEP,
+    "episode_days": KEEP,
+    "warmup_days": KEEP,
+    "settle_days": KEEP,
+    "net_arch": [256, 256],
+    "learning_rate": 3e-5,
+    "log_std_init": -2.0,
+    "n_steps": KEEP,
+    "batch_size": 112,
     # a residual policy learns a correction of this baseline instead (None: the actions themselves)
-    residual_base: str | None = None
-    residual_kwargs: dict[str, float] = {"slack": 1.0, "decay": 0.5}
-    residual_scale: float = 0.3
-    paired: bool = True  # reward against a same-draws twin run by the residual base or the frozen warm start
-    teacher: str = "ceiling"  # the warm start's teacher: "ceiling", "oracle" or a baseline's name
-    bc_cycles: int = 48  # reset cycles of the teacher's labels (0: no warm start; fewer if the time runs out)
-    dagger_rounds: int = 3
-    dagger_envs: int = 4  # markets per teaching cycle
-    bc_epochs: int = 100
-    select_seeds: list[int] = [601]  # validation: keep the warm start if RL made it worse
-    engine: str = "fast"  # the training simulator (evaluation always runs the full engine)
-    oracle_budget_step: float = 25.0  # the clairvoyant teacher's budget grid (coarser is faster)
-    checkpoint_every: int = 0
-    progress_bar: bool = False
-    tensorboard: bool = True
-    max_wall_s: float | None = 300.0
+    "residual_base": KEEP,
+    "residual_kwargs": {"slack": 1.0, "decay": 0.5},
+    "residual_scale": KEEP,
+    "paired": True,  # reward against a same-draws twin run by the residual base or the frozen warm start
+    "teacher": "ceiling",  # the warm start's teacher: "ceiling", "oracle" or a baseline's name
+    "bc_cycles": 48,  # reset cycles of the teacher's labels (0: no warm start; fewer if the time runs out)
+    "dagger_rounds": 3,
+    "dagger_envs": KEEP,  # markets per teaching cycle
+    "bc_epochs": 100,
+    "select_seeds": [601],  # validation: keep the warm start if RL made it worse
+    "engine": KEEP,  # the training simulator (evaluation always runs the full engine)
+    "oracle_budget_step": KEEP,  # the clairvoyant teacher's budget grid (coarser is faster)
+    "checkpoint_every": KEEP,
+    "progress_bar": False,
+    "tensorboard": KEEP,
+    "max_wall_s": 300.0,
+}
+
+
+def _config_type(hint: Any) -> Any:
+    """A `TrainConfig` field's type as Dagster config: its tuples become lists, and its key-value pairs a dict
+    (Dagster config has no tuple type)."""
+    if get_origin(hint) in (Union, UnionType):
+        (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
+        return _config_type(inner) | None
+    if get_origin(hint) is tuple:
+        item, *rest = get_args(hint)
+        if rest != [Ellipsis]:
+            raise TypeError(f"no Dagster config type for {hint}: expose a fixed-size tuple as its parts")
+        if item == tuple[str, float]:
+            return dict[str, float]
+        return list[item]
+    return hint
+
+
+def _train_value(value: Any) -> Any:
+    """A config value back as `TrainConfig` holds it (the inverse of `_config_type`; key-value pairs sorted)."""
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+class _TrainingRunConfig(dg.Config):
+    """The base of `PolicyTrainingConfig`: its conversion into a `TrainConfig`."""
+
+    def train_config(self) -> TrainConfig:
+        values = {name: _train_value(getattr(self, name)) for name in TRAINING_KNOBS}
+        # a residual model starts as its baseline (no warm start), and paired training needs a fixed reference:
+        # the residual base or the warm start
+        values["bc_cycles"] = 0 if self.residual_base is not None else self.bc_cycles
+        values["paired"] = self.paired and (self.residual_base is not None or self.bc_cycles > 0)
+        return TrainConfig(**values)
+
+
+def _training_fields() -> dict[str, tuple[Any, Any]]:
+    hints = get_type_hints(TrainConfig)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return {
+        name: (_config_type(hints[name]), default if default is not KEEP else defaults[name])
+        for name, default in TRAINING_KNOBS.items()
+    }
+
+
+PolicyTrainingConfig = pydantic.create_model(
+    "PolicyTrainingConfig",
+    __base__=_TrainingRunConfig,
+    __module__=__name__,
+    __doc__="""Training run settings: the knobs of `rl.training.config.TrainConfig` listed in `TRAINING_KNOBS`, with
+    the asset's defaults, and `uncertainty_scale`. By default the policy is distilled from the informed planning
+    ceiling (DAgger over `bc_cycles` reset cycles in `dagger_rounds` rounds), then fine-tuned by paired PPO on the
+    fast simulator against a frozen copy of itself, and the fine-tuned model is kept only if it does better on the
+    validation seeds.""",
+    **_training_fields(),
     # domain randomisation around the calibration by its uncertainty (0: off). Off by default for the distilled
     # policy: the teacher plans each randomised market with its true parameters, and where a month of reports
     # cannot tell those markets apart the student learns the average of their plans (benchmarks.policy's note)
-    uncertainty_scale: float = 0.0
+    uncertainty_scale=(float, 0.0),
+)
 
 
 class PolicyEvaluationConfig(dg.Config):
@@ -84,36 +148,7 @@ class PolicyEvaluationConfig(dg.Config):
 def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConfig) -> dg.MaterializeResult:
     """A policy trained (PPO by default) in the calibrated simulator with domain randomisation around its
     uncertainty; falls back, flagged, to the default world file's parameters with noise when no calibration exists."""
-    tc = TrainConfig(
-        algo=config.algo,
-        total_timesteps=config.total_timesteps,
-        n_envs=config.n_envs,
-        seed=config.seed,
-        episode_days=config.episode_days,
-        warmup_days=config.warmup_days,
-        settle_days=config.settle_days,
-        net_arch=tuple(config.net_arch),
-        learning_rate=config.learning_rate,
-        log_std_init=config.log_std_init,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        residual_base=config.residual_base,
-        residual_kwargs=tuple(sorted(config.residual_kwargs.items())),
-        residual_scale=config.residual_scale,
-        paired=config.paired and (config.residual_base is not None or config.bc_cycles > 0),
-        teacher=config.teacher,
-        bc_cycles=0 if config.residual_base is not None else config.bc_cycles,
-        dagger_rounds=config.dagger_rounds,
-        dagger_envs=config.dagger_envs,
-        bc_epochs=config.bc_epochs,
-        select_seeds=tuple(config.select_seeds),
-        engine=config.engine,
-        oracle_budget_step=config.oracle_budget_step,
-        checkpoint_every=config.checkpoint_every,
-        progress_bar=config.progress_bar,
-        tensorboard=config.tensorboard,
-        max_wall_s=config.max_wall_s,
-    )
+    tc = config.train_config()
     run = train_policy(data_dir(), world_file(), tc, uncertainty_scale=config.uncertainty_scale)
     if run.market.is_fallback:
         context.log.warning("no market calibration found: trained on the world file's parameters with noise")

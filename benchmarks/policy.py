@@ -46,9 +46,9 @@ from rl.evaluation.evaluate import INFORMED_CEILING, LP_BOUND, ORACLE, YARDSTICK
 from rl.market.params import MarketParams  # noqa: E402
 from rl.policies.baselines import BASELINES, PLAIN  # noqa: E402
 from rl.policies.sb3 import SB3Policy  # noqa: E402
+from rl.training.model_registry import gate  # noqa: E402
 from rl.training.params import make_params_sampler, training_market  # noqa: E402
 from rl.training.pipeline import EvalSettings, learns, tuned_baselines, world_comparison  # noqa: E402
-from rl.training.registry import gate  # noqa: E402
 from rl.training.train import TrainConfig, make_venv, train  # noqa: E402
 from rl.world.paths import DEFAULT_WORLD_FILE, OTHER_WORLD_FILE  # noqa: E402
 

@@ -22,7 +22,7 @@ from orchestration.resources.platforms import BidPlatform
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
 from rl.accounts.review import ReviewError, read_review
 from rl.bidding import planner
-from rl.registry import DEFAULT_REGISTRY_FILE
+from rl.campaign_registry import DEFAULT_REGISTRY_FILE
 
 ACCOUNTS_FILE_VAR = "GAELP_ACCOUNTS_FILE"
 PLATFORM_RESOURCES = {

@@ -11,7 +11,7 @@ from assets.dbt_project import DBT_PROJECT
 from rl.bidding import audit, plan_store, reference_store
 from rl.calibration import records as calibration_records
 from rl.discovery import records as discovery_records
-from rl.training import registry
+from rl.training import model_registry
 
 
 def _python_tables() -> dict[str, list[str]]:
@@ -22,7 +22,7 @@ def _python_tables() -> dict[str, list[str]]:
     for column in reference_store.REFERENCE_MODIFIER_COLUMNS:
         con.execute(f"ALTER TABLE {reference_store.REFERENCE_TABLE} ADD COLUMN {column} VARCHAR")
     con.execute(audit.DDL)
-    con.execute(registry._DDL)
+    con.execute(model_registry._DDL)
     con.execute(calibration_records.DDL)
     con.execute(discovery_records.DDL)
     rows = con.execute(

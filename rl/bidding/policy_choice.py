@@ -13,7 +13,7 @@ from rl.bidding.plan import PlanError, Reference
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
 from rl.policies.baselines import BASELINES, StaticPolicy
-from rl.training.registry import ModelRegistry
+from rl.training.model_registry import ModelRegistry
 
 SAFE_BASELINE = "static_reference"  # the static policy holding the reference settings
 

@@ -22,6 +22,7 @@ import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -297,7 +298,7 @@ class MarketBatch(Hindsight):
         rep.today = i + 1
         return result
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, list[dict]]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, list[dict[str, Any]]]:
         """Apply actions [M, A] through the guardrails (`rl.env.settings.apply_action`), resolve the day. Returns
         (obs [M, D], rewards [M], done, infos). At the last day the settle period follows within the same step,
         and infos carry "episode_summary" (the true score)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import numpy.typing as npt
 from gymnasium import spaces
 
 from rl.env.core import EnvConfig, EpisodeSetup, MarketBatch, ParamsSampler
@@ -76,14 +77,20 @@ class BiddingEnv(gym.Env):
         self.sim = MarketBatch(self.schema, self.config, 1)
         self.render_mode = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+        """(observation [schema.obs_size] float32, info with "date" and "market_seed"); `options` as in the module
+        docstring."""
         super().reset(seed=seed)
         setup = setup_from_options(options, self.np_random, self.base_params, self.config, 1, self.params_sampler)
         obs = self.sim.start(setup)
         info = {"date": self.sim.date.isoformat(), "market_seed": setup.market_seed}
         return obs[0], info
 
-    def step(self, action):
+    def step(self, action: npt.ArrayLike) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        """One day: action [schema.action_size] in [-1, 1] → (observation [schema.obs_size] float32, reward,
+        terminated, truncated, info)."""
         obs, reward, done, infos = self.sim.step(np.asarray(action, dtype=float)[None])
         terminated = bool(done and self.sim.complete)
         return obs[0], float(reward[0]), terminated, bool(done and not terminated), infos[0]

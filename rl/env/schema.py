@@ -19,9 +19,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rl.campaign_registry import CampaignRegistry
 from rl.market.modifiers import block_labels
 from rl.market.params import DEFAULT_HOUR_BLOCKS, DEVICES, MarketParams
-from rl.registry import CampaignRegistry
 
 SCHEMA_VERSION = 2
 # The platforms whose APIs take device and ad-schedule (hour-of-day) bid adjustments per campaign.

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from stable_baselines3.common.vec_env import VecEnv
 
 from rl.env.core import EnvConfig, MarketBatch, ParamsSampler
@@ -30,6 +31,12 @@ from rl.env.env import make_spaces, setup_from_options
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
 from rl.market.params import MarketParams
+
+Observations = npt.NDArray[np.float32]
+"""[M, D] float32: one observation row per market (D = `schema.obs_size`)."""
+StepResult = tuple[Observations, npt.NDArray[np.float32], npt.NDArray[np.bool_], list[dict[str, Any]]]
+"""(observations [M, D] float32, rewards [M] float32, dones [M] bool, infos: one dict per market): SB3's
+`VecEnvStepReturn` for array observations."""
 
 
 class BatchedBiddingVecEnv(VecEnv):
@@ -60,9 +67,10 @@ class BatchedBiddingVecEnv(VecEnv):
         super().__init__(n_envs, obs_space, act_space)
 
     # -- VecEnv API -------------------------------------------------------------------------------------------
-    def reset(self) -> np.ndarray:
-        """Start a new cycle. A seed from `seed()` (SB3 sets one per env; the first is used) re-seeds the cycle
-        generator; options from `set_options` (the first env's dict) override the drawn setup."""
+    def reset(self) -> Observations:
+        """Start a new cycle and return its first observations [M, D]. A seed from `seed()` (SB3 sets one per env;
+        the first is used) re-seeds the cycle generator; options from `set_options` (the first env's dict) override
+        the drawn setup. Each market's reset info (date, market seed, market index) is in `reset_infos`."""
         if self._seeds[0] is not None:
             self._rng = np.random.default_rng(self._seeds[0])
         options = self._options[0] if self._options else {}
@@ -72,7 +80,7 @@ class BatchedBiddingVecEnv(VecEnv):
         self._reset_options()
         return obs
 
-    def _start(self, options: dict | None = None) -> np.ndarray:
+    def _start(self, options: dict[str, Any] | None = None) -> Observations:
         setup = setup_from_options(
             options, self._rng, self.base_params, self.config, self.num_envs, self.params_sampler
         )
@@ -81,7 +89,7 @@ class BatchedBiddingVecEnv(VecEnv):
         self.reset_infos = [dict(info, market=m) for m in range(self.num_envs)]
         return obs
 
-    def follow(self, other: BatchedBiddingVecEnv) -> np.ndarray:
+    def follow(self, other: BatchedBiddingVecEnv) -> Observations:
         """Continue with a copy of `other`'s markets as they stand (its setup, warm-up history and day), and return
         their observation. A twin that follows the learner's environment at every new cycle skips simulating the
         same warm-up a second time."""
@@ -92,12 +100,18 @@ class BatchedBiddingVecEnv(VecEnv):
         self._finished = False
         return self.sim.observe()
 
-    def step_async(self, actions: np.ndarray) -> None:
+    def step(self, actions: npt.ArrayLike) -> StepResult:
+        """Decide one day in every market: actions [M, A] (A = `schema.action_size`, in [-1, 1]; reshaped from any
+        array of M × A numbers). Returns (observations [M, D] float32, rewards [M] float32, dones [M] bool, infos:
+        M dicts); on the cycle's last step see the module docstring (auto-reset, "terminal_observation")."""
+        return super().step(actions)  # step_async, then step_wait (SB3's VecEnv)
+
+    def step_async(self, actions: npt.ArrayLike) -> None:
         if self._finished:
             raise RuntimeError("the cycle has finished and auto_restart is off: call follow() (or reset()) first")
         self._actions = np.asarray(actions, dtype=float).reshape(self.num_envs, self.schema.action_size)
 
-    def step_wait(self):
+    def step_wait(self) -> StepResult:
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async()")
         obs, rewards, done, infos = self.sim.step(self._actions)

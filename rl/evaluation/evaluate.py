@@ -3,7 +3,7 @@
     ev = evaluate({"policy": trained, "static": ..., ...}, venv, seeds=[1001, 1002], policy="policy")
     ev.table()                 # per policy: mean score, conversions, spend, CPA, days over budget
     ev.comparisons             # policy − each baseline: paired mean difference and confidence interval
-    gate(ev)                   # rl.training.registry.gate
+    gate(ev)                   # rl.training.model_registry.gate
 
 Every policy, the clairvoyant oracle (`OraclePolicy`: each day's hindsight-best budgets and bids, applied exactly —
 in a twin environment without the per-day step limit, `exact_oracle_env`) and the LP bound run the *same*

@@ -16,7 +16,7 @@ import datetime as dt
 
 import polars as pl
 
-from rl.registry import DEFAULT_REGISTRY_FILE, CampaignRegistry
+from rl.campaign_registry import DEFAULT_REGISTRY_FILE, CampaignRegistry
 
 # GA4 requests behind the two GA4 tables: API name → column name.
 GA4_SESSIONS_DIMENSIONS = {

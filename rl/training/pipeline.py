@@ -27,8 +27,8 @@ from rl.market.params import parse_market_params
 from rl.policies.baselines import BASELINES, tune_baseline
 from rl.policies.residual import residual_spec
 from rl.policies.sb3 import SB3Policy
+from rl.training.model_registry import GateDecision, ModelRegistry, RegisteredModel, gate
 from rl.training.params import TrainingMarket, make_params_sampler, scale_market, training_market
-from rl.training.registry import GateDecision, ModelRegistry, RegisteredModel, gate
 from rl.training.train import TrainConfig, TrainResult, load_model, make_venv, train
 
 CALIBRATION_FILE = ("calibration", "market_calibration.json")

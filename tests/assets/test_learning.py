@@ -4,12 +4,48 @@ row, and the blocking promotion gate."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from assets.learning import LEARNING_ASSETS
+from assets.learning import LEARNING_ASSETS, TRAINING_KNOBS, PolicyTrainingConfig
+from rl.training.config import TrainConfig
 from tests.conftest import scaled
+
+# The asset's defaults as tuned (issue 16 derived the config from TrainConfig: these must not move with it).
+ASSET_DEFAULTS = {
+    "algo": "ppo",
+    "total_timesteps": 200_000,
+    "n_envs": 16,
+    "seed": 0,
+    "episode_days": 14,
+    "warmup_days": 28,
+    "settle_days": None,
+    "net_arch": [256, 256],
+    "learning_rate": 3e-5,
+    "log_std_init": -2.0,
+    "n_steps": 14,
+    "batch_size": 112,
+    "residual_base": None,
+    "residual_kwargs": {"slack": 1.0, "decay": 0.5},
+    "residual_scale": 0.3,
+    "paired": True,
+    "teacher": "ceiling",
+    "bc_cycles": 48,
+    "dagger_rounds": 3,
+    "dagger_envs": 4,
+    "bc_epochs": 100,
+    "select_seeds": [601],
+    "engine": "fast",
+    "oracle_budget_step": 25.0,
+    "checkpoint_every": 0,
+    "progress_bar": False,
+    "tensorboard": True,
+    "max_wall_s": 300.0,
+    "uncertainty_scale": 0.0,
+}
 
 TRAIN = {
     "total_timesteps": 64,
@@ -75,3 +111,73 @@ def test_evaluation_refuses_overlapping_seeds(tmp_path, monkeypatch):
         raise_on_error=False,
     )
     assert not result.success
+
+
+def test_training_config_defaults_are_the_tuned_ones():
+    assert PolicyTrainingConfig().model_dump() == ASSET_DEFAULTS
+    assert PolicyTrainingConfig().train_config() == TrainConfig(
+        total_timesteps=200_000,
+        n_envs=16,
+        net_arch=(256, 256),
+        learning_rate=3e-5,
+        log_std_init=-2.0,
+        batch_size=112,
+        residual_kwargs=(("decay", 0.5), ("slack", 1.0)),
+        paired=True,
+        teacher="ceiling",
+        bc_cycles=48,
+        dagger_rounds=3,
+        dagger_envs=4,
+        bc_epochs=100,
+        select_seeds=(601,),
+        progress_bar=False,
+        max_wall_s=300.0,
+    )
+
+
+def test_every_training_knob_reaches_train_config():
+    """Each exposed knob is a `TrainConfig` field and arrives there (as a tuple where `TrainConfig` holds one)."""
+    assert set(TRAINING_KNOBS) <= {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(PolicyTrainingConfig.model_fields) == set(ASSET_DEFAULTS)
+    changed = {
+        "algo": "sac",
+        "total_timesteps": 64,
+        "n_envs": 3,
+        "seed": 7,
+        "episode_days": 5,
+        "warmup_days": 9,
+        "settle_days": 2,
+        "net_arch": [16, 8],
+        "learning_rate": 1e-3,
+        "log_std_init": -0.5,
+        "n_steps": 4,
+        "batch_size": 8,
+        "residual_kwargs": {"b": 2.0, "a": 1.0},
+        "residual_scale": 0.1,
+        "teacher": "proportional",
+        "bc_cycles": 2,
+        "dagger_rounds": 1,
+        "dagger_envs": 2,
+        "bc_epochs": 5,
+        "select_seeds": [1, 2],
+        "engine": "full",
+        "oracle_budget_step": 5.0,
+        "checkpoint_every": 32,
+        "progress_bar": True,
+        "tensorboard": False,
+        "max_wall_s": None,
+    }
+    assert set(changed) == set(TRAINING_KNOBS) - {"residual_base", "paired"}
+    assert all(changed[k] != ASSET_DEFAULTS[k] for k in changed)
+    tc = PolicyTrainingConfig(**changed).train_config()
+    for name, value in changed.items():
+        expected = tuple(sorted(value.items())) if isinstance(value, dict) else value
+        expected = tuple(expected) if isinstance(expected, list) else expected
+        assert getattr(tc, name) == expected, name
+    assert tc.paired
+    # a residual base: no warm start, and the twin is the base
+    residual = PolicyTrainingConfig(residual_base="online_lp", paired=False).train_config()
+    assert (residual.residual_base, residual.bc_cycles, residual.paired) == ("online_lp", 0, False)
+    assert PolicyTrainingConfig(residual_base="online_lp").train_config().paired
+    # no warm start and no residual base: nothing to pair with
+    assert not PolicyTrainingConfig(bc_cycles=0).train_config().paired

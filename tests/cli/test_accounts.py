@@ -14,8 +14,8 @@ from cli.main import main
 from orchestration.accounts import MAPPING_FILE
 from rl.accounts.review import read_review, write_review
 from rl.bidding import planner
+from rl.campaign_registry import DEFAULT_REGISTRY_FILE, CampaignRegistry
 from rl.env.schema import ObservationSchema
-from rl.registry import DEFAULT_REGISTRY_FILE, CampaignRegistry
 from tests.rl.bidding import test_planner as planning
 
 

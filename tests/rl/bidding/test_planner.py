@@ -17,9 +17,9 @@ from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
 from rl.bidding.checks import passes, run_checks
 from rl.bidding.plan import PlanError
+from rl.campaign_registry import CampaignRegistry
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
-from rl.registry import CampaignRegistry
 
 LAST = dt.date(2025, 3, 1)
 SCHEMA = ObservationSchema.from_registry()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rl.campaign_registry import CampaignRegistry
 from rl.env import BiddingEnv, ObservationSchema
 from rl.env.schema import CAMPAIGN_FEATURES, GLOBAL_FEATURES, SCHEMA_VERSION
 from rl.market.params import MarketParams
-from rl.registry import CampaignRegistry
 
 
 def test_schema_follows_the_registry_order(schema):

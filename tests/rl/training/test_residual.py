@@ -14,7 +14,7 @@ from rl.policies.base import run_episode
 from rl.policies.baselines import OnlineLPPolicy, ProportionalPolicy
 from rl.policies.residual import ResidualSpec, ResidualVecEnv, combine, residual_spec
 from rl.policies.sb3 import SB3Policy
-from rl.training.registry import ModelRegistry
+from rl.training.model_registry import ModelRegistry
 from rl.training.train import TrainConfig, load_model, make_venv, train
 from tests.rl.training.conftest import tiny_config
 

@@ -58,11 +58,11 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 """
 
 
-class RegistryError(RuntimeError):
+class ModelRegistryError(RuntimeError):
     """A registry operation cannot be done (unknown version, failed gate, incompatible schema...)."""
 
 
-class IncompatibleModelError(RegistryError):
+class IncompatibleModelError(ModelRegistryError):
     """The model was trained for an observation schema the current campaign registry no longer matches."""
 
 
@@ -146,9 +146,9 @@ class ModelRegistry:
         """Copy the model file into `model_dir` and record it with its schema, params hash, window and scores."""
         model_path = Path(model_path)
         if not model_path.exists():
-            raise RegistryError(f"model file not found: {model_path}")
+            raise ModelRegistryError(f"model file not found: {model_path}")
         if algo not in ALGOS:
-            raise RegistryError(f"unknown algo {algo!r} (known: {sorted(ALGOS)})")
+            raise ModelRegistryError(f"unknown algo {algo!r} (known: {sorted(ALGOS)})")
         ev = None
         if evaluation is not None:
             ev = evaluation if isinstance(evaluation, Evaluation) else Evaluation.from_dict(evaluation)
@@ -189,7 +189,9 @@ class ModelRegistry:
         """Make `version` the one promoted model; refuses a model whose gate did not pass."""
         entry = self.get(version)
         if not entry.gate_passed:
-            raise RegistryError(f"model v{version} did not pass the promotion gate: " + "; ".join(entry.gate_reasons))
+            raise ModelRegistryError(
+                f"model v{version} did not pass the promotion gate: " + "; ".join(entry.gate_reasons)
+            )
         self.con.execute(f"UPDATE {TABLE} SET promoted = FALSE, promoted_at = NULL WHERE promoted")
         self.con.execute(f"UPDATE {TABLE} SET promoted = TRUE, promoted_at = now() WHERE version = ?", [version])
         return self.get(version)
@@ -220,7 +222,7 @@ class ModelRegistry:
     def get(self, version: int) -> RegisteredModel:
         row = self.con.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE version = ?", [version]).fetchone()
         if row is None:
-            raise RegistryError(f"no registered model v{version}")
+            raise ModelRegistryError(f"no registered model v{version}")
         return self._row(row)
 
     def all(self) -> list[RegisteredModel]:

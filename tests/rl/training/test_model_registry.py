@@ -11,7 +11,7 @@ import pytest
 from rl.env import ObservationSchema
 from rl.evaluation.evaluate import Evaluation
 from rl.policies.sb3 import SB3Policy
-from rl.training.registry import IncompatibleModelError, ModelRegistry, RegistryError, gate
+from rl.training.model_registry import IncompatibleModelError, ModelRegistry, ModelRegistryError, gate
 from rl.training.train import train
 from tests.rl.training.conftest import tiny_config
 
@@ -74,7 +74,7 @@ def test_registry_round_trip(tmp_path, model_file):
     assert e1.schema == schema and e1.params_hash == "h1" and str(e1.window_first) == "2025-01-01"
     assert e1.evaluation["table"]["policy"]["score"] == pytest.approx(11.5)
     assert reg.best_baseline() == "online_lp"  # the latest evaluation's best baseline
-    with pytest.raises(RegistryError, match="did not pass"):
+    with pytest.raises(ModelRegistryError, match="did not pass"):
         reg.promote(2)
     assert reg.promote(1).promoted and reg.promoted().version == 1
     policy = reg.load_policy(reg.promoted())
@@ -94,5 +94,5 @@ def test_load_policy_refuses_an_incompatible_schema(tmp_path, model_file):
     other = dataclasses.replace(schema, campaign_ids=schema.campaign_ids[::-1], platforms=schema.platforms[::-1])
     with pytest.raises(IncompatibleModelError, match="campaign_ids"):
         reg.load_policy(entry, schema=other)
-    with pytest.raises(RegistryError, match="not found"):
+    with pytest.raises(ModelRegistryError, match="not found"):
         reg.register(tmp_path / "nope.zip", schema, "h")

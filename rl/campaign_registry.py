@@ -15,7 +15,7 @@ COLUMNS = ("platform", "campaign_id", "campaign_name", "product", "intent", "sta
 STATUSES = ("enabled", "paused")
 
 
-class RegistryError(ValueError):
+class CampaignRegistryError(ValueError):
     """The registry file is malformed; the message names the file, line and field."""
 
 
@@ -37,22 +37,22 @@ class CampaignRegistry:
     def load(cls, path: str | Path = DEFAULT_REGISTRY_FILE) -> CampaignRegistry:
         path = Path(path)
         if not path.exists():
-            raise RegistryError(f"campaign registry not found: {path}")
+            raise CampaignRegistryError(f"campaign registry not found: {path}")
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                raise RegistryError(f"{path}: missing columns {missing} (expected {list(COLUMNS)})")
+                raise CampaignRegistryError(f"{path}: missing columns {missing} (expected {list(COLUMNS)})")
             rows = []
             for line, rec in enumerate(reader, start=2):
                 try:
                     campaign_id = int(rec["campaign_id"])
                 except ValueError:
-                    raise RegistryError(
+                    raise CampaignRegistryError(
                         f"{path}:{line}: campaign_id {rec['campaign_id']!r} is not an integer"
                     ) from None
                 if rec["status"] not in STATUSES:
-                    raise RegistryError(f"{path}:{line}: status {rec['status']!r} is not one of {STATUSES}")
+                    raise CampaignRegistryError(f"{path}:{line}: status {rec['status']!r} is not one of {STATUSES}")
                 rows.append(
                     RegisteredCampaign(
                         rec["platform"], campaign_id, rec["campaign_name"], rec["product"], rec["intent"], rec["status"]
@@ -61,7 +61,7 @@ class CampaignRegistry:
         keys = [(c.platform, c.campaign_id) for c in rows]
         if len(set(keys)) != len(keys):
             dupes = sorted({k for k in keys if keys.count(k) > 1})
-            raise RegistryError(f"{path}: duplicated (platform, campaign_id) {dupes}")
+            raise CampaignRegistryError(f"{path}: duplicated (platform, campaign_id) {dupes}")
         return cls(tuple(rows))
 
     def ids(self, platform: str | None = None) -> set[int]:
