@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from rl.reports.ingest import RAW_SCHEMAS
+from rl.sources.ingest import RAW_SCHEMAS
 
 RAW_SCHEMA = "raw"
 _DUCKDB_TYPES = {pl.Date: "DATE", pl.Int8: "TINYINT", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Utf8: "VARCHAR"}

@@ -26,7 +26,7 @@ from orchestration.environment import data_dir
 from orchestration.resources.ads import AdsReport, AdsReportingResource, batches_to_json_lines
 from orchestration.resources.ga4 import GA4Resource, pages_to_json_lines
 from rl.campaign_registry import CampaignRegistry
-from rl.reports import ingest
+from rl.sources import ingest
 
 # BackfillPolicy is marked beta in Dagster 1.13; we rely on single-run backfills deliberately, so the warning, raised
 # once per decorated asset at import, only adds noise to every process that loads the code location.

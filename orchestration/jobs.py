@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 
 from assets.partitions import DAILY_PARTITIONS
-from rl.reports.ingest import RAW_SCHEMAS
+from rl.sources.ingest import RAW_SCHEMAS
 
 # The data assets backfill in one run, the bidding assets one day per run (each plan builds on the day before):
 # jobs that hold both are told so by Dagster at every load; the minimum (one partition per run) is what we want.

@@ -27,7 +27,7 @@ import polars as pl
 from google.ads.googleads.v26.services.types.google_ads_service import GoogleAdsRow, SearchGoogleAdsStreamResponse
 from pydantic import PrivateAttr
 
-from rl.reports.google_ads import AdsReportFormatError, rows_to_frame
+from rl.sources.google_ads import AdsReportFormatError, rows_to_frame
 from rl.world.ads_api import GaqlError
 from rl.world.world import PLATFORM_CUSTOMER_IDS, DemoWorld
 
@@ -213,7 +213,7 @@ class AdsReport:
         return batches_to_json_lines(self.batches)
 
     def frame(self) -> pl.DataFrame:
-        """The rows as one typed table (`rl.reports.google_ads.rows_to_frame`). A field the query did not select
+        """The rows as one typed table (`rl.sources.google_ads.rows_to_frame`). A field the query did not select
         (absent from a batch's field mask) is an error rather than a column of nulls."""
         for batch in self.batches:
             selected = SearchGoogleAdsStreamResponse.pb(batch).field_mask.paths

@@ -27,7 +27,7 @@ from google.analytics.data_v1beta.types import DateRange, Dimension, Metric, Run
 from google.api_core import exceptions as gexc
 from pydantic import Field, PrivateAttr
 
-from rl.reports.ga4 import pages_to_frame
+from rl.sources.ga4 import pages_to_frame
 from rl.world.world import GA4_PROPERTY_ID, DemoWorld
 
 MAX_PAGE_SIZE = 250_000  # the Data API's cap on `limit`
@@ -97,7 +97,7 @@ class GA4Report:
     def frame(
         self, expected_dimensions: list[str] | None = None, expected_metrics: list[str] | None = None
     ) -> pl.DataFrame:
-        """The report as one typed table (see `rl.reports.ga4`). The headers must be the expected names, in order;
+        """The report as one typed table (see `rl.sources.ga4`). The headers must be the expected names, in order;
         by default the request's own dimensions and metrics."""
         if expected_dimensions is None:
             expected_dimensions = [d.name for d in self.request.dimensions]

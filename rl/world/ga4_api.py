@@ -41,7 +41,7 @@ from google.analytics.data_v1beta.types import (
 )
 from google.api_core.exceptions import InvalidArgument, PermissionDenied
 
-from rl.reports.ga4 import run_report_to_frame  # noqa: F401
+from rl.sources.ga4 import run_report_to_frame  # noqa: F401
 
 SCHEMA_URL = "https://developers.google.com/analytics/devguides/reporting/data/v1/api-schema"
 DEFAULT_LIMIT, MAX_LIMIT = 10_000, 250_000

@@ -52,7 +52,7 @@ from orchestration.resources.ads import (
     impression_share_query,
     performance_query,
 )
-from rl.reports.google_ads import AdsReportFormatError, schema_for
+from rl.sources.google_ads import AdsReportFormatError, schema_for
 from rl.world.ads_api import parse_gaql
 from rl.world.world import PLATFORM_CUSTOMER_IDS, DemoWorld
 from tests.conftest import scaled

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from rl.reports.ingest import IngestionError, check, conform, lookback_start
+from rl.sources.ingest import IngestionError, check, conform, lookback_start
 
 D = dt.date(2025, 3, 2)
 

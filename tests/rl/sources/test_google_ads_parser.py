@@ -13,7 +13,7 @@ from google.ads.googleads.v26.resources.types.campaign import Campaign
 from google.ads.googleads.v26.services.types.google_ads_service import GoogleAdsRow, SearchGoogleAdsStreamResponse
 from polars.testing import assert_frame_equal
 
-from rl.reports.google_ads import COLUMNS, AdsReportFormatError, rows_to_frame, schema_for
+from rl.sources.google_ads import COLUMNS, AdsReportFormatError, rows_to_frame, schema_for
 
 Lag = ConversionLagBucketEnum.ConversionLagBucket
 Device = DeviceEnum.Device

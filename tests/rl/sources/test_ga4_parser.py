@@ -18,7 +18,7 @@ from google.analytics.data_v1beta.types import (
 )
 
 import rl.world.ga4_api
-from rl.reports.ga4 import ReportFormatError, pages_to_frame, run_report_to_frame
+from rl.sources.ga4 import ReportFormatError, pages_to_frame, run_report_to_frame
 
 INT, FLOAT, CURRENCY, SECONDS = (
     MetricType.TYPE_INTEGER,
