@@ -19,7 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from assets import _preview
 from assets.dbt_project import DBT_PROJECT, DBT_PROJECT_DIR
 from assets.partitions import LOOKBACK_DAYS
-from orchestration.environment import data_dir
+from orchestration.environment import account_settings, data_dir, published_warehouse_path
 from rl.bidding.plots import PACING_COLUMNS, campaign_pacing, plot_pacing
 from rl.discovery.plots import plot_conversion_lag
 
@@ -225,9 +225,7 @@ def _pacing(con: duckdb.DuckDBPyConnection, last: dt.date) -> dict[str, dg.Metad
     if daily.is_empty():
         return {"pacing": dg.MetadataValue.md(f"no campaign rows in window {first}..{last}")}
     daily = daily.with_columns(pl.col("spend", "conversions", "daily_budget").cast(pl.Float64))
-    from rl.bidding.planner import AccountSettings  # here: the planner imports the policies (and torch)
-
-    target = AccountSettings().target_cpa  # the account's target CPA, as the plan uses it
+    target = account_settings().target_cpa  # the account's target CPA as configured, as the plan uses it
     title = f"Campaign performance and pacing {first} .. {last} (target CPA {target:g}, the planning setting)"
     return {
         "pacing": _preview.png(plot_pacing(daily, target, title), "campaign performance and pacing"),
@@ -270,7 +268,7 @@ PLOTS = {"fct_campaign_daily": _pacing, "fct_conversion_lag": _lag}
 )
 def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     source = data_dir() / "warehouse.duckdb"
-    target = publish_copy(source, data_dir() / "published" / "warehouse.duckdb")
+    target = publish_copy(source, published_warehouse_path())
     with duckdb.connect(str(target), read_only=True) as con:
         relations = con.sql(
             "SELECT schema_name AS schema, table_name AS relation, 'table' AS type, "

@@ -39,7 +39,14 @@ import duckdb
 from assets.partitions import DAILY_PARTITIONS
 from cli.closed_loop import DEFAULT_BASELINE, closed_loop, train
 from cli.console import Console
-from orchestration.environment import Environment, current_environment, data_dir, world_file, world_seed
+from orchestration.environment import (
+    Environment,
+    current_environment,
+    data_dir,
+    published_warehouse_path,
+    world_file,
+    world_seed,
+)
 from orchestration.resources import warehouse_path, world_dir
 from rl.world.world import DemoWorld
 
@@ -121,7 +128,7 @@ def world_clock() -> dt.date | None:
 def fresh_start() -> None:
     """Remove the demo's state under the data directory (world, warehouse, published copy, raw responses)."""
     root = data_dir()
-    for path in (Path(world_dir()), root / "published", root / "raw", root / "compare"):
+    for path in (Path(world_dir()), published_warehouse_path().parent, root / "raw", root / "compare"):
         if path.exists():
             shutil.rmtree(path)
     for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
@@ -204,7 +211,7 @@ def _demo(args: argparse.Namespace, history: list[str], loop: list[str], console
             console.error(f"the backfill failed (run {result.run_id}); full logs: {console.log_path}")
             return 1
         say(f"    done in {time.perf_counter() - started:.0f} s (run {result.run_id[:8]})")
-        published = data_dir() / "published" / "warehouse.duckdb"
+        published = published_warehouse_path()
         console.detail(summary(str(published), first, last))
         figures = None
         if loop and not args.no_train:

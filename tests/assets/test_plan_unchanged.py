@@ -15,11 +15,12 @@ import duckdb
 
 from cli.closed_loop import run_loop
 from tests.assets.conftest import LAST
+from tests.assets.test_published_copy import _last_dates, check_published_copy
 
 GOLDEN = Path(__file__).parent / "golden" / "loop_day_plan.json"
 
 
-def test_one_loop_day_plans_what_it_planned_before_the_refactor(built, tmp_path, monkeypatch):
+def test_one_loop_day_plans_what_it_planned_before_the_refactor_and_republishes_the_copy(built, tmp_path, monkeypatch):
     src, data = built["tmp"], tmp_path / "data"
     (data / "published").mkdir(parents=True)
     shutil.copyfile(src / "data" / "warehouse.duckdb", data / "warehouse.duckdb")
@@ -29,6 +30,7 @@ def test_one_loop_day_plans_what_it_planned_before_the_refactor(built, tmp_path,
     for name, value in (("GAELP_ENV", "demo"), ("GAELP_WORLD_FILE", ga4.world_file), ("GAELP_WORLD_SEED", ga4.seed)):
         monkeypatch.setenv(name, str(value))
     day = (dt.date.fromisoformat(LAST) + dt.timedelta(days=1)).isoformat()
+    assert set(_last_dates(data / "published" / "warehouse.duckdb").values()) == {dt.date.fromisoformat(LAST)}
     (result,) = run_loop([day], data, dg.DagsterInstance.ephemeral(), {"policy": "online_lp"})
     assert result.ok, result.error
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
@@ -40,3 +42,4 @@ def test_one_loop_day_plans_what_it_planned_before_the_refactor(built, tmp_path,
     golden = json.loads(GOLDEN.read_text())
     assert golden["day"] == day
     assert [list(r) for r in rows] == golden["rows"]
+    check_published_copy(data, LAST, day)  # the same day republished the analysts' copy
