@@ -1,7 +1,7 @@
 """Device and hour effects of one campaign's market: the rivals' pressure per hour and per device, and what that
 does to click-through, fitted from the hourly and device marts with their standard errors.
 
-Rival pressure. With the campaign's rivals fitted on whole days (`rl.calibration.auction.fit_rivals`: R, median,
+Rival pressure. With the campaign's rivals fitted on whole days (`rl.calibration.rivals.fit_rivals`: R, median,
 sigma), each hour h and each device d has a multiplier r of the rivals' bids. It is read from two reports of that
 cell, on every day, at the effective bid of the day's level (base bid × the modifiers in force):
   * the average price (CPC search, CPM social): the model's price is r × G(effective bid / r) — the highest rival

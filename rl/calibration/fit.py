@@ -48,8 +48,9 @@ import polars as pl
 from rl.account import AccountSettings
 from rl.calibration import cells, estimators, priors
 from rl.calibration.assemble import DeviceEffects, assemble, device_effects, device_shares
-from rl.calibration.auction import AuctionStructure, Levels, RivalFit, fit_rivals
+from rl.calibration.auction import AuctionStructure, Levels, RivalFit
 from rl.calibration.data import CalibrationData, CalibrationError
+from rl.calibration.rivals import fit_rivals
 from rl.market.modifiers import block_labels
 from rl.market.params import DEVICES, MarketParams
 

@@ -40,7 +40,7 @@ from rl.world.ads_api import answer_search_stream
 from rl.world.ga4_api import answer_run_report
 from rl.world.history import OperatorChange, operator_changes
 from rl.world.modifiers import Modifiers
-from rl.world.paths import DEFAULT_WORLD_FILE
+from rl.world.paths import DEFAULT_WORLD_FILE, atomic_write
 from rl.world.pushes import Push
 
 # 2: the previous operator's history (rl.world.history); 3: bid modifiers in force, pushed and recorded daily. A
@@ -199,7 +199,7 @@ class DemoWorld:
             "modifiers": {str(k): v.to_json() for k, v in self.modifiers.items()},
             "n_pushes": self.n_pushes,
         }
-        _atomic_write(self.state_dir / "world.json", json.dumps(meta, indent=2))
+        atomic_write(self.state_dir / "world.json", json.dumps(meta, indent=2))
 
     def _save_state(self, state: MarketState) -> None:
         tmp = self.state_dir / "state.tmp.npz"
@@ -223,7 +223,7 @@ class DemoWorld:
                 path.unlink()
         lines = (self.state_dir / "pushes.jsonl").read_text().splitlines()
         if len(lines) > self.n_pushes:
-            _atomic_write(self.state_dir / "pushes.jsonl", "".join(line + "\n" for line in lines[: self.n_pushes]))
+            atomic_write(self.state_dir / "pushes.jsonl", "".join(line + "\n" for line in lines[: self.n_pushes]))
 
     # -- pushes -------------------------------------------------------------------------------------------------
     def push(
@@ -373,7 +373,8 @@ class DemoWorld:
 
     def search_stream(self, customer_id: str, query: str):
         """Answer a GAQL query for the ad account `customer_id` with `SearchGoogleAdsStreamResponse` batches."""
-        platform = {v: k for k, v in PLATFORM_CUSTOMER_IDS.items()}.get(str(customer_id).replace("-", ""))
+        digits = str(customer_id).replace("-", "")
+        platform = {v: k for k, v in PLATFORM_CUSTOMER_IDS.items()}.get(digits)
         if platform is None:
             raise WorldError(f"unknown customer id {customer_id!r} (demo accounts: {PLATFORM_CUSTOMER_IDS})")
         t = self.report_tables()
@@ -385,7 +386,7 @@ class DemoWorld:
             self.today,
             platform,
             campaigns,
-            customer_id=str(customer_id).replace("-", ""),
+            customer_id=digits,
             settings=t["settings"],
             criteria={
                 "history": t["modifiers"],
@@ -393,9 +394,3 @@ class DemoWorld:
                 "hour_blocks": self.params.hour_blocks,
             },
         )
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

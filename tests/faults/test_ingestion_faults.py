@@ -24,7 +24,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from assets.ingestion import INGESTION_ASSETS
 from benchmarks.fakes.ga4 import CHANNELS, INGEST_FAULTS, FakeGA4Resource, FakeGA4Server, day_rows
-from orchestration.resources.ads import IMPRESSION_SHARE_FIELDS, GoogleAdsReportingResource
+from orchestration.resources.ads import GoogleAdsReportingResource
+from orchestration.resources.ads_queries import IMPRESSION_SHARE_FIELDS
 from tests.orchestration.resources.fake_google_ads import FakeChannel, FakeRpcError, sdk_client
 
 DAY = dt.date(2024, 12, 10)

@@ -40,13 +40,15 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from polars.testing import assert_frame_equal
 
 from orchestration.resources.ads import (
-    LAG_FIELDS,
-    MODIFIER_FIELDS,
-    PERFORMANCE_FIELDS,
     AdsReportingError,
     AdsReportingResource,
     DemoAdsReportingResource,
     GoogleAdsReportingResource,
+)
+from orchestration.resources.ads_queries import (
+    LAG_FIELDS,
+    MODIFIER_FIELDS,
+    PERFORMANCE_FIELDS,
     conversion_lag_query,
     current_modifiers_query,
     impression_share_query,

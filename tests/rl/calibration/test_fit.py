@@ -13,13 +13,14 @@ import pytest
 from rl.account import AccountSettings
 from rl.calibration import data as calibration_data
 from rl.calibration import priors
-from rl.calibration.auction import _Sample, fit_rivals, predict
+from rl.calibration.auction import _Sample, predict
 from rl.calibration.backtest import BacktestResult
 from rl.calibration.data import CalibrationError
 from rl.calibration.estimators import lag_weights
 from rl.calibration.fit import WIDE, calibrate
 from rl.calibration.measures import segment_mean_lag
 from rl.calibration.response import ResponseModels, fit_response_models
+from rl.calibration.rivals import fit_rivals
 from rl.market.engine import LAG_SKEW
 
 
