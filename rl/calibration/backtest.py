@@ -16,6 +16,14 @@ total would miss by more (a platform's 14-day conversions are a few dozen: their
 within 1.15 × that total's own noise floor. A platform with fewer than `MIN_JUDGED` observed units in the held-out
 days (a few conversions) is reported but not judged. The simulation applies the modifiers that were in force too:
 every bid is the effective bid of its (hour, device) cell.
+
+The goal is a bar to aim at, not a test: a perfect simulator misses it on some pair in most backtests (a 14-day
+total of a few dozen conversions is ±15% noise, and a dozen pairs are judged). Whether the simulator is *materially
+wrong* (`material_misses`, the blocking check) is a test with a stated false-alarm rate: a pair is a material miss
+when its error is both large (WAPE above `block_margin` × its noise floor and `WAPE_POINTS` above it; the total off
+by more than `block_tolerance`) and beyond what chance explains at family-wise level `alpha` (Bonferroni over the
+judged pairs), where the chance in a total is the replicates' spread (at least Poisson for counts: the observed count
+is itself a draw) plus the fit's own uncertainty (for counts, 1 / the units observed in the training window).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from rl.account import AccountSettings
 from rl.calibration.data import CalibrationData, CalibrationError
@@ -41,6 +50,9 @@ WARMUP_DAYS = 28
 FLOOR_MARGIN = 1.15
 TOTAL_TOLERANCE = 0.05
 MIN_JUDGED = 30.0  # a platform with fewer observed units over the held-out days is reported, not judged
+COUNTS = ("clicks", "conversions")  # metrics whose observed value is itself a count: at least Poisson noise
+WAPE_POINTS = 0.05  # a material WAPE miss is at least this far above the noise floor (spend under a budget cap has
+# a floor of a few tenths of a percent: twice that is no material error)
 
 
 @dataclass
@@ -57,6 +69,7 @@ class BacktestResult:
     total_error: dict[str, dict[str, float]]  # |Σ observed − Σ simulated| / Σ observed over the held-out days
     observed_total: dict[str, dict[str, float]]
     total_floor: dict[str, dict[str, float]] | None = None  # the same for one replicate against the others' mean
+    total_sd: dict[str, dict[str, float]] | None = None  # sd of total's error by chance, over the observed total
 
     def label(self, metric: str, platform: str) -> str:
         """The WAPE and its noise floor as a reader should see them; a pair with too few observed units to judge
@@ -83,6 +96,31 @@ class BacktestResult:
                 error = self.total_error.get(metric, {}).get(platform)
                 if error is not None and error > tolerance:
                     out.append(f"{metric} on {platform}: held-out total off by {error:.1%} > {tolerance:.1%}")
+        return out
+
+    def judged(self) -> list[tuple[str, str]]:
+        """The (metric, platform) pairs with enough observed units to judge."""
+        return [(m, p) for m, by in self.observed_total.items() for p, v in by.items() if v >= MIN_JUDGED]
+
+    def material_misses(self, alpha: float, block_margin: float, block_tolerance: float) -> list[str]:
+        """Pairs on which the simulator is materially wrong (module docstring): the blocking check. A perfect
+        simulator is blocked in at most `alpha` of backtests; a miss must also be large, whatever the data."""
+        pairs = self.judged()
+        z = float(stats.norm.ppf(1 - alpha / (2 * max(len(pairs), 1))))
+        out = []
+        for metric, platform in pairs:
+            value, floor = self.wape[metric][platform], self.floor[metric][platform]
+            limit = max(block_margin * floor, floor + WAPE_POINTS)
+            if value > limit:
+                out.append(f"{metric} on {platform}: WAPE {value:.1%} > {limit:.1%} (noise floor {floor:.1%})")
+            error = self.total_error.get(metric, {}).get(platform)
+            sd = (self.total_sd or {}).get(metric, {}).get(platform, 0.0)
+            limit = max(block_tolerance, z * sd)
+            if error is not None and error > limit:
+                out.append(
+                    f"{metric} on {platform}: held-out total off by {error:.1%} > {limit:.1%} "
+                    f"({z:.2f} × its chance spread {sd:.1%})"
+                )
         return out
 
 
@@ -170,7 +208,11 @@ def backtest(
             f"a {holdout_days}-day backtest needs at least 28 training days before {first}; "
             f"the window starts {data.first}"
         )
-    cal = calibrate(data.until(first - dt.timedelta(days=1)), account, response)
+    training = data.until(first - dt.timedelta(days=1))
+    cal = calibrate(training, account, response)
+    fitted_on = training.daily.group_by("platform").agg(
+        pl.col("clicks").sum().cast(pl.Float64), pl.col("key_events").sum().alias("conversions")
+    )
     settings = data.daily.select("date", "campaign_id", "daily_budget", "bid")
     sim_first = max(data.first, first - dt.timedelta(days=WARMUP_DAYS))
     sim = simulate_settings(cal.params, settings, sim_first, last, n_markets, seed, data.modifiers)
@@ -184,13 +226,27 @@ def backtest(
             pl.col("key_events").sum().alias("conversions"),
         )
     )
+    return score(first, last, cal, obs, sim, n_markets, fitted_on)
+
+
+def score(
+    first: dt.date,
+    last: dt.date,
+    cal: Calibration | None,
+    obs: pl.DataFrame,
+    sim: pl.DataFrame,
+    n_markets: int,
+    fitted_on: pl.DataFrame,
+) -> BacktestResult:
+    """Compare the held-out days. obs: date, platform and METRICS as observed; sim: the same per replicate
+    (0 .. n_markets − 1); fitted_on: platform, clicks, conversions observed in the training window."""
     grid = obs.select("date", "platform").sort("date", "platform")
     reps = []
     for m in range(n_markets):
         r = grid.join(sim.filter(pl.col("replicate") == m).drop("replicate"), on=["date", "platform"], how="left")
         reps.append(r.fill_null(0.0))
     o = grid.join(obs, on=["date", "platform"], how="left")
-    rows, wape, floor, total, observed_total, total_floor = [], {}, {}, {}, {}, {}
+    rows, wape, floor, total, observed_total, total_floor, total_sd = [], {}, {}, {}, {}, {}, {}
     platforms = sorted(grid["platform"].unique().to_list())
     for metric in METRICS:
         stack = np.stack([r[metric].to_numpy() for r in reps])  # [M, rows]
@@ -206,6 +262,7 @@ def backtest(
             )
         )
         wape[metric], floor[metric], total[metric], observed_total[metric], total_floor[metric] = {}, {}, {}, {}, {}
+        total_sd[metric] = {}
         for p in [*platforms, "all"]:
             sel = np.ones(len(observed), bool) if p == "all" else (grid["platform"] == p).to_numpy()
             wape[metric][p] = _wape(observed[sel], mean[sel])
@@ -216,4 +273,21 @@ def backtest(
             sums = stack[:, sel].sum(axis=1)
             others = (sums.sum() - sums) / max(n_markets - 1, 1)
             total_floor[metric][p] = float(np.mean(np.abs(sums - others)) / max(sums.mean(), 1e-9))
-    return BacktestResult(first, last, cal, pl.concat(rows), wape, floor, total, observed_total, total_floor)
+            total_sd[metric][p] = _chance_spread(metric, p, sums, fitted_on) / max(observed[sel].sum(), 1e-9)
+    return BacktestResult(first, last, cal, pl.concat(rows), wape, floor, total, observed_total, total_floor, total_sd)
+
+
+def _chance_spread(metric: str, platform: str, sums: np.ndarray, fitted_on: pl.DataFrame) -> float:
+    """The sd of (observed − simulated mean) of a held-out total when the simulator is right: one draw's spread
+    (the replicates', at least Poisson for counts) plus the mean's, and for counts the fit's own uncertainty (a
+    rate estimated from N units is uncertain by 1/sqrt(N))."""
+    mean = max(float(sums.mean()), 1e-9)
+    var = float(sums.var(ddof=1)) if len(sums) > 1 else 0.0
+    rel_var = var / mean**2
+    fit_var = 0.0
+    if metric in COUNTS:
+        rel_var = max(rel_var, 1.0 / mean)
+        rows = fitted_on if platform == "all" else fitted_on.filter(pl.col("platform") == platform)
+        units = float(rows[metric].sum()) if rows.height else 0.0
+        fit_var = 1.0 / units if units > 0 else 0.0
+    return mean * float(np.sqrt(rel_var * (1 + 1 / len(sums)) + fit_var))
