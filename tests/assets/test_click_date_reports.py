@@ -1,7 +1,10 @@
 """The two reports that carry conversions by click date agree: the lag report (conversions per click date and lag
 bucket) summed over its buckets is the delivery report's click-date conversions, campaign by campaign and day by day
 (issue 18, item 5). They keep agreeing because both are re-pulled over one window — in a backfill, in a second
-backfill after it, in the daily loop, on a world whose conversions take days to start arriving."""
+backfill after it, in the daily loop, on a world whose conversions take days to start arriving — and the dbt test
+that compares them runs as a check of every job that pulls them, the daily loop's included. One loop day
+after a backfill passing the check is asserted in tests/assets/test_plan_unchanged.py (`check_lag_test_passed`), so
+the suite runs that day once."""
 
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from assets.ingestion import INGESTION_ASSETS
+from orchestration.definitions import defs
 from orchestration.resources.ads import DemoAdsReportingResource
 from rl.market.params import load_market_params
 from rl.world.paths import OTHER_WORLD_FILE
 from tests.conftest import scaled
 
+LAG_TEST = "assert_conversion_lag_matches_click_date_conversions"
+LAG_CHECK = dg.AssetCheckKey(dg.AssetKey("stg_ads__conversion_lag"), LAG_TEST)
 CLICK_DATE_REPORTS = ("ad_performance", "ad_conversion_lag")
 
 # Campaign-days where the raw lag report, summed over buckets, and the raw delivery report differ (the dbt test's
@@ -27,6 +33,24 @@ DISAGREEING = """
     WHERE abs(coalesce(d.conversions, 0) - coalesce(l.conversions, 0)) > 0.01
     ORDER BY ALL
 """
+
+
+def check_lag_test_passed(checks: dict[str, bool]) -> None:
+    """A loop day's checks (cli.closed_loop.LoopDay.checks) include the agreement test, and it passed."""
+    assert checks.get(LAG_TEST) is True, {name: ok for name, ok in checks.items() if not ok} or sorted(checks)
+
+
+def test_every_job_that_pulls_delivery_pulls_the_lag_report_and_checks_their_agreement():
+    graph = defs.resolve_asset_graph()
+    pulling = []
+    for job in defs.jobs:
+        keys = job.selection.resolve(graph)
+        if dg.AssetKey("ad_performance") in keys:
+            pulling.append(job.name)
+            assert dg.AssetKey("ad_conversion_lag") in keys, job.name
+        if dg.AssetKey("stg_ads__performance") in keys:  # the test runs as a check of the job, not an observation
+            assert LAG_CHECK in job.selection.resolve_checks(graph), job.name
+    assert {"bidding_loop_job", "daily_bidding_job", "daily_data_job"} <= set(pulling)
 
 
 def _windows(result: dg.ExecuteInProcessResult) -> dict[str, str]:
