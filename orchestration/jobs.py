@@ -71,9 +71,9 @@ PLANNER_MARTS = (
 # same staging models (no other report), so the copy never shows campaign marts a day ahead of all traffic.
 ANALYST_MARTS = ("fct_ga4_traffic_daily",)
 # The lag report splits the delivery report's click-date conversions (the planner's conversions) by lag: it is
-# re-pulled with it every day, and the dbt test that the two agree (on stg_ads__conversion_lag) is one of the job's
-# checks. Left out, the lag report went stale from the first loop day while delivery kept maturing, and the test
-# ran outside the job's checks (logged as an observation: nothing in the UI said so).
+# re-pulled with it every day, and the dbt test that the two agree (on stg_ads__conversion_lag, an error) is one of
+# the job's checks and stops the plan. Left out, the lag report went stale from the first loop day while delivery
+# kept maturing, and the test ran outside the job's checks (logged as an observation: nothing in the UI said so).
 PLAN_GATE_MODELS = ("stg_ads__conversion_lag",)
 # Every job that rebuilds marts republishes the analysts' read-only copy (they, the kill switch, discovery and
 # calibration read it): otherwise it silently falls behind the warehouse.

@@ -2,7 +2,7 @@
 bucket) summed over its buckets is the delivery report's click-date conversions, campaign by campaign and day by day
 (issue 18, item 5). They keep agreeing because both are re-pulled over one window — in a backfill, in a second
 backfill after it, in the daily loop, on a world whose conversions take days to start arriving — and the dbt test
-that compares them runs as a check of every job that pulls them, the daily loop's included. One loop day
+that compares them is an error: a lag report cut short fails its Dagster check and blocks the plan. One loop day
 after a backfill passing the check is asserted in tests/assets/test_plan_unchanged.py (`check_lag_test_passed`), so
 the suite runs that day once."""
 
@@ -12,11 +12,15 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from assets.bidding import BIDDING_ASSETS, PLAN_TABLE
 from assets.ingestion import INGESTION_ASSETS
+from assets.warehouse import WAREHOUSE_ASSETS
 from orchestration.definitions import defs
+from orchestration.jobs import BIDDING_LOOP_SELECTION
 from orchestration.resources.ads import DemoAdsReportingResource
 from rl.market.params import load_market_params
 from rl.world.paths import OTHER_WORLD_FILE
+from tests.assets.conftest import LAST
 from tests.conftest import scaled
 
 LAG_TEST = "assert_conversion_lag_matches_click_date_conversions"
@@ -88,3 +92,38 @@ def test_both_reports_re_pull_one_window_and_agree_on_a_world_with_long_lags(tmp
     assert set(pull("2024-12-15", "2024-12-15").values()) == {
         "2024-12-01..2024-12-15 (partitions 2024-12-15..2024-12-15, 14-day lookback)"
     }
+
+
+def test_a_lag_report_cut_short_fails_the_check_as_an_error_and_blocks_the_plan(copy, built):
+    db = copy["tmp"] / "data" / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        # the click day with the most conversions (at this volume some days have none, hence no lag rows)
+        day, conversions = con.execute(
+            "SELECT date, sum(conversions) FROM raw.ad_conversion_lag GROUP BY date ORDER BY 2 DESC, date LIMIT 1"
+        ).fetchone()
+        con.execute("DELETE FROM raw.ad_conversion_lag WHERE date = ?", [day])
+    # the loop day's dbt build and plan, without its ingestion: that re-pulls 30 days and would restore the day
+    graph = defs.resolve_asset_graph()
+    build = {k for k in BIDDING_LOOP_SELECTION.resolve(graph) if graph.get(k).group_name == "warehouse"}
+    result = dg.materialize(
+        [*WAREHOUSE_ASSETS, *BIDDING_ASSETS],
+        selection=[*build, dg.AssetKey("daily_bid_plan")],
+        partition_key=LAST,
+        resources={**copy["resources"], "dbt": built["resources"]["dbt"]},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    (lag,) = [c for c in result.get_asset_check_evaluations() if c.check_name == LAG_TEST]
+    assert (lag.passed, lag.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert lag.asset_check_key == LAG_CHECK
+    # the check lists the campaign-days the two reports disagree on: the day cut from the lag report, all of it
+    listed = [r.data for r in lag.metadata["disagreeing_campaign_days"].records]
+    assert {r["date"] for r in listed} == {day.isoformat()} and all(r["lag_conversions"] == 0 for r in listed)
+    assert lag.metadata["disagreeing_campaign_days_conversions_apart"].value == conversions
+    done = {m.asset_key for m in result.get_asset_materialization_events()}
+    assert dg.AssetKey("stg_ads__performance") in done  # the build ran; its failed test stopped what follows
+    assert not done & {dg.AssetKey("daily_bid_plan"), dg.AssetKey("published_warehouse")}
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert PLAN_TABLE not in tables or con.execute(f"SELECT count(*) FROM {PLAN_TABLE}").fetchone()[0] == 0
