@@ -2,9 +2,10 @@
 
 Every run re-pulls a lookback before its first partition (3 days; 30 for the click-date conversion reports) over the
 days already loaded (GA4 and the platforms keep revising recent days; a backfill's first partition is where its
-table starts), keeps every response page under the data directory as it arrives — also when the fetch fails part
-way — checks the window (only dates asked for, keys unique, no negative count, no empty day, only registered
-campaigns) and then replaces the window in one transaction. A backfill of any length is one run.
+table starts; the lag report counts the delivery report's days, so both click-date reports re-pull one window),
+keeps every response page under the data directory as it arrives — also when the fetch fails part way — checks the
+window (only dates asked for, keys unique, no negative count, no empty day, only registered campaigns) and then
+replaces the window in one transaction. A backfill of any length is one run.
 
 Recovery (`recover_window_job`, `IngestionConfig.recover`): the partitions asked for are re-pulled without
 lookback, and rows dated outside the partitions altogether (a phantom day no report can have) are deleted in the
@@ -48,9 +49,15 @@ class IngestionConfig(dg.Config):
 
 
 def _window(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, table: str, lookback: int, recover: bool
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    table: str,
+    lookback: int,
+    recover: bool,
+    loaded_from: str | None = None,
 ) -> tuple[dt.date, dt.date, dt.date]:
-    """(window start incl. the lookback over days already loaded, first partition day, last partition day)."""
+    """(window start incl. the lookback over days already loaded, first partition day, last partition day). The
+    days loaded are `loaded_from`'s when given: the table whose days say what this report already covers."""
     keys = context.partition_key_range
     for key in (keys.start, keys.end):
         # A run launched with a hand-written partition tag is not checked by Dagster: refuse it here, by name.
@@ -63,7 +70,7 @@ def _window(
     if recover or earliest >= first or not _warehouse_exists(duckdb):
         return first, first, last
     with duckdb.get_connection() as conn:
-        loaded = loaded_days(conn, table, earliest, first - dt.timedelta(days=1))
+        loaded = loaded_days(conn, loaded_from or table, earliest, first - dt.timedelta(days=1))
     return ingest.lookback_start(first, earliest, loaded), first, last
 
 
@@ -180,7 +187,7 @@ ga4_conversions = _ga4_asset(
 )
 
 
-def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBACK_DAYS):
+def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBACK_DAYS, loaded_from: str | None = None):
     @dg.asset(name=table, description=description, kinds={"googleads", "duckdb"}, **INGESTION)
     def _asset(
         context: dg.AssetExecutionContext,
@@ -188,7 +195,7 @@ def _ads_asset(table: str, fetch: str, description: str, lookback: int = LOOKBAC
         ads: AdsReportingResource,
         duckdb: DuckDBResource,
     ) -> dg.MaterializeResult:
-        window = _window(context, duckdb, table, lookback, config.recover)
+        window = _window(context, duckdb, table, lookback, config.recover, loaded_from)
         frames, raws, request_ids = [], [], []
         for platform in sorted(ads.accounts()):
             received: list = []
@@ -226,9 +233,15 @@ ad_performance = _ads_asset(
 ad_conversion_lag = _ads_asset(
     "ad_conversion_lag",
     "conversion_lag",
-    "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them (re-pulled "
-    "for 30 days, like the click-date conversions).",
+    "Conversions by click date × conversion lag bucket per campaign, as the ad platforms report them: summed over "
+    "the buckets, the delivery report's click-date conversions. Re-pulled over the same window as the delivery "
+    "report (30 days over the days it has loaded), so the two always describe the same moment.",
     lookback=CONVERSION_LOOKBACK_DAYS,
+    # A click day has lag rows only once it has conversions: the newest click days (conversions come a day or more
+    # after the click) and quiet days have none, yet are loaded. Counted on its own rows, the lookback stopped at the
+    # first such day (every loop day: the day before), and the older click days kept conversions the delivery
+    # report had since revised; counted on the delivery report's days, both reports re-pull the same window.
+    loaded_from="ad_performance",
 )
 
 ad_impression_share = _ads_asset(

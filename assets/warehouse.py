@@ -167,17 +167,28 @@ CHECK_EVENTS = (dg.AssetCheckResult, dg.AssetCheckEvaluation)
 
 # dbt tests whose failing rows are stored (`store_failures=true` in the test's config) and shown in the Dagster
 # check's metadata, so the check says what failed and not only how many rows: the test → (metadata key, order of the
-# rows, the column whose total is shown beside them).
+# rows, the column whose total is shown beside them, what an empty list means).
 FAILURES_SCHEMA = "main_dbt_test__audit"  # dbt's default: <target schema>_dbt_test__audit
 LISTED_FAILURES = {
-    "assert_no_unmapped_paid_ga4_sessions": ("unmapped_paid_campaigns", "sessions DESC, campaign_name", "sessions"),
+    "assert_no_unmapped_paid_ga4_sessions": (
+        "unmapped_paid_campaigns",
+        "sessions DESC, campaign_name",
+        "sessions",
+        "none: every sessions is credited to a campaign",
+    ),
+    "assert_conversion_lag_matches_click_date_conversions": (
+        "disagreeing_campaign_days",
+        "date DESC, platform, campaign_id",
+        "conversions_apart",
+        "none: the lag report and the delivery report agree on every campaign-day",
+    ),
 }
 
 
 def stored_failures(con: duckdb.DuckDBPyConnection, test: str) -> dict[str, dg.MetadataValue]:
     """The failing rows dbt stored for `test` (largest first) and their total, as check metadata; nothing when the
     build did not store them (the table is missing)."""
-    key, order, total = LISTED_FAILURES[test]
+    key, order, total, empty = LISTED_FAILURES[test]
     found = con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [FAILURES_SCHEMA, test],
@@ -185,9 +196,12 @@ def stored_failures(con: duckdb.DuckDBPyConnection, test: str) -> dict[str, dg.M
     if not found:
         return {}
     rows = con.sql(f'SELECT * FROM {FAILURES_SCHEMA}."{test}" ORDER BY {order}').pl()
+    summed = rows[total].sum() or 0
     return {
-        key: _preview.table(rows, f"none: every {total} is credited to a campaign", max_rows=100),
-        f"{key}_{total}": dg.MetadataValue.int(int(rows[total].sum() or 0)),
+        key: _preview.table(rows, empty, max_rows=100),
+        f"{key}_{total}": dg.MetadataValue.float(float(summed))
+        if rows[total].dtype.is_float()
+        else dg.MetadataValue.int(int(summed)),
     }
 
 

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -42,6 +42,8 @@ class LoopDay:
     fallback_reason: str = ""
     ok: bool = True
     error: str = ""
+    # every asset check the day's run evaluated (the dbt tests, the plan's guardrails): name → passed
+    checks: dict[str, bool] = field(default_factory=dict)
 
 
 def _definitions():
@@ -88,6 +90,7 @@ def run_loop(
                 raise_on_error=False,
             )
             day = LoopDay(key, time.perf_counter() - started, ok=result.success)
+            day.checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
             mats = result.asset_materializations_for_node("daily_bid_plan")
             if mats:
                 meta = mats[0].metadata
@@ -108,6 +111,11 @@ def run_loop(
             if on_day:
                 on_day(day)
     return days
+
+
+def not_passed(day: LoopDay) -> list[str]:
+    """The checks of a loop day that did not pass (a warning lets the day go on; an error blocks the plan)."""
+    return sorted(name for name, passed in day.checks.items() if not passed)
 
 
 @dataclass
@@ -243,6 +251,7 @@ def closed_loop(
             f"{d.policy_version} ({d.policy_source}), planned {d.planned_budget:.2f}"
             + (f", ETA {eta / 60:.1f} min" if len(done) < len(loop_keys) else "")
             + (f" — {d.error}" if d.error else "")
+            + (f" — checks not passed: {', '.join(not_passed(d))}" if not_passed(d) else "")
         )
 
     days = run_loop(loop_keys, data, instance, {"fallback_baseline": best}, on_day=progress)
@@ -277,6 +286,7 @@ def closed_loop(
         "modifiers_pushed": modifiers_pushed(data, loop_keys),
         "days": len(loop_keys),
         "days_ok": sum(d.ok for d in days),
+        "checks_not_passed": sorted({name for d in days for name in not_passed(d)}),
         "policy": sorted({d.policy_version for d in days if d.ok}),
         "policy_is_fallback_baseline": policy_is_baseline,
         "best_baseline": best,

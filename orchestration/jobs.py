@@ -70,10 +70,15 @@ PLANNER_MARTS = (
 # The mart an analyst compares with GA4 first (every session, mapped or not): rebuilt with the planner's marts from the
 # same staging models (no other report), so the copy never shows campaign marts a day ahead of all traffic.
 ANALYST_MARTS = ("fct_ga4_traffic_daily",)
+# The lag report splits the delivery report's click-date conversions (the planner's conversions) by lag: it is
+# re-pulled with it every day, and the dbt test that the two agree (on stg_ads__conversion_lag, an error) is one of
+# the job's checks and stops the plan. Left out, the lag report went stale from the first loop day while delivery
+# kept maturing, and the test ran outside the job's checks (logged as an observation: nothing in the UI said so).
+PLAN_GATE_MODELS = ("stg_ads__conversion_lag",)
 # Every job that rebuilds marts republishes the analysts' read-only copy (they, the kill switch, discovery and
 # calibration read it): otherwise it silently falls behind the warehouse.
 BIDDING_LOOP_SELECTION = (
-    dg.AssetSelection.assets(*PLANNER_MARTS, *ANALYST_MARTS).upstream()
+    dg.AssetSelection.assets(*PLANNER_MARTS, *ANALYST_MARTS, *PLAN_GATE_MODELS).upstream()
     | dg.AssetSelection.assets("published_warehouse")
     | dg.AssetSelection.groups("bidding", "reporting")
 )
@@ -81,8 +86,9 @@ bidding_loop_job = dg.define_asset_job(
     "bidding_loop_job",
     selection=BIDDING_LOOP_SELECTION,
     partitions_def=DAILY_PARTITIONS,
-    description="The lean daily loop: ingest the reports the marts need, rebuild the planner's marts (and the GA4 "
-    "traffic mart) and their upstream models only, republish the read-only copy, plan, push, report.",
+    description="The lean daily loop: ingest the reports the marts need (and the conversion lag report, checked "
+    "against the delivery report's conversions), rebuild the planner's marts (and the GA4 traffic mart) and their "
+    "upstream models only, republish the read-only copy, plan, push, report.",
 )
 
 # The safe plan: the static reference settings (the settings in force when GAELP took over), planned and pushed.

@@ -1,7 +1,8 @@
 """No behaviour change from the refactors of issue 16 (settings in one place, stores in rl/, the closed loop in cli/):
 one loop day on the session's demo warehouse plans exactly what the code before them planned. The golden file was
 written by the same procedure with the code at the merge of issue 17 (the closed loop then in
-orchestration/closed_loop.py, its own asset list and resources); regenerate it only for an intended change of plans."""
+orchestration/closed_loop.py, its own asset list and resources); regenerate it only for an intended change of plans.
+The same day is the suite's loop day for the published copy and for the agreement of the click-date reports."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import duckdb
 
 from cli.closed_loop import run_loop
 from tests.assets.conftest import LAST
+from tests.assets.test_click_date_reports import check_lag_test_passed
 from tests.assets.test_published_copy import _last_dates, check_published_copy
 
 GOLDEN = Path(__file__).parent / "golden" / "loop_day_plan.json"
@@ -33,6 +35,7 @@ def test_one_loop_day_plans_what_it_planned_before_the_refactor_and_republishes_
     assert set(_last_dates(data / "published" / "warehouse.duckdb").values()) == {dt.date.fromisoformat(LAST)}
     (result,) = run_loop([day], data, dg.DagsterInstance.ephemeral(), {"policy": "online_lp"})
     assert result.ok, result.error
+    check_lag_test_passed(result.checks)  # the two click-date conversion reports agree after the loop's ingestion
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute(
             "SELECT platform, campaign_id, daily_budget, bid, device_modifiers, hour_modifiers, budget_target, "
