@@ -92,7 +92,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             engine = sa.create_engine(
                 self.conn_string_for_shard(shard),
                 poolclass=QueuePool,
-                pool_size=1,  # the storage's lock lets one connection work at a time
+                pool_size=1,  # the storage's lock serialises its use (Dagster's schema set-up opens a 2nd briefly)
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
             sa.event.listen(engine, "connect", self._on_connect)
