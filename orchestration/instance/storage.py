@@ -5,7 +5,8 @@ row in the run's SQLite shard, and asset and check events are mirrored into the 
 day writes about 600 events in about 1,900 commits. Dagster's `SqliteEventLogStorage` opens a new engine and
 connection for every read and write (`NullPool`) with SQLite's default `synchronous=FULL`, and closing the last
 connection to a WAL database checkpoints the WAL into the database file: every commit paid for a connection, an fsync
-and a checkpoint, about 40% of a loop day's wall time (`python -m benchmarks.event_log` measures it side by side).
+and a checkpoint: a quarter to a half of a loop day's wall time, the more the busier the disk (`python -m
+benchmarks.event_log` measures it side by side).
 
 `PooledSqliteEventLogStorage` keeps the same files, schema and layout (`<DAGSTER_HOME>/history/runs/<run>.db` and
 `index.db`, so an existing instance keeps its history) and changes only how they are opened:
