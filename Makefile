@@ -42,6 +42,7 @@ bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.calibration
 	$(PY) -m benchmarks.env
 	$(PY) -m benchmarks.policy
+	$(PY) -m benchmarks.event_log
 	$(PY) -m benchmarks.closed_loop
 	$(PY) -m benchmarks.faults
 

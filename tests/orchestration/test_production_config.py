@@ -53,6 +53,7 @@ def test_the_production_instance_yaml_is_valid_and_reads_postgres_from_the_envir
 ):
     from dagster._config import process_config, resolve_to_config_type
     from dagster._core.instance.config import dagster_instance_config
+    from dagster._core.instance.ref import InstanceRef
     from dagster._core.storage.config import pg_config
 
     home = tmp_path / "home"
@@ -60,6 +61,13 @@ def test_the_production_instance_yaml_is_valid_and_reads_postgres_from_the_envir
     shutil.copy(path, home / "dagster.yaml")
     config, custom_class = dagster_instance_config(str(home))  # the whole file against Dagster's instance schema
     assert custom_class is None
+    # every storage in Postgres: the local instance's SQLite event log (orchestration/instance/storage.py) stays local
+    assert not {"run_storage", "event_log_storage", "schedule_storage"} & set(config)
+    ref = InstanceRef.from_dir(str(home))
+    assert (ref.storage_data.class_name, ref.event_storage_data.class_name) == (
+        "DagsterPostgresStorage",
+        "PostgresEventLogStorage",
+    )
 
     postgres = config["storage"]["postgres"]["postgres_db"]
     assert {k: postgres[k] for k in ("hostname", "port", "username", "password", "db_name")} == {
