@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from assets._io import replace_window
 from assets.dbt_project import DBT_PROJECT_DIR
 from assets.ingestion import INGESTION_ASSETS
-from assets.warehouse import WAREHOUSE_ASSETS
+from assets.warehouse import WAREHOUSE_ASSETS, publish_copy
 from orchestration.resources import account_resource, dbt_resource
 from orchestration.resources.ads import DemoAdsReportingResource
 from orchestration.resources.ga4 import DemoGA4Resource
@@ -92,9 +92,10 @@ def ingest_directly(resources: dict, first: dt.date, last: dt.date) -> dict[str,
 
 def build_long_warehouse(resources: dict, first: str, last: str) -> Path:
     """The raw tables first..last (`ingest_directly`), then the real `dbt build` the warehouse asset runs (same
-    command, target and project), from the dbt CLI with its target and logs under the data directory. For tests
-    that need a year of marts. Returns the warehouse file (GAELP_DATA_DIR must point at the resources' data
-    directory)."""
+    command, target and project), from the dbt CLI with its target and logs under the data directory, then the
+    published copy (`publish_copy`, as the published_warehouse asset makes it). For tests that need a year of marts.
+    Returns the published copy, which the calibration and discovery assets read (GAELP_DATA_DIR must point at the
+    resources' data directory)."""
     ingest_directly(resources, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
     data = Path(os.environ["GAELP_DATA_DIR"])
     out = str(data / "dbt")
@@ -103,4 +104,4 @@ def build_long_warehouse(resources: dict, first: str, last: str) -> Path:
     args += ["--target-path", out, "--log-path", out]
     done = subprocess.run(args, env=dict(os.environ), capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return data / "warehouse.duckdb"
+    return publish_copy(data / "warehouse.duckdb", data / "published" / "warehouse.duckdb")
