@@ -71,28 +71,49 @@ def warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"
+DBT_BUILDS_KEPT = 5  # the newest build directories (run_results.json, dbt.log, compiled SQL) kept under data_dir()/dbt
+
+
+def dbt_builds_dir() -> Path:
+    """Where each build's dbt target directory and log go: under the data directory, like every other file a run
+    writes, never into the project tree (a build leaves ~6 MB there; a test suite ran dozens of builds)."""
+    return data_dir() / "dbt"
 
 
 def partial_parse_target(context: dg.AssetExecutionContext) -> Path:
     """A fresh dbt target directory for this invocation (its run_results.json is its own, as dagster-dbt's default
-    gives), holding the parse dbt saved last in this project: dbt checks that it still matches the project files,
-    profile, vars and environment and reparses only what changed (a loop day saved a few seconds of parsing)."""
-    target = DBT_PROJECT_DIR / "target" / f"warehouse-{context.run.run_id[:8]}-{os.urandom(3).hex()}"
+    gives), holding the parse dbt saved last on this data directory (or the one `make dbt-manifest` left in the
+    project): dbt checks that it still matches the project files, profile, vars and environment and reparses only
+    what changed (a loop day saved a few seconds of parsing)."""
+    builds = dbt_builds_dir()
+    target = builds / f"warehouse-{context.run.run_id[:8]}-{os.urandom(3).hex()}"
     target.mkdir(parents=True, exist_ok=True)
-    last = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
-    if last.exists():
-        shutil.copyfile(last, target / PARTIAL_PARSE)
+    for last in (builds / PARTIAL_PARSE, DBT_PROJECT_DIR / "target" / PARTIAL_PARSE):
+        if last.exists():
+            shutil.copyfile(last, target / PARTIAL_PARSE)
+            break
     return target
 
 
 def keep_partial_parse(target: Path) -> None:
     """Offer this invocation's parse to the next one (renamed into place: a concurrent build reads the old or the
-    new file, never half of one)."""
+    new file, never half of one), and remove all but the newest `DBT_BUILDS_KEPT` build directories."""
+    builds = target.parent
     saved = target / PARTIAL_PARSE
     if saved.exists():
-        tmp = DBT_PROJECT_DIR / "target" / f".{PARTIAL_PARSE}.{os.urandom(3).hex()}"
+        tmp = builds / f".{PARTIAL_PARSE}.{os.urandom(3).hex()}"
         shutil.copyfile(saved, tmp)
-        os.replace(tmp, DBT_PROJECT_DIR / "target" / PARTIAL_PARSE)
+        os.replace(tmp, builds / PARTIAL_PARSE)
+
+    def modified(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:  # removed meanwhile by another build's clean-up
+            return float("inf")
+
+    for old in sorted(builds.glob("warehouse-*"), key=modified)[:-DBT_BUILDS_KEPT]:
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")

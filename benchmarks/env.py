@@ -34,6 +34,7 @@ from rl.policies.base import run_episode  # noqa: E402
 from rl.policies.baselines import BASELINES, StaticPolicy  # noqa: E402
 from rl.policies.residual import ResidualSpec, ResidualVecEnv  # noqa: E402
 from rl.training.paired import PairedVecEnv  # noqa: E402
+from rl.training.train import sb3_logger  # noqa: E402
 from rl.world.paths import DEFAULT_WORLD_FILE  # noqa: E402
 
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         device="cpu",
         verbose=0,
     )
+    model.set_logger(sb3_logger(None))  # SB3's default makes an empty SB3-<time> directory in the system temp dir
     start = time.perf_counter()
     model.learn(total_timesteps=args.ppo_steps)
     ppo_s = time.perf_counter() - start

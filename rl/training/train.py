@@ -45,6 +45,8 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.utils import configure_logger
 
 from rl.env import BatchedBiddingVecEnv, ObservationSchema
 from rl.market.params import MarketParams
@@ -140,6 +142,16 @@ def _tensorboard_dir(config: TrainConfig, out_dir: Path) -> Path | None:
             "tensorboard=False"
         ) from None
     return out_dir / "tensorboard"
+
+
+def sb3_logger(tensorboard_dir: Path | None, tb_log_name: str = "", reset_num_timesteps: bool = True) -> Logger:
+    """The logger a model gets before it learns (`model.set_logger`): TensorBoard event files under
+    `tensorboard_dir/<tb_log_name>_<n>` (the run directory SB3 itself picks), or, without TensorBoard, a logger with
+    no folder that writes nothing. Left to itself, SB3 configures `learn` without TensorBoard with
+    `configure(folder=None)`, which creates an empty `SB3-<time>` directory in the system temp dir every time."""
+    if tensorboard_dir is None:
+        return Logger(folder=None, output_formats=[])
+    return configure_logger(0, str(tensorboard_dir), tb_log_name, reset_num_timesteps)
 
 
 # -- behaviour cloning warm start ---------------------------------------------------------------------------------
@@ -267,6 +279,7 @@ def train(
         callbacks.append(limit)
     remaining = config.total_timesteps - model.num_timesteps
     if remaining > 0:
+        model.set_logger(sb3_logger(tb_dir, config.algo, reset_num_timesteps=resume_from is None))
         model.learn(
             total_timesteps=remaining,
             callback=CallbackList(callbacks),

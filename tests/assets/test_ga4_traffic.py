@@ -6,7 +6,6 @@ paid traffic check names the campaigns and their sessions. Real DuckDB files, th
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ from assets.ingestion import INGESTION_ASSETS
 from assets.partitions import LOOKBACK_DAYS
 from assets.warehouse import WAREHOUSE_ASSETS
 from orchestration.resources.ga4 import DemoGA4Resource
-from tests.assets.conftest import FIRST, LAST, RANGE
+from tests.assets.conftest import LAST, RANGE
 from tests.builders import partition_range
 
 RECONCILIATION = "assert_ga4_traffic_reconciles_with_staging"
@@ -184,11 +183,12 @@ def test_a_real_property_export_reconciles_and_the_unmapped_paid_campaign_is_nam
 
 
 def _dbt(*args: str) -> subprocess.CompletedProcess:
-    """The dbt CLI on the warehouse GAELP_DATA_DIR points at, as the warehouse asset runs it."""
-    dbt = Path(sys.executable).parent / "dbt"
-    variables = json.dumps({"min_date": FIRST, "max_date": LAST, "lookback_days": 3})
-    command = [str(dbt), *args, "--vars", variables, "--target", "demo"]
-    command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    """The dbt CLI on the warehouse GAELP_DATA_DIR points at, as the warehouse asset runs it (no vars), with its
+    target and logs under that data directory: the project's own target/ holds the manifest the definitions load,
+    which a test must not rewrite (and a second call reuses the first one's parse)."""
+    out = str(Path(os.environ["GAELP_DATA_DIR"]) / "dbt")
+    command = [str(Path(sys.executable).parent / "dbt"), *args, "--target", "demo", "--target-path", out]
+    command += ["--log-path", out, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     return subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, check=False)
 
 

@@ -4,6 +4,7 @@ checks that block downstream assets, and the published copy stays readable while
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 
 import dagster as dg
@@ -12,7 +13,8 @@ import polars as pl
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from assets.warehouse import WAREHOUSE_ASSETS, publish_copy
+from assets.dbt_project import DBT_PROJECT_DIR
+from assets.warehouse import DBT_BUILDS_KEPT, PARTIAL_PARSE, WAREHOUSE_ASSETS, keep_partial_parse, publish_copy
 from tests.assets.conftest import FIRST, LAST, RANGE
 
 
@@ -103,7 +105,12 @@ def test_device_and_modifier_marts(built, tmp_path, monkeypatch):
             "AND criterion_device = 'mobile'"
         )
     resources = {**built["resources"], "duckdb": DuckDBResource(database=str(data / "warehouse.duckdb"))}
+    in_project = set((DBT_PROJECT_DIR / "target").glob("warehouse-*"))
     assert dg.materialize(WAREHOUSE_ASSETS, resources=resources, tags=RANGE, raise_on_error=False).success
+    # the build's dbt target and log went under the data directory, nothing into the project tree
+    (build,) = (data / "dbt").glob("warehouse-*")
+    assert (build / "run_results.json").exists() and (build / "dbt.log").exists()
+    assert set((DBT_PROJECT_DIR / "target").glob("warehouse-*")) <= in_project
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         by_device = con.sql(
             "SELECT d.date, d.campaign_id, sum(d.spend) AS spend, sum(d.clicks) AS clicks, "
@@ -165,3 +172,17 @@ def test_the_published_copy_is_readable_while_the_warehouse_is_being_written(bui
         writer.close()
     with duckdb.connect(str(published), read_only=True) as again:
         assert again.execute("SELECT count(*) FROM raw.ad_performance").fetchone()[0] > 0
+
+
+def test_a_build_keeps_its_parse_for_the_next_and_only_the_newest_build_directories(tmp_path):
+    builds = []
+    for i in range(DBT_BUILDS_KEPT + 3):
+        build = tmp_path / f"warehouse-run{i}"
+        build.mkdir()
+        (build / "run_results.json").write_text("{}")
+        os.utime(build, (1_000_000 + i, 1_000_000 + i))
+        builds.append(build)
+    (builds[-1] / PARTIAL_PARSE).write_bytes(b"parse")
+    keep_partial_parse(builds[-1])
+    assert (tmp_path / PARTIAL_PARSE).read_bytes() == b"parse"
+    assert sorted(tmp_path.glob("warehouse-*")) == builds[-DBT_BUILDS_KEPT:]

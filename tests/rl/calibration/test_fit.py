@@ -19,7 +19,7 @@ from rl.calibration.data import CalibrationError
 from rl.calibration.estimators import lag_weights
 from rl.calibration.fit import WIDE, calibrate
 from rl.calibration.measures import segment_mean_lag
-from rl.calibration.response import ResponseModels, fit_response_models
+from rl.calibration.response import ResponseModels
 from rl.calibration.rivals import fit_rivals
 from rl.market.engine import LAG_SKEW
 
@@ -140,11 +140,10 @@ def test_backtest_judges_against_the_noise_floor_and_the_total_and_skips_tiny_vo
     ]
 
 
-def test_a_response_model_that_does_not_beat_its_baseline_is_not_used(window, response_warehouse):
+def test_a_response_model_that_does_not_beat_its_baseline_is_not_used(window, response_models):
     """The device conversion multipliers come from the response model only when it beat its frequency baseline on
     held-out days; otherwise from the frequencies, and the flags say so."""
-    with duckdb.connect(str(response_warehouse), read_only=True) as con:
-        response = fit_response_models(con)
+    response = response_models  # fit_response_models with its default holdout (the session's, shared)
     assert response.conversion.usable
     used = calibrate(window, AccountSettings(), response=response)
     assert any("response model's conversion propensity" in f for f in used.flags)

@@ -196,9 +196,9 @@ def test_fit_response_model_reports_metrics_and_refits_on_the_full_window():
 
 
 @pytest.fixture(scope="module")
-def models(response_warehouse):
+def models(response_warehouse, response_models):
     with duckdb.connect(str(response_warehouse), read_only=True) as con:
-        return fit_response_models(con, holdout_days=14), click_frame(con), conversion_frame(con)
+        return response_models, click_frame(con), conversion_frame(con)
 
 
 def test_frames_from_the_marts(models):

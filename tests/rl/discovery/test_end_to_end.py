@@ -1,5 +1,6 @@
-"""End to end: a year of the demo market ingested and built into marts by Dagster in process, then discovery on a
-read-only connection to the (published) warehouse finds the structure planted in the world — from observable data alone.
+"""End to end: a year of the demo market ingested and built into marts (the ingestion assets' reports, parsers and
+writes, then the dbt build: `tests.builders.build_long_warehouse`), then discovery on a read-only connection to the
+(published) warehouse finds the structure planted in the world — from observable data alone.
 
 The world's true parameters are read here only to score the result; `discover` never sees them.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import dagster as dg
 import duckdb
 import numpy as np
 import pytest
@@ -33,16 +33,16 @@ LAST = FIRST + dt.timedelta(days=DAYS - 1)
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory, reference_params):
-    """A year of the default world (full volume, seed 0) through the ingestion and warehouse assets."""
-    from tests.builders import build_warehouse, demo_resources
+    """A year of the default world (full volume, seed 0): the ingestion assets' reports and writes, the dbt build and
+    the published copy, without a Dagster run over 365 partitions (`tests.builders.build_long_warehouse`)."""
+    from tests.builders import build_long_warehouse, demo_resources
 
     tmp = tmp_path_factory.mktemp("discovery")
     mp = pytest.MonkeyPatch()
     mp.setenv("GAELP_DATA_DIR", str(tmp / "data"))
     resources = demo_resources(tmp, reference_params, scale=1.0, seed=0)
-    assert build_warehouse(resources, FIRST.isoformat(), LAST.isoformat(), dg.DagsterInstance.ephemeral()).success
     # Discovery reads the published copy, as the Dagster discovery asset does.
-    yield tmp / "data" / "published" / "warehouse.duckdb"
+    yield build_long_warehouse(resources, FIRST.isoformat(), LAST.isoformat())
     mp.undo()
 
 

@@ -12,6 +12,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from rl.env import BatchedBiddingVecEnv, BiddingEnv, EnvConfig
+from rl.training.train import sb3_logger
 
 M = 3
 
@@ -97,6 +98,7 @@ def test_sb3_ppo_learns_on_the_batched_env(small_params, schema):
     config = EnvConfig(episode_days=4, warmup_days=2, settle_days=2)
     venv = VecMonitor(BatchedBiddingVecEnv(small_params, n_envs=2, config=config, schema=schema, seed=0))
     model = PPO("MlpPolicy", venv, n_steps=8, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.set_logger(sb3_logger(None))  # no SB3-<time> directory in the system temp dir
     model.learn(total_timesteps=32)
     assert model.num_timesteps >= 32
     assert len(model.ep_info_buffer) >= 2  # episodes finished and were logged through auto-reset
