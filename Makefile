@@ -21,11 +21,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 
-# dbt's manifest is prepared here, before anything imports the Dagster definitions (never at import time).
+# dbt's manifest is prepared here, before anything imports the Dagster definitions (never at import time). The
+# project dir is absolute: the parse is saved with it (root_path) and a warehouse build that reuses the parse runs
+# from the project dir, where a relative "dbt_project/seeds/..." does not exist.
 MANIFEST := dbt_project/target/manifest.json
-$(MANIFEST): $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' -o -name '*.csv' 2>/dev/null | grep -v target/)
+$(MANIFEST): $(STAMP) Makefile $(shell find dbt_project -name '*.sql' -o -name '*.yml' -o -name '*.csv' 2>/dev/null | grep -v target/)
 	GAELP_DATA_DIR=$${GAELP_DATA_DIR:-$(CURDIR)/data} $(VENV)/bin/dbt parse --quiet \
-		--project-dir dbt_project --profiles-dir dbt_project --target demo
+		--project-dir $(CURDIR)/dbt_project --profiles-dir $(CURDIR)/dbt_project --target demo
 dbt-manifest: $(MANIFEST)
 
 test: setup $(MANIFEST)

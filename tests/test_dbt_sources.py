@@ -53,3 +53,12 @@ def test_every_python_written_table_is_a_documented_dbt_source():
         documented = {name: c["description"].strip() for name, c in source["columns"].items()}
         assert set(documented) == set(columns), (table, sorted(set(columns) ^ set(documented)))
         assert all(documented.values()), (table, [n for n, d in documented.items() if not d])
+
+
+def test_the_prepared_parse_names_the_project_by_its_absolute_path():
+    """A warehouse build reuses the parse `make dbt-manifest` saved (when the data directory is the one it was made
+    for) and runs from the project dir: a relative root path there ("dbt_project") made every seed path
+    "dbt_project/seeds/…" from inside dbt_project, and `make demo` failed on a fresh clone."""
+    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+    seeds = [n for n in manifest["nodes"].values() if n["resource_type"] == "seed"]
+    assert seeds and {n["root_path"] for n in seeds} == {str(DBT_PROJECT.project_dir)}, {n["root_path"] for n in seeds}
