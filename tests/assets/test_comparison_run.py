@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 
 import duckdb
-import pytest
 
 from cli.closed_loop import PROGRESS_FILE, Comparison, main
 from tests.assets.conftest import LAST
@@ -19,27 +17,11 @@ from tests.assets.test_plan_unchanged import GOLDEN
 DAY = (dt.date.fromisoformat(LAST) + dt.timedelta(days=1)).isoformat()
 
 
-@pytest.fixture
-def demo_data(built, tmp_path, monkeypatch):
-    """The session's demo warehouse, published copy and world laid out as a demo data directory (GAELP_DATA_DIR)."""
-    src, data = built["tmp"], tmp_path / "data"
-    (data / "published").mkdir(parents=True)
-    shutil.copyfile(src / "data" / "warehouse.duckdb", data / "warehouse.duckdb")
-    shutil.copyfile(src / "data" / "published" / "warehouse.duckdb", data / "published" / "warehouse.duckdb")
-    ga4 = built["resources"]["ga4"]
-    shutil.copytree(src / "world", data / "world" / f"seed-{ga4.seed}")
-    for name, value in (
-        ("GAELP_ENV", "demo"),
-        ("GAELP_DATA_DIR", data),
-        ("GAELP_WORLD_FILE", ga4.world_file),
-        ("GAELP_WORLD_SEED", ga4.seed),
-    ):
-        monkeypatch.setenv(name, str(value))
-    return data
-
-
 def _plan(warehouse) -> list[list]:
+    """The day's stored plan rows (none when no plan was ever stored: no bid_plan table)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bid_plan'").fetchone()[0]:
+            return []
         rows = con.execute(
             "SELECT platform, campaign_id, daily_budget, bid, device_modifiers, hour_modifiers, budget_target, "
             "bid_targets, policy_version FROM bid_plan WHERE data_partition = ? ORDER BY platform, campaign_id",
