@@ -138,6 +138,8 @@ class PolicyEvaluationConfig(dg.Config):
     informed_replicates: int = 0  # replicate days of the greedy informed oracle (a diagnostic); 0 skips it
     world_days: int = 14  # demo mode: days the policy runs in a copy of the demo world (0: skip)
     promote: bool = True
+    # the held-out seeds run in this many processes (2 cores: the two seeds side by side, the same results)
+    workers: int = 2
 
 
 @dg.asset(
@@ -207,6 +209,7 @@ def policy_evaluation(
         informed_replicates=config.informed_replicates,
         world_days=config.world_days if current_environment() is Environment.DEMO else 0,
         promote=config.promote,
+        workers=config.workers,
     )
     from orchestration.resources import world_dir  # the demo world's state directory (read, copied, never written)
 

@@ -1,12 +1,13 @@
 """The closed loop on the demo market, against the static operator on the same world and seed.
 
-    .venv/bin/python -m benchmarks.closed_loop [--loop-days 28] [--days 90] [--baseline NAME] [--no-train]
+    .venv/bin/python -m benchmarks.closed_loop [--loop-days 28] [--days N] [--baseline NAME] [--no-train]
 
 Runs the demo's loop (`cli/demo.py`) in a fresh temporary data directory and Dagster instance: the world simulates its
-history, the last `--days` history days are ingested in one run, the retrain job trains and gates a policy on them
-(as `make demo` does), then `--loop-days` days are decided by the plan → push loop, one daily run each. The
-comparisons run on copies of the world taken before the loop: the static operator (the reference settings left in
-force) and the best baseline through the same loop. `GAELP_WORLD_FILE` picks another world file.
+history, all of it (as `make demo` does; `--days N`: only the last N days) is ingested in one run, the retrain job
+trains and gates a policy on it (as `make demo` does), then `--loop-days` days are decided by the plan → push loop,
+one daily run each. The comparisons run on copies of the world taken before the loop: the static operator (the
+reference settings left in force) and the best baseline through the same loop (in a background process while the
+policy trains, as in the demo; its log is kept with `--keep`). `GAELP_WORLD_FILE` picks another world file.
 Human-readable lines first; the LAST line is one JSON object with days, policy_source (promoted / fallback),
 policy_conversions, policy_cpa, baseline_conversions / baseline_cpa (the static operator), best_baseline_conversions,
 ratio_to_static, ratio_to_best_baseline, modifiers_pushed, max_daily_spend, wall_s_per_day, train_wall_s.
@@ -26,7 +27,12 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop-days", type=int, default=28)
-    ap.add_argument("--days", type=int, default=90, help="history days ingested before the loop (default 90)")
+    ap.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="history days ingested before the loop (default: all of the world's history, as make demo does)",
+    )
     ap.add_argument("--baseline", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory and print where")
     ap.add_argument("--no-train", action="store_true", help="skip training: the loop runs the fallback baseline")
@@ -52,8 +58,16 @@ def main(argv: list[str] | None = None) -> dict:
             if not result.success:
                 raise SystemExit("error: the history backfill failed")
             print(f"history done in {time.perf_counter() - t:.0f} s")
-            trained = None if args.no_train else closed_loop.train(instance)
-            figures = closed_loop.closed_loop(loop, instance, args.baseline, compare=True)
+            comparison = None
+            if not args.no_train:  # the baseline's comparison run goes in the background meanwhile, as in the demo
+                log = root / "baseline.log"
+                comparison = closed_loop.start_comparison(loop, args.baseline, log)
+            try:
+                trained = None if args.no_train else closed_loop.train(instance)
+                figures = closed_loop.closed_loop(loop, instance, args.baseline, compare=True, comparison=comparison)
+            finally:
+                if comparison is not None:
+                    comparison.cancel()
         figures["train_wall_s"] = round(trained.wall_s, 1) if trained else None
         figures["gate_reasons"] = trained.reasons if trained else None
         static, best = figures["baseline_conversions"], figures["best_baseline_conversions"]

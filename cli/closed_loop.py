@@ -1,6 +1,7 @@
 """The closed loop on the demo market, one simulated day at a time: ingest the day, rebuild the marts the plan
-needs, plan, push, report — then the comparison runs on copies of the same world (the static operator, and the best
-baseline when the policy is not that baseline). `make demo` (`gaelp demo`, cli/demo.py) and
+needs, plan, push, report — and the comparison runs on copies of the same world taken before the loop (the static
+operator, and the best baseline through the same loop when the policy is not that baseline; that run can go in a
+background process while the policy trains: `Comparison.start`). `make demo` (`gaelp demo`, cli/demo.py) and
 `benchmarks.closed_loop` run it, after `train` (the weekly retrain job on the history ingested: calibration,
 training, evaluation with the gate), so the loop's plans come from the promoted model when the gate promotes it.
 
@@ -10,9 +11,13 @@ evaluation only; the pipeline never reads them.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -223,6 +228,96 @@ def day_table(keys: list[str], days: list[LoopDay], runs: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+PROGRESS_FILE = "loop_days.jsonl"  # one line per loop day a comparison run finished (the parent reads its progress)
+
+
+@dataclass
+class Comparison:
+    """The comparison runs, on copies of the world and warehouse taken before the loop: the static operator (the
+    reference settings left in force: nothing pushed) and the best baseline through the same loop (the same job,
+    resources and checks as the policy's days, on its own data directory and an ephemeral Dagster instance).
+
+    The baseline's run depends on nothing the retrain job makes (baselines take no trained parameters), so it can
+    `start` in a background process as soon as the copies exist: training runs on one core (SB3 with one torch
+    thread), and the baseline's 28 days fit on the other meanwhile instead of after the policy's loop."""
+
+    keys: list[str]
+    best: str
+    static: tuple[Path, Path]  # (data directory, world directory) of the static operator's copy
+    baseline: tuple[Path, Path]  # the same for the best baseline's run
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @classmethod
+    def prepare(cls, keys: list[str], best: str) -> Comparison:
+        """Copy the world and warehouse as they are now (before the loop's first day) for both runs."""
+        data, wdir = data_dir(), Path(world_dir())
+        static = copy_state(data, wdir, data / "compare" / "static_operator")
+        return cls(keys, best, static, copy_state(data, wdir, data / "compare" / f"baseline_{best}"))
+
+    def start(self, log_path: Path) -> None:
+        """Run the best baseline's loop in a background process (`python -m cli.closed_loop`); its Dagster and dbt
+        logs go to `log_path`. It is in the caller's process group: Ctrl-C stops it too."""
+        self.log_path = log_path
+        command = [sys.executable, "-m", "cli.closed_loop", "--data", str(self.baseline[0]), "--policy", self.best]
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [*command, *self.keys],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ | {DATA_DIR_VAR: str(self.baseline[0])},
+            )
+
+    def days_done(self) -> int:
+        path = self.baseline[0] / PROGRESS_FILE
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    def run_baseline(self, echo: Callable[[str], None]) -> bool:
+        """The best baseline's run through the loop days: waited for if it runs in the background, else run here.
+        True if every day of it succeeded."""
+        if self.process is None:
+            echo(f"    comparison: the best baseline ({self.best}) through the same {len(self.keys)} days on a copy")
+            return all(d.ok for d in run_loop(self.keys, self.baseline[0], dg.DagsterInstance.ephemeral(), self.plan))
+        if self.process.poll() is None:
+            echo(
+                f"    waiting for the best baseline's run in the background (day {self.days_done()}/{len(self.keys)}"
+                f"; its log: {self.log_path})"
+            )
+        ok = self.process.wait() == 0
+        if not ok:
+            echo(f"    the best baseline's run failed (exit {self.process.returncode}); its log: {self.log_path}")
+        return ok
+
+    @property
+    def plan(self) -> dict:
+        return {"policy": self.best}
+
+    def cancel(self) -> None:
+        """Stop the background run (it is not needed, or the caller is stopping)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_comparison(
+    keys: list[str], baseline: str | None, log_path: Path, echo: Callable[[str], None] = print
+) -> Comparison:
+    """Copy the state for the comparison runs now and start the best baseline's run in the background (call it
+    before training: see `Comparison`). `closed_loop(..., comparison=...)` collects it."""
+    comparison = Comparison.prepare(keys, comparison_baseline(baseline))
+    comparison.start(log_path)
+    echo(
+        f"meanwhile, in the background: the best baseline ({comparison.best}) through the same {len(keys)} loop days "
+        "on a copy of the world (for the comparison)"
+    )
+    return comparison
+
+
 def closed_loop(
     loop_keys: list[str],
     instance: dg.DagsterInstance,
@@ -230,16 +325,36 @@ def closed_loop(
     compare: bool = True,
     echo: Callable[[str], None] = print,
     detail: Callable[[str], None] | None = None,
+    comparison: Comparison | None = None,
 ) -> dict:
-    """Run the loop on the demo world (data_dir()), then the comparison runs on copies. Returns the figures. `echo`
-    gets a line per day (with an ETA) and the summary; `detail` (default `echo`) the per-day table."""
+    """Run the loop on the demo world (data_dir()), then the comparison runs on copies (`comparison`, when they
+    were started before, else now). Returns the figures. `echo` gets a line per day (with an ETA) and the summary;
+    `detail` (default `echo`) the per-day table."""
     detail = detail or echo
-    data, wdir, wfile, seed = data_dir(), Path(world_dir()), str(world_file()), world_seed()
     best = comparison_baseline(baseline)
-    copies = {}
-    if compare:
-        copies["static"] = copy_state(data, wdir, data / "compare" / "static_operator")
-        copies["baseline"] = copy_state(data, wdir, data / "compare" / f"baseline_{best}")
+    if comparison is not None and (not compare or comparison.best != best):
+        comparison.cancel()  # training changed the registry's best baseline: that run compares with the wrong one
+        if compare:
+            echo(f"    the registry now names {best} the best baseline: its comparison run starts again")
+        comparison = None
+    if compare and comparison is None:
+        comparison = Comparison.prepare(loop_keys, best)
+    try:
+        return _run_and_compare(loop_keys, instance, best, comparison, echo, detail)
+    finally:
+        if comparison is not None:
+            comparison.cancel()  # stopped early (an error, Ctrl-C): the background run goes too
+
+
+def _run_and_compare(
+    loop_keys: list[str],
+    instance: dg.DagsterInstance,
+    best: str,
+    comparison: Comparison | None,
+    echo: Callable[[str], None],
+    detail: Callable[[str], None],
+) -> dict:
+    data, wdir, wfile, seed = data_dir(), Path(world_dir()), str(world_file()), world_seed()
     done: list[LoopDay] = []
 
     def progress(d: LoopDay) -> None:
@@ -257,14 +372,15 @@ def closed_loop(
     days = run_loop(loop_keys, data, instance, {"fallback_baseline": best}, on_day=progress)
     policy_is_baseline = all(d.policy_version == f"baseline:{best}" for d in days if d.ok)
     runs = [outcome("policy", wdir, wfile, seed, loop_keys)]
-    if compare:
-        runs.append(outcome("static operator", copies["static"][1], wfile, seed, loop_keys))
+    if comparison is not None:
+        runs.append(outcome("static operator", comparison.static[1], wfile, seed, loop_keys))
         if policy_is_baseline:
+            comparison.cancel()
             echo(f"    (no promoted model: the policy run IS the best baseline, {best}; not run twice)")
         else:
-            echo(f"    comparison: the best baseline ({best}) through the same {len(loop_keys)} days on a copy")
-            run_loop(loop_keys, copies["baseline"][0], dg.DagsterInstance.ephemeral(), {"policy": best})
-            runs.append(outcome(f"baseline {best}", copies["baseline"][1], wfile, seed, loop_keys))
+            comparison.run_baseline(echo)
+            runs.append(outcome(f"baseline {best}", comparison.baseline[1], wfile, seed, loop_keys))
+    compare = comparison is not None
     detail("\n" + day_table(loop_keys, days, runs))
     echo("\n  run                     spend   conversions      CPA   max spend/day")
     for r in runs:
@@ -299,3 +415,32 @@ def closed_loop(
         "max_daily_spend": round(runs[0].max_daily_spend, 2),
         "wall_s_per_day": round(sum(d.wall_s for d in days) / max(len(days), 1), 2),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cli.closed_loop --data DIR --policy NAME DAY...`: one comparison run through the loop days on the
+    copy in DIR (an ephemeral Dagster instance), a line per day on stdout and in DIR/loop_days.jsonl. Exit 1 if a
+    day failed. `Comparison.start` runs it in the background."""
+    ap = argparse.ArgumentParser(prog="python -m cli.closed_loop", description=main.__doc__)
+    ap.add_argument("--data", type=Path, required=True, help="the copy's data directory (warehouse.duckdb, world/)")
+    ap.add_argument("--policy", required=True, help="the baseline that plans every day")
+    ap.add_argument("keys", nargs="+", help="the loop days (daily partitions), in order")
+    args = ap.parse_args(argv)
+    if not (args.data / "warehouse.duckdb").exists():
+        print(f"error: no warehouse.duckdb in {args.data} (a comparison run needs a copy: Comparison.prepare)")
+        return 2
+    progress = args.data / PROGRESS_FILE
+    progress.unlink(missing_ok=True)
+
+    def on_day(day: LoopDay) -> None:
+        line = json.dumps({"day": day.partition, "ok": day.ok, "wall_s": round(day.wall_s, 2), "error": day.error})
+        print(line, flush=True)
+        with open(progress, "a") as out:
+            out.write(line + "\n")
+
+    days = run_loop(args.keys, args.data, dg.DagsterInstance.ephemeral(), {"policy": args.policy}, on_day=on_day)
+    return 0 if all(d.ok for d in days) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

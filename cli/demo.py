@@ -15,7 +15,8 @@ file under data/logs/ (the summary prints its path). `--verbose` (`make demo VER
    (`bid_push`, audited) — then the next day, under the pushed settings.
 4. Compare, on the same world file and seed, with copies of the world (and warehouse) taken before the loop:
    the static operator (the reference settings left in force: nothing pushed) and the best baseline run through
-   the same loop (skipped when the policy itself is that baseline, i.e. when there is no promoted model).
+   the same loop (not counted when the policy itself is that baseline, i.e. when there is no promoted model). The
+   baseline's run goes in a background process during training (its log next to the demo's, `-baseline.log`).
    Conversions are the eventual conversions of each day's clicks, read from the world's hidden facts — evaluation
    only; the pipeline never reads them.
 
@@ -37,7 +38,7 @@ import dagster as dg
 import duckdb
 
 from assets.partitions import DAILY_PARTITIONS
-from cli.closed_loop import DEFAULT_BASELINE, closed_loop, train
+from cli.closed_loop import DEFAULT_BASELINE, closed_loop, start_comparison, train
 from cli.console import Console
 from orchestration.environment import (
     Environment,
@@ -213,14 +214,29 @@ def _demo(args: argparse.Namespace, history: list[str], loop: list[str], console
         say(f"    done in {time.perf_counter() - started:.0f} s (run {result.run_id[:8]})")
         published = published_warehouse_path()
         console.detail(summary(str(published), first, last))
-        figures = None
-        if loop and not args.no_train:
-            say(f"2/{stages} Training")
-            train(instance, echo=lambda line: say("    " + line))
-        if loop:
-            span = f"{len(loop)} days {loop[0]} .. {loop[-1]}"
-            say(f"{stages}/{stages} Closed loop: {span} (ingest → marts → plan → push → report, each day)")
-            figures = closed_loop(loop, instance, args.baseline, not args.no_compare, echo=say, detail=console.detail)
+        figures, comparison = None, None
+        try:
+            if loop and not args.no_train:
+                say(f"2/{stages} Training")
+                if not args.no_compare:  # on the core training leaves idle (cli.closed_loop.Comparison)
+                    log = console.log_path.with_name(console.log_path.stem + "-baseline.log")
+                    comparison = start_comparison(loop, args.baseline, log, echo=lambda line: say("    " + line))
+                train(instance, echo=lambda line: say("    " + line))
+            if loop:
+                span = f"{len(loop)} days {loop[0]} .. {loop[-1]}"
+                say(f"{stages}/{stages} Closed loop: {span} (ingest → marts → plan → push → report, each day)")
+                figures = closed_loop(
+                    loop,
+                    instance,
+                    args.baseline,
+                    not args.no_compare,
+                    echo=say,
+                    detail=console.detail,
+                    comparison=comparison,
+                )
+        finally:
+            if comparison is not None:
+                comparison.cancel()  # training failed or was interrupted: the background run stops too
     if figures:
         say(
             f"\nLoop: {figures['days_ok']}/{figures['days']} days ok, {figures['wall_s_per_day']} s per day; policy "

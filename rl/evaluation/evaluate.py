@@ -26,8 +26,10 @@ feasible point of that relaxation, so LP bound ≥ oracle on every episode.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
+import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -238,68 +240,37 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     informed_replicates: int = 0,
     ceiling: bool = False,
+    workers: int = 1,
 ) -> Evaluation:
     """Run every policy (and the yardsticks asked for: the informed planning ceiling, the clairvoyant oracle and
     LP bound, the greedy informed oracle) on the same seeded episodes. `policy` names the one compared against all
-    others (the baselines)."""
+    others (the baselines). `workers` > 1 runs the seeds in that many forked processes (each seed's episodes are
+    self-contained: the same results as one process, in the same order); `progress` then hears of each seed as it
+    starts in a worker and as it ends."""
     if policy not in policies:
         raise ValueError(f"policy {policy!r} is not among the evaluated policies {sorted(policies)}")
     if not seeds:
         raise ValueError("evaluate needs at least one held-out seed")
     if lp_bound and not oracle:
         raise ValueError("the episode LP bound is computed along the oracle's run: oracle=True is required")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    job = _SeedJob(
+        policies,
+        venv,
+        exact_oracle_env(venv) if oracle else None,
+        lp_bound,
+        oracle_budget_step,
+        informed_replicates,
+        ceiling,
+    )
     results: dict[str, dict[str, list[float]]] = {}
-    oracle_env = exact_oracle_env(venv) if oracle else None
-
-    def add(name: str, summaries: list[dict]) -> None:
-        r = results.setdefault(name, {m: [] for m in METRICS})
-        for s in summaries:
-            for m in METRICS:
-                r[m].append(float(s.get(m, 0.0)))
-
-    for seed in seeds:
-        for name, pol in policies.items():
-            if progress:
-                progress(f"seed {seed}: {name}")
-            add(name, run_tracked(pol, venv, seed))
-        if ceiling:
-            if progress:
-                progress(f"seed {seed}: informed planning ceiling")
-            add(INFORMED_CEILING, run_tracked(InformedCeilingPolicy(venv), venv, seed))
-        if oracle:
-            if progress:
-                progress(f"seed {seed}: oracle")
-            costs: list[list[np.ndarray]] = [[] for _ in range(venv.num_envs)]
-
-            def collect(env, costs=costs) -> None:
-                if not lp_bound:
-                    return
-                for m in range(env.num_envs):
-                    draws, state = env.sim.market_view(m)
-                    costs[m].append(converting_click_costs(env.sim.cm, draws, state))
-
-            summaries = run_tracked(OraclePolicy(oracle_env, oracle_budget_step), oracle_env, seed, on_day=collect)
-            add(ORACLE, summaries)
-            if informed_replicates > 0:
-                if progress:
-                    progress(f"seed {seed}: informed oracle")
-                informed = InformedOraclePolicy(oracle_env, informed_replicates, oracle_budget_step)
-                add(INFORMED_ORACLE, run_tracked(informed, oracle_env, seed))
-            if lp_bound:
-                p = venv.sim.params
-                bounds = [episode_lp_bound(costs[m], p.daily_budget, p.target_cpa) for m in range(venv.num_envs)]
-                add(
-                    LP_BOUND,
-                    [
-                        {
-                            "score": b["score"],
-                            "conversions": b["conversions"],
-                            "spend": b["spend"],
-                            "cpa": b["spend"] / b["conversions"] if b["conversions"] else math.inf,
-                        }
-                        for b in bounds
-                    ],
-                )
+    for runs in _run_seeds(job, list(seeds), workers, progress):
+        for name, summaries in runs:
+            r = results.setdefault(name, {m: [] for m in METRICS})
+            for s in summaries:
+                for m in METRICS:
+                    r[m].append(float(s.get(m, 0.0)))
     baselines = [n for n in policies if n != policy]
     return Evaluation(
         policy=policy,
@@ -311,3 +282,100 @@ def evaluate(
         results=results,
         level=level,
     )
+
+
+@dataclass(frozen=True)
+class _SeedJob:
+    """What every seed of an evaluation runs (a forked worker inherits it: policies need not pickle)."""
+
+    policies: Mapping[str, Policy]
+    venv: object
+    oracle_env: object | None  # None: no clairvoyant oracle (nor LP bound, informed oracle)
+    lp_bound: bool
+    oracle_budget_step: float
+    informed_replicates: int
+    ceiling: bool
+
+    def run(self, seed: int, progress: Callable[[str], None] | None = None) -> list[tuple[str, list[dict]]]:
+        """(name, per-market summaries) of every policy and yardstick on one seed, in a fixed order."""
+        out: list[tuple[str, list[dict]]] = []
+        say = progress or (lambda _: None)
+        venv = self.venv
+        for name, pol in self.policies.items():
+            say(f"seed {seed}: {name}")
+            out.append((name, run_tracked(pol, venv, seed)))
+        if self.ceiling:
+            say(f"seed {seed}: informed planning ceiling")
+            out.append((INFORMED_CEILING, run_tracked(InformedCeilingPolicy(venv), venv, seed)))
+        if self.oracle_env is not None:
+            say(f"seed {seed}: oracle")
+            oracle_env = self.oracle_env
+            costs: list[list[np.ndarray]] = [[] for _ in range(venv.num_envs)]
+
+            def collect(env) -> None:
+                if not self.lp_bound:
+                    return
+                for m in range(env.num_envs):
+                    draws, state = env.sim.market_view(m)
+                    costs[m].append(converting_click_costs(env.sim.cm, draws, state))
+
+            oracle_policy = OraclePolicy(oracle_env, self.oracle_budget_step)
+            out.append((ORACLE, run_tracked(oracle_policy, oracle_env, seed, on_day=collect)))
+            if self.informed_replicates > 0:
+                say(f"seed {seed}: informed oracle")
+                informed = InformedOraclePolicy(oracle_env, self.informed_replicates, self.oracle_budget_step)
+                out.append((INFORMED_ORACLE, run_tracked(informed, oracle_env, seed)))
+            if self.lp_bound:
+                p = venv.sim.params
+                bounds = [episode_lp_bound(costs[m], p.daily_budget, p.target_cpa) for m in range(venv.num_envs)]
+                out.append(
+                    (
+                        LP_BOUND,
+                        [
+                            {
+                                "score": b["score"],
+                                "conversions": b["conversions"],
+                                "spend": b["spend"],
+                                "cpa": b["spend"] / b["conversions"] if b["conversions"] else math.inf,
+                            }
+                            for b in bounds
+                        ],
+                    )
+                )
+        return out
+
+
+_FORKED_JOB: _SeedJob | None = None  # the job a forked worker runs (set just before the workers fork)
+
+
+def _run_forked(seed: int) -> list[tuple[str, list[dict]]]:
+    assert _FORKED_JOB is not None, "an evaluation worker started without its job"
+    return _FORKED_JOB.run(seed)
+
+
+def _run_seeds(
+    job: _SeedJob, seeds: list[int], workers: int, progress: Callable[[str], None] | None
+) -> list[list[tuple[str, list[dict]]]]:
+    """Every seed's runs, in seed order: here, or in `workers` forked processes (fork: the workers inherit the
+    policies and environments as they are, nothing is pickled but the results)."""
+    workers = min(workers, len(seeds))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [job.run(seed, progress) for seed in seeds]
+    global _FORKED_JOB
+    _FORKED_JOB = job
+    try:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = []
+            for seed in seeds:
+                futures.append(pool.submit(_run_forked, seed))
+                if progress:
+                    progress(f"seed {seed}: every policy and yardstick, in a worker process")
+            out = []
+            for seed, future in zip(seeds, futures, strict=True):
+                out.append(future.result())
+                if progress:
+                    progress(f"seed {seed}: done")
+            return out
+    finally:
+        _FORKED_JOB = None

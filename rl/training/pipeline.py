@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import torch
 
 from rl.env.schema import ObservationSchema
 from rl.evaluation.evaluate import Evaluation, evaluate, run_tracked
@@ -141,6 +142,7 @@ class EvalSettings:
     informed_replicates: int = 0  # > 0: also run the greedy informed oracle (a diagnostic)
     world_days: int = 0  # > 0: also run the policy in a copy of the demo world for this many days
     promote: bool = True
+    workers: int = 1  # processes the evaluation seeds run in (rl.evaluation.evaluate.evaluate)
 
 
 def world_comparison(
@@ -202,6 +204,9 @@ def evaluate_and_register(
         warmup_days=settings.warmup_days if settings.warmup_days is not None else cfg["warmup_days"],
         settle_days=settings.settle_days if settings.settle_days is not None else cfg["settle_days"],
     )
+    # one torch thread, as in training: a batch of a few markets gains nothing from more, and forked evaluation
+    # workers (settings.workers) must not inherit an OpenMP thread pool (not fork-safe)
+    torch.set_num_threads(1)
     venv = make_venv(params, tc, schema=schema, seed=0)
     model = load_model(Path(info["model_path"]), info["algo"])
     policy = SB3Policy(model, name="policy")
@@ -219,6 +224,7 @@ def evaluate_and_register(
         informed_replicates=settings.informed_replicates,
         ceiling=settings.ceiling,
         progress=progress,
+        workers=settings.workers,
     )
     ev.extra["baseline_settings"] = chosen
     ev.extra["source"] = info["source"]

@@ -45,3 +45,23 @@ def copy(built, tmp_path, monkeypatch):
         "account": account_resource(),
     }
     return {"tmp": tmp_path, "resources": resources, "world": world}
+
+
+@pytest.fixture
+def demo_data(built, tmp_path, monkeypatch):
+    """The built warehouse, its published copy and its demo world laid out as a demo data directory (what the
+    closed loop runs on), with the demo environment pointed at it (GAELP_DATA_DIR, world file and seed)."""
+    src, data = built["tmp"], tmp_path / "data"
+    (data / "published").mkdir(parents=True)
+    shutil.copyfile(src / "data" / "warehouse.duckdb", data / "warehouse.duckdb")
+    shutil.copyfile(src / "data" / "published" / "warehouse.duckdb", data / "published" / "warehouse.duckdb")
+    ga4 = built["resources"]["ga4"]
+    shutil.copytree(src / "world", data / "world" / f"seed-{ga4.seed}")
+    for name, value in (
+        ("GAELP_ENV", "demo"),
+        ("GAELP_DATA_DIR", data),
+        ("GAELP_WORLD_FILE", ga4.world_file),
+        ("GAELP_WORLD_SEED", ga4.seed),
+    ):
+        monkeypatch.setenv(name, str(value))
+    return data

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -22,15 +21,8 @@ from tests.assets.test_published_copy import _last_dates, check_published_copy
 GOLDEN = Path(__file__).parent / "golden" / "loop_day_plan.json"
 
 
-def test_one_loop_day_plans_what_it_planned_before_the_refactor_and_republishes_the_copy(built, tmp_path, monkeypatch):
-    src, data = built["tmp"], tmp_path / "data"
-    (data / "published").mkdir(parents=True)
-    shutil.copyfile(src / "data" / "warehouse.duckdb", data / "warehouse.duckdb")
-    shutil.copyfile(src / "data" / "published" / "warehouse.duckdb", data / "published" / "warehouse.duckdb")
-    ga4 = built["resources"]["ga4"]
-    shutil.copytree(src / "world", data / "world" / f"seed-{ga4.seed}")
-    for name, value in (("GAELP_ENV", "demo"), ("GAELP_WORLD_FILE", ga4.world_file), ("GAELP_WORLD_SEED", ga4.seed)):
-        monkeypatch.setenv(name, str(value))
+def test_one_loop_day_plans_what_it_planned_before_the_refactor_and_republishes_the_copy(demo_data):
+    data = demo_data
     day = (dt.date.fromisoformat(LAST) + dt.timedelta(days=1)).isoformat()
     assert set(_last_dates(data / "published" / "warehouse.duckdb").values()) == {dt.date.fromisoformat(LAST)}
     (result,) = run_loop([day], data, dg.DagsterInstance.ephemeral(), {"policy": "online_lp"})

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from rl.env import BatchedBiddingVecEnv, EnvConfig
-from rl.evaluation.evaluate import INFORMED_ORACLE, LP_BOUND, ORACLE, episode_lp_bound, evaluate, paired_interval
+from rl.evaluation.evaluate import (
+    INFORMED_CEILING,
+    INFORMED_ORACLE,
+    LP_BOUND,
+    ORACLE,
+    episode_lp_bound,
+    evaluate,
+    paired_interval,
+)
 from rl.policies.baselines import BASELINES
 from rl.policies.oracle import day_score
 from tests.conftest import scaled
@@ -68,3 +76,35 @@ def test_episode_lp_bound_by_hand():
     assert (b["conversions"], b["spend"]) == pytest.approx((4.8, 14.4))
     assert b["score"] == pytest.approx(day_score(4.8, 14.4, 3.0)) == pytest.approx(4.8)
     assert episode_lp_bound([], 10.0, 5.0)["score"] == 0.0
+
+
+def test_seeds_in_worker_processes_give_the_same_evaluation(reference_params, evaluation):
+    """`workers=2` runs the two seeds in forked processes: every result, in the same order, as in one process (the
+    module's evaluation), with the informed planning ceiling too; progress says where each seed runs."""
+    venv = BatchedBiddingVecEnv(scaled(reference_params, 0.1), n_envs=2, config=CONFIG, seed=0)
+    policies = {name: cls.for_env(venv) for name, cls in BASELINES.items()}
+    said = []
+    forked = evaluate(
+        policies,
+        venv,
+        seeds=[11, 12],
+        policy="pacer",
+        oracle_budget_step=10.0,
+        informed_replicates=2,
+        ceiling=True,
+        progress=said.append,
+        workers=2,
+    )
+    assert {k: v for k, v in forked.results.items() if k != INFORMED_CEILING} == evaluation.results
+    alone = evaluate(
+        {"pacer": policies["pacer"]}, venv, seeds=[11, 12], policy="pacer", oracle=False, lp_bound=False, ceiling=True
+    )
+    assert forked.results[INFORMED_CEILING] == alone.results[INFORMED_CEILING]
+    assert said == [
+        "seed 11: every policy and yardstick, in a worker process",
+        "seed 12: every policy and yardstick, in a worker process",
+        "seed 11: done",
+        "seed 12: done",
+    ]
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        evaluate(policies, venv, seeds=[11], policy="pacer", workers=0)
