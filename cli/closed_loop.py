@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -257,7 +258,8 @@ class Comparison:
 
     def start(self, log_path: Path) -> None:
         """Run the best baseline's loop in a background process (`python -m cli.closed_loop`); its Dagster and dbt
-        logs go to `log_path`. It is in the caller's process group: Ctrl-C stops it too."""
+        logs go to `log_path`. It runs in a process group of its own (with the dbt builds it starts), which `cancel`
+        stops as a whole: the callers cancel on every way out, Ctrl-C included."""
         self.log_path = log_path
         command = [sys.executable, "-m", "cli.closed_loop", "--data", str(self.baseline[0]), "--policy", self.best]
         with open(log_path, "ab") as log:
@@ -267,6 +269,7 @@ class Comparison:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=os.environ | {DATA_DIR_VAR: str(self.baseline[0])},
+                start_new_session=True,
             )
 
     def days_done(self) -> int:
@@ -294,14 +297,13 @@ class Comparison:
         return {"policy": self.best}
 
     def cancel(self) -> None:
-        """Stop the background run (it is not needed, or the caller is stopping)."""
+        """Stop the background run and the dbt build it may be in (it is not needed, or the caller is stopping).
+        SIGKILL to its process group: a SIGTERM is swallowed while Dagster executes a run in process (it captures
+        interrupts and clears them when the run ends), and the run only ever writes its own disposable copy."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
 
 def start_comparison(
