@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.copy(Path(__file__).resolve().parents[1] / "orchestration" / "instance" / "dagster.yaml", root / "home")
     import dagster as dg
 
-    from cli import closed_loop, demo
+    from cli import closed_loop, comparison, demo
 
     started = time.perf_counter()
     try:
@@ -58,16 +58,15 @@ def main(argv: list[str] | None = None) -> dict:
             if not result.success:
                 raise SystemExit("error: the history backfill failed")
             print(f"history done in {time.perf_counter() - t:.0f} s")
-            comparison = None
+            background = None
             if not args.no_train:  # the baseline's comparison run goes in the background meanwhile, as in the demo
-                log = root / "baseline.log"
-                comparison = closed_loop.start_comparison(loop, args.baseline, log)
+                background = comparison.start_comparison(loop, args.baseline, root / "baseline.log")
             try:
                 trained = None if args.no_train else closed_loop.train(instance)
-                figures = closed_loop.closed_loop(loop, instance, args.baseline, compare=True, comparison=comparison)
+                figures = closed_loop.closed_loop(loop, instance, args.baseline, compare=True, comparison=background)
             finally:
-                if comparison is not None:
-                    comparison.cancel()
+                if background is not None:
+                    background.cancel()
         figures["train_wall_s"] = round(trained.wall_s, 1) if trained else None
         figures["gate_reasons"] = trained.reasons if trained else None
         static, best = figures["baseline_conversions"], figures["best_baseline_conversions"]

@@ -38,7 +38,8 @@ import dagster as dg
 import duckdb
 
 from assets.partitions import DAILY_PARTITIONS
-from cli.closed_loop import DEFAULT_BASELINE, closed_loop, start_comparison, train
+from cli.closed_loop import closed_loop, train
+from cli.comparison import DEFAULT_BASELINE, start_comparison
 from cli.console import Console
 from orchestration.environment import (
     Environment,
@@ -218,7 +219,7 @@ def _demo(args: argparse.Namespace, history: list[str], loop: list[str], console
         try:
             if loop and not args.no_train:
                 say(f"2/{stages} Training")
-                if not args.no_compare:  # on the core training leaves idle (cli.closed_loop.Comparison)
+                if not args.no_compare:  # on the core training leaves idle (cli.comparison.Comparison)
                     log = console.log_path.with_name(console.log_path.stem + "-baseline.log")
                     comparison = start_comparison(loop, args.baseline, log, echo=lambda line: say("    " + line))
                 train(instance, echo=lambda line: say("    " + line))

@@ -40,7 +40,7 @@ DISAGREEING = """
 
 
 def check_lag_test_passed(checks: dict[str, bool]) -> None:
-    """A loop day's checks (cli.closed_loop.LoopDay.checks) include the agreement test, and it passed."""
+    """A loop day's checks (cli.loop.LoopDay.checks) include the agreement test, and it passed."""
     assert checks.get(LAG_TEST) is True, {name: ok for name, ok in checks.items() if not ok} or sorted(checks)
 
 

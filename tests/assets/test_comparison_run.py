@@ -1,4 +1,4 @@
-"""The best baseline's comparison run in a background process (`cli.closed_loop.Comparison`), as `make demo` starts
+"""The best baseline's comparison run in a background process (`cli.comparison.Comparison`), as `make demo` starts
 it while the policy trains: the same loop day on a copy plans exactly what the loop plans in process (the golden
 plan of `test_plan_unchanged`, which is online_lp's), the parent sees its progress and outcome, and a run that is
 not needed any more is stopped."""
@@ -12,7 +12,7 @@ import time
 
 import duckdb
 
-from cli.closed_loop import PROGRESS_FILE, Comparison, main
+from cli.comparison import PROGRESS_FILE, Comparison, main
 from tests.assets.conftest import LAST
 from tests.assets.test_plan_unchanged import GOLDEN
 

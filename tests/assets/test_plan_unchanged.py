@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from cli.closed_loop import run_loop
+from cli.loop import run_loop
 from tests.assets.conftest import LAST
 from tests.assets.test_click_date_reports import check_lag_test_passed
 from tests.assets.test_published_copy import _last_dates, check_published_copy

@@ -17,7 +17,8 @@ import duckdb
 import pytest
 
 from assets import _preview
-from cli.closed_loop import modifiers_pushed, run_loop
+from cli.closed_loop import modifiers_pushed
+from cli.loop import run_loop
 from orchestration.definitions import defs
 from orchestration.resources import build_resources, world_dir
 from tests.assets.conftest import LAST
