@@ -59,6 +59,11 @@ FAULTS = {
         "UPDATE raw.ad_performance SET campaign_id = 999 WHERE campaign_id = 202 AND date = '2024-12-05'",
         "assert_no_campaign_outside_dim_campaign",
     ),
+    # one not_null_columns test per relation checks all its key columns in one scan
+    "null_hour": (
+        "UPDATE raw.ad_performance SET hour = NULL WHERE campaign_id = 101 AND date = '2024-12-05'",
+        "not_null_columns_stg_ads__performance",
+    ),
     "missing_day": (
         "DELETE FROM raw.ad_performance WHERE date = '2024-12-10'",
         "assert_no_missing_ad_delivery_day",
