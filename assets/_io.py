@@ -23,7 +23,7 @@ def keep_raw(root: Path, table: str, start: dt.date, end: dt.date, run_id: str, 
     folder = root / "raw" / table / f"{start.isoformat()}_{end.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_id[:8]}-{name}.jsonl.gz"
-    with gzip.open(path, "wt") as f:
+    with gzip.open(path, "wt", compresslevel=6) as f:  # gzip's default 9: 5x the time for 10% less space
         f.write(text)
     return path
 
