@@ -62,6 +62,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._root = base_dir
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
+        self._tables_found: set[str] = set()
         super().__init__(os.path.join(base_dir, "history", "runs"), inst_data=inst_data)
 
     @classmethod
@@ -114,6 +115,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        # Dagster asks SQLite on a new engine and connection every time, and it asks before storing every asset
+        # check event (`supports_asset_checks`): about a hundred times a loop day. A table, once there, stays: only
+        # a table not found yet is asked again.
+        if table_name not in self._tables_found:
+            if not super().has_table(table_name):
+                return False
+            self._tables_found.add(table_name)
+        return True
+
     def _close_engines(self) -> None:
         with self._db_lock:
             for engine in self._engines.values():
@@ -122,6 +133,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._close_engines()  # the run shards are deleted: no connection may keep writing to a deleted file
+        self._tables_found.clear()
         super().wipe()
 
     def dispose(self) -> None:

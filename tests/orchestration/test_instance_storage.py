@@ -142,3 +142,28 @@ def test_a_run_written_by_one_process_is_read_by_others_while_it_writes(home):
         assert type(default.event_log_storage) is SqliteEventLogStorage
         assert len(default.all_logs(run_id)) == len(events)
         assert default.fetch_materializations(dg.AssetKey("revenue"), limit=1).records[0].run_id == run_id
+
+
+def test_storing_check_events_does_not_open_a_new_engine_per_event(home, monkeypatch):
+    """Dagster's SQLite storage asks whether the asset-check table exists before every check event, each time on a
+    new engine; the pooled storage asks once."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec(f"rows_{i}", asset="orders") for i in range(CHECKS)])
+    def orders():
+        yield dg.Output(1)
+        for i in range(CHECKS):
+            yield dg.AssetCheckResult(check_name=f"rows_{i}", passed=True)
+
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([orders], instance=instance).success  # set-up done: the tables exist
+        engines = []
+        real = sqlite_event_log.create_engine
+        monkeypatch.setattr(sqlite_event_log, "create_engine", lambda *a, **k: engines.append(a) or real(*a, **k))
+        result = dg.materialize([orders], instance=instance)
+        assert result.success and len(result.get_asset_check_evaluations()) == CHECKS
+        stored = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("orders"), "rows_0"), limit=5
+        )
+        assert len(stored) == 2
+    assert engines == []
