@@ -11,7 +11,7 @@ import pytest
 
 # The number of threads OpenBLAS (as bundled with NumPy's pinned wheel) will use, asked from the library itself.
 PROBE = """
-import ctypes, sys
+import ctypes
 import cli  # noqa: F401  (first, as the console script and `python -m cli.comparison` import it)
 import numpy  # noqa: F401
 (lib,) = {line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line.lower()}
