@@ -69,9 +69,14 @@ class WarehouseDbt(DbtCliResource):
         return None
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_executable() -> str:
     """dbt from the same virtual environment as Dagster (CI and fresh machines have no other dbt)."""
-    return WarehouseDbt(project_dir=DBT_PROJECT, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    return str(Path(sys.executable).parent / "dbt")
+
+
+def dbt_resource(executable: str | None = None) -> DbtCliResource:
+    """The warehouse's dbt resource; `executable` replaces the venv's dbt (e.g. the warm dbt of cli/dbt_server.py)."""
+    return WarehouseDbt(project_dir=DBT_PROJECT, dbt_executable=executable or dbt_executable())
 
 
 BID_PLATFORM_KEYS = ("bid_google_ads", "bid_meta", "bid_tiktok", "bid_microsoft_ads")
