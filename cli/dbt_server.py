@@ -200,6 +200,15 @@ def serve(socket_path: str) -> None:
                 conn.close()
 
 
+def _stderr() -> int | None:
+    """Where the server says what went wrong: this process's sys.stderr as it is now (the demo's log file while it
+    is quiet), else the process's stderr."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a file (pytest's capture)
+        return None
+
+
 @contextlib.contextmanager
 def warm_dbt(real_dbt: str) -> Iterator[str]:
     """Start a dbt server for the block; yields the path of the client executable to use as `dbt_executable`.
@@ -213,6 +222,8 @@ def warm_dbt(real_dbt: str) -> Iterator[str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "cli.dbt_server", str(socket_path)],
         stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # each dbt writes to its own client's stdout, never to the server's
+        stderr=_stderr(),
         cwd=Path(__file__).resolve().parents[1],
     )
     try:
