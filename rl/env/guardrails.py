@@ -15,17 +15,11 @@ each in [-1, 1].
   2. targets whose total exceeds the account daily budget are scaled down to it;
   3. each budget moves at most `max_step` × max(current budget, `budget_floor`) from the current budget (the floor
      lets a zero budget restart) and each bid at most `max_step` × the current bid;
-  4. money moves between campaigns, it does not vanish: when the bands hold back some increases while the cuts
-     that pay for them go through, the total would fall below the targets' total for as many days as the
-     reallocation takes (a policy moving 60 a day into a small campaign left about 50 a day unspent for a week).
-     What the bands kept the targets' total from spending goes back to the campaigns being cut, in proportion to
-     their cuts and never above their current budgets: their cuts slow down to the pace of the increases. A
-     target total below the current one (less spending wanted) is not held up;
-  5. if the total still exceeds the account budget (the step bands held some budgets up), the budgets are pulled
+  4. if the total still exceeds the account budget (the step bands held some budgets up), the budgets are pulled
      towards their lower band edges until the total fits — this always succeeds when the current budgets fit the
      account budget; only if the *current* budgets already exceed it (which the guardrails never produce) does the
      total win over the step band;
-  6. bids are capped at `max_bid` (the hard cap wins over the step band if the current bid is above it), budgets
+  5. bids are capped at `max_bid` (the hard cap wins over the step band if the current bid is above it), budgets
      are ≥ 0, and everything is finite.
 All functions are pure and vectorised over leading batch dimensions: action [..., 2C], budgets/bids [..., C].
 `rl.env.settings.apply_action` applies a whole action (modifiers included) and caps the bid so that no cell's
@@ -235,27 +229,13 @@ def apply_guardrails(
         lo_b = np.zeros_like(tgt_b)
         new_b, new_p = tgt_b, tgt_p
 
-    # 4. money moved between campaigns does not vanish (see the module docstring)
-    new_b = _slow_cuts(new_b, tgt_b, cur_b)
-
-    # 5. the total again, respecting the lower band edges when possible
+    # 4. the total again, respecting the lower band edges when possible
     new_b = _fit_total(new_b, lo_b, big_b)
 
-    # 6. hard limits
+    # 5. hard limits
     new_p = np.minimum(new_p, limits.max_bids)
     new_p = np.maximum(new_p, 1e-9)  # bids stay > 0 (the band keeps them there; this only guards round-off)
     return np.maximum(new_b, 0.0), new_p
-
-
-def _slow_cuts(new_b: np.ndarray, tgt_b: np.ndarray, cur_b: np.ndarray) -> np.ndarray:
-    """Give back to the campaigns being cut (up to their current budgets, proportionally to their cuts) what the
-    step bands kept the targets' total from spending."""
-    shortfall = np.maximum(tgt_b.sum(axis=-1, keepdims=True) - new_b.sum(axis=-1, keepdims=True), 0.0)
-    room = np.maximum(cur_b - new_b, 0.0)
-    total_room = room.sum(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        share = np.where(total_room > 0, np.minimum(shortfall / total_room, 1.0), 0.0)
-    return new_b + room * share
 
 
 def _fit_total(values: np.ndarray, lower: np.ndarray, total: float) -> np.ndarray:
