@@ -18,6 +18,7 @@ a build never depends on it. The server exits when the process that started it c
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -77,20 +78,26 @@ main()
 '''
 
 
+# What every `dbt build` on the DuckDB warehouse imports: dbt's CLI, its build task and parser, the duckdb adapter.
+WARM_MODULES = (
+    "agate",
+    "dbt.adapters.duckdb",
+    "dbt.adapters.factory",
+    "dbt.cli.main",
+    "dbt.parser.manifest",
+    "dbt.task.build",
+)
+
+
 def warm_up() -> None:
-    """Import what every `dbt build` on the DuckDB warehouse imports (dbt's CLI, its tasks and parser, the duckdb
-    adapter), so that each fork starts with it loaded."""
-    import agate  # noqa: F401
-    import dbt.adapters.duckdb  # noqa: F401
-    import dbt.adapters.factory  # noqa: F401
-    import dbt.cli.main  # noqa: F401
-    import dbt.parser.manifest  # noqa: F401
-    import dbt.task.build  # noqa: F401
+    """Import `WARM_MODULES`, so that each fork starts with them loaded."""
+    for name in WARM_MODULES:
+        importlib.import_module(name)
 
 
 def run_dbt(argv: list[str], cwd: str, env: dict[str, str]) -> int:
     """In the forked child: dbt's own entry point (`dbt = dbt.cli.main:cli`) on `argv`, in `cwd` with `env`."""
-    from dbt.cli.main import cli
+    from dbt.cli.main import cli  # loaded by warm_up() before the fork: only looked up here
 
     os.chdir(cwd)
     os.environ.clear()
