@@ -327,7 +327,8 @@ def expected_totals(
     volume_scale: np.ndarray | None = None,
 ) -> ExpectedTotals:
     """`expected_day(...)` summed per campaign (the same model, the pacing share applied to the sums: it is one
-    number per campaign), at about half the cost: no position table, no cell arrays of the paced outcomes."""
+    number per campaign) without its position table and the cell arrays of the paced outcomes. Same inputs as
+    `expected_day`."""
     budgets = np.asarray(budgets, dtype=float)
     r, opps = _rates_and_opportunities(land, date, exposure, comp_shift, bids, bid_mult, volume_scale, False)
 
