@@ -166,15 +166,12 @@ class Landscape:
         )
 
     # -- lookups ------------------------------------------------------------------------------------------------
-    def rates(
-        self, log_bid: np.ndarray, shift: np.ndarray, exposure: np.ndarray, position: bool = True
-    ) -> dict[str, np.ndarray]:
+    def rates(self, log_bid: np.ndarray, shift: np.ndarray, exposure: np.ndarray) -> dict[str, np.ndarray]:
         """Per-opportunity expected outcomes before pacing, each [M, C, 24, D, S].
 
         log_bid: [M, C, 24, D] log of the effective bid in each cell (−inf: no bid); shift: [M, C] the campaigns'
         rival shift (`campaign_shift`); exposure: [M, C] fatigue stock. Returns won (P(shown)), clicks, cost (per
-        click × CTR for search, per impression for social), position (Σ position × P; not with `position=False`)
-        and conversions (eventual)."""
+        click × CTR for search, per impression for social), position (Σ position × P) and conversions (eventual)."""
         cm = self.cm
         n_g = self.n_grid
         # u for every segment: [M, C, 24, D, S]
@@ -197,6 +194,7 @@ class Landscape:
         # a bid below the reserve (or no bid) is never shown
         ok = ((log_bid >= self._log_reserve[None, :, None, None]) & np.isfinite(log_bid))[..., None]
         won = lerp(self.won, cell) * ok
+        position = lerp(self.position, cell) * ok
         fatigue = 1.0 / (1.0 + cm.fatigue[None, :] * exposure)  # [M, C]
         click_mult = self.click_base[None, :, None, :, :] * fatigue[:, :, None, None, None]  # [M, C, 1, D, S]
         clicks = lerp(self.ctr, cell) * ok * click_mult
@@ -204,10 +202,7 @@ class Landscape:
         mass = lerp(self.price, pcell) * ok * price_scale
         cost = np.where(cm.is_search[None, :, None, None, None], mass * click_mult, mass)
         conversions = clicks * (cm.session_rate[None, :, None, None, None] * self.cvr[None, :, None, :, :])
-        out = {"won": won, "clicks": clicks, "cost": cost, "conversions": conversions}
-        if position:
-            out["position"] = lerp(self.position, cell) * ok
-        return out
+        return {"won": won, "clicks": clicks, "cost": cost, "position": position, "conversions": conversions}
 
     @property
     def _cell_base(self) -> np.ndarray:
@@ -303,64 +298,6 @@ class ExpectedDay:
         return getattr(self, name).sum(axis=(2, 3, 4))
 
 
-@dataclass(frozen=True)
-class ExpectedTotals:
-    """Expected outcomes of one day per campaign, [M, C]: what a planner rolling many days out needs of
-    `ExpectedDay`, summed over hours, devices and segments without building its cell arrays."""
-
-    opportunities: np.ndarray
-    impressions: np.ndarray
-    cost: np.ndarray
-    conversions: np.ndarray
-    throttle: np.ndarray
-    potential_spend: np.ndarray
-
-
-def expected_totals(
-    land: Landscape,
-    date: dt.date,
-    exposure: np.ndarray,
-    comp_shift: np.ndarray,
-    budgets: np.ndarray,
-    bids: np.ndarray,
-    bid_mult: np.ndarray | None = None,
-    volume_scale: np.ndarray | None = None,
-) -> ExpectedTotals:
-    """`expected_day(...)` summed per campaign (the same model, the pacing share applied to the sums: it is one
-    number per campaign) without its position table and the cell arrays of the paced outcomes. Same inputs as
-    `expected_day`."""
-    budgets = np.asarray(budgets, dtype=float)
-    r, opps = _rates_and_opportunities(land, date, exposure, comp_shift, bids, bid_mult, volume_scale, False)
-
-    def total(rate: np.ndarray) -> np.ndarray:
-        return (opps * rate).sum(axis=(2, 3, 4))
-
-    potential = total(r["cost"])
-    won = total(r["won"])
-    items = np.where(land.cm.is_search[None, :], total(r["clicks"]), won)
-    p = served_fraction(budgets, potential, items)
-    return ExpectedTotals(
-        opportunities=opps.sum(axis=(2, 3, 4)),
-        impressions=won * p,
-        cost=potential * p,
-        conversions=total(r["conversions"]) * p,
-        throttle=p,
-        potential_spend=potential,
-    )
-
-
-def _rates_and_opportunities(land, date, exposure, comp_shift, bids, bid_mult, volume_scale, position):
-    """`Landscape.rates` at the effective bids (base bid × cell multipliers) and the day's opportunities."""
-    bids = np.asarray(bids, dtype=float)
-    n_m = bids.shape[0]
-    eff = bids[:, :, None, None] * (1.0 if bid_mult is None else np.asarray(bid_mult, dtype=float))
-    eff = np.broadcast_to(eff, (n_m, land.cm.n_campaigns, HOURS, N_DEVICES))
-    with np.errstate(divide="ignore"):
-        log_bid = np.where(eff > 0, np.log(np.maximum(eff, 1e-300)), -np.inf)
-    r = land.rates(log_bid, campaign_shift(land.cm, comp_shift), exposure, position=position)
-    return r, land.opportunities(date, volume_scale, n_m)
-
-
 def expected_day(
     land: Landscape,
     date: dt.date,
@@ -373,7 +310,14 @@ def expected_day(
 ) -> ExpectedDay:
     """The day's expected outcomes under budgets, bids [M, C] and cell multipliers [M, C, 24, D] (or None)."""
     budgets = np.asarray(budgets, dtype=float)
-    r, opps = _rates_and_opportunities(land, date, exposure, comp_shift, bids, bid_mult, volume_scale, True)
+    bids = np.asarray(bids, dtype=float)
+    n_m = budgets.shape[0]
+    eff = bids[:, :, None, None] * (1.0 if bid_mult is None else np.asarray(bid_mult, dtype=float))
+    eff = np.broadcast_to(eff, (n_m, land.cm.n_campaigns, HOURS, N_DEVICES))
+    with np.errstate(divide="ignore"):
+        log_bid = np.where(eff > 0, np.log(np.maximum(eff, 1e-300)), -np.inf)
+    r = land.rates(log_bid, campaign_shift(land.cm, comp_shift), exposure)
+    opps = land.opportunities(date, volume_scale, n_m)
     potential = (opps * r["cost"]).sum(axis=(2, 3, 4))
     items = (opps * np.where(land.cm.is_search[None, :, None, None, None], r["clicks"], r["won"])).sum(axis=(2, 3, 4))
     p = served_fraction(budgets, potential, items)

@@ -31,7 +31,7 @@ import numpy as np
 
 from rl.env.settings import Settings, apply_action, encode_action
 from rl.market.engine import COMP_MEAN_REVERSION
-from rl.market.landscape import Landscape, expected_totals
+from rl.market.landscape import Landscape, expected_day
 from rl.market.modifiers import cell_multipliers
 from rl.policies.planning import BidShapes, bid_shapes, expected_score
 
@@ -200,10 +200,11 @@ class InformedCeilingPolicy:
                 first = action
             cur = apply_action(action, cur, limits)
             mult = cell_multipliers(cur.device, cur.hours)
-            e = expected_totals(land, date, exposure, shift, cur.budgets, cur.bids, mult, volume)
-            conv += e.conversions.sum(axis=1)
-            spend += e.cost.sum(axis=1)
-            impressions, opps = e.impressions, e.opportunities
+            e = expected_day(land, date, exposure, shift, cur.budgets, cur.bids, mult, volume)
+            conv += e.per_campaign("conversions").sum(axis=1)
+            spend += e.per_campaign("cost").sum(axis=1)
+            impressions = e.per_campaign("impressions")
+            opps = e.per_campaign("opportunities")
             exposure = cm.params.fatigue_decay * exposure + impressions / 1000.0
             with np.errstate(divide="ignore", invalid="ignore"):
                 share = (impressions @ mask.T) / np.maximum(opps @ mask.T, 1.0)

@@ -13,7 +13,7 @@ from rl.market.compiled import CompiledMarket
 from rl.market.draws import draw_day, market_rngs
 from rl.market.engine import MarketState, resolve_day
 from rl.market.fast import fast_day, fast_draws, poisson_quantile
-from rl.market.landscape import Landscape, expected_day, expected_totals
+from rl.market.landscape import Landscape, expected_day
 from rl.market.modifiers import cell_multipliers
 from rl.policies.base import run_episode
 from rl.policies.baselines import BASELINES, StaticPolicy
@@ -59,26 +59,6 @@ def test_expected_day_matches_the_engine_on_average(market, bid_mult, budget_mul
     got, want = engine.per_campaign("clicks").mean(axis=0), e.per_campaign("clicks")[0]
     busy = want > 5
     np.testing.assert_allclose(got[busy], want[busy], rtol=0.1)
-
-
-def test_expected_totals_are_the_expected_day_summed_per_campaign(market):
-    """The planner's shortcut (no cell arrays of the paced outcomes) gives the same numbers as summing the day."""
-    params, cm, land = market
-    rng = np.random.default_rng(5)
-    n_m = 6
-    budgets = np.array([c.current_daily_budget for c in params.campaigns]) * 0.25 * rng.uniform(0.3, 2.0, (n_m, 1))
-    bids = np.array([c.current_bid for c in params.campaigns]) * rng.uniform(0.5, 1.5, (n_m, cm.n_campaigns))
-    device = rng.uniform(0.5, 1.5, (n_m, cm.n_campaigns, 3))
-    hours = rng.uniform(0.5, 1.5, (n_m, cm.n_campaigns, params.hour_blocks))
-    mult = cell_multipliers(device, hours)
-    exposure = rng.uniform(0.0, 50.0, (n_m, cm.n_campaigns))
-    shift = rng.normal(0.0, 0.2, (n_m, len(cm.comp_campaigns)))
-    day = expected_day(land, DATE, exposure, shift, budgets, bids, mult)
-    totals = expected_totals(land, DATE, exposure, shift, budgets, bids, mult)
-    for name in ("opportunities", "impressions", "cost", "conversions"):
-        np.testing.assert_allclose(getattr(totals, name), day.per_campaign(name), rtol=1e-12, err_msg=name)
-    np.testing.assert_array_equal(totals.throttle, day.throttle)
-    np.testing.assert_array_equal(totals.potential_spend, day.potential_spend)
 
 
 def test_the_fast_day_keeps_the_budget_and_its_draws_do_not_depend_on_the_settings(market):
