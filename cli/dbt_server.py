@@ -170,9 +170,9 @@ def serve(socket_path: str) -> None:
     listener.bind(socket_path)
     listener.listen(8)
     warm_up()  # clients that connect meanwhile wait in the backlog
-    running: dict[int, socket.socket] = {}
+    running: dict[int, socket.socket | None] = {}  # forked dbt → its client's connection (None: hung up)
     while True:
-        waiting = [listener, sys.stdin, *running.values()]
+        waiting = [listener, sys.stdin, *(conn for conn in running.values() if conn is not None)]
         readable, _, _ = select.select(waiting, [], [], 0.05)
         for ready in readable:
             if ready is sys.stdin:
@@ -196,6 +196,8 @@ def serve(socket_path: str) -> None:
                     if conn is ready and not conn.recv(1):
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGTERM)
+                        conn.close()  # at EOF it would stay readable and spin this loop until dbt is reaped
+                        running[pid] = None
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if not pid:

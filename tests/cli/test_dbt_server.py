@@ -50,9 +50,10 @@ def test_arguments_environment_output_and_exit_code_pass_through(tmp_path):
     assert not Path(client).exists()  # the server's socket and client are gone with the block
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_a_signal_to_the_client_stops_the_forked_dbt(tmp_path, signum):
-    """SIGINT, then SIGTERM, to the client (what dagster-dbt sends on cancel) reach dbt, which stops and exits."""
+    """SIGINT, then SIGTERM, to the client (what dagster-dbt sends on cancel) reach dbt, which stops and exits; a
+    client killed outright hangs up, and the server stops its dbt."""
     (tmp_path / "dbt_project.yml").write_text("name: sleepy\nversion: '1.0'\nprofile: sleepy\n")
     (tmp_path / "profiles.yml").write_text(PROFILE.format(path=tmp_path / "s.duckdb"))
     (tmp_path / "macros").mkdir()
