@@ -30,6 +30,7 @@ import concurrent.futures
 import dataclasses
 import math
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -241,14 +242,68 @@ def evaluate(
     informed_replicates: int = 0,
     ceiling: bool = False,
     workers: int = 1,
+    known: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
 ) -> Evaluation:
     """Run every policy (and the yardsticks asked for: the informed planning ceiling, the clairvoyant oracle and
     LP bound, the greedy informed oracle) on the same seeded episodes. `policy` names the one compared against all
     others (the baselines). `workers` > 1 runs the seeds in that many forked processes (each seed's episodes are
     self-contained: the same results as one process, in the same order); `progress` then hears of each seed as it
-    starts in a worker and as it ends."""
+    starts in a worker and as it ends. `known`: results already run on the same environment and seeds
+    (`run_policies`, e.g. the baselines and yardsticks while the policy trained); they join the evaluation as they
+    are, as baselines unless they are yardsticks."""
     if policy not in policies:
         raise ValueError(f"policy {policy!r} is not among the evaluated policies {sorted(policies)}")
+    known = dict(known or {})
+    clash = sorted(set(policies) & set(known))
+    if clash:
+        raise ValueError(f"{clash} are both run here and given as known results")
+    results = run_policies(
+        policies,
+        venv,
+        seeds,
+        oracle=oracle,
+        lp_bound=lp_bound,
+        oracle_budget_step=oracle_budget_step,
+        progress=progress,
+        informed_replicates=informed_replicates,
+        ceiling=ceiling,
+        workers=workers,
+    )
+    episodes = len(seeds) * venv.num_envs
+    for name, r in known.items():
+        short = [m for m in ("score", "conversions", "spend") if len(r.get(m, ())) != episodes]
+        if short:
+            raise ValueError(f"known results of {name!r}: {short} do not have one value per episode ({episodes})")
+        results[name] = {m: [float(v) for v in r.get(m, [0.0] * episodes)] for m in METRICS}
+    baselines = [n for n in results if n != policy and n not in YARDSTICKS]
+    return Evaluation(
+        policy=policy,
+        baselines=baselines,
+        seeds=list(seeds),
+        n_envs=venv.num_envs,
+        episode_days=venv.config.episode_days,
+        params_hash=venv.base_params.params_hash(),
+        results=results,
+        level=level,
+    )
+
+
+def run_policies(
+    policies: Mapping[str, Policy],
+    venv,
+    seeds: Sequence[int],
+    oracle: bool = True,
+    lp_bound: bool = True,
+    oracle_budget_step: float = 5.0,
+    progress: Callable[[str], None] | None = None,
+    informed_replicates: int = 0,
+    ceiling: bool = False,
+    workers: int = 1,
+    nice: int = 0,
+) -> dict[str, dict[str, list[float]]]:
+    """Per policy and yardstick asked for, every metric per episode (seed by seed, market by market): `evaluate`'s
+    runs without the comparison. `nice` > 0 lowers the priority of forked workers (`workers` > 1) by that much, so
+    they use a core the caller's other work leaves idle rather than slow that work down."""
     if not seeds:
         raise ValueError("evaluate needs at least one held-out seed")
     if lp_bound and not oracle:
@@ -265,23 +320,13 @@ def evaluate(
         ceiling,
     )
     results: dict[str, dict[str, list[float]]] = {}
-    for runs in _run_seeds(job, list(seeds), workers, progress):
+    for runs in _run_seeds(job, list(seeds), workers, progress, nice):
         for name, summaries in runs:
             r = results.setdefault(name, {m: [] for m in METRICS})
             for s in summaries:
                 for m in METRICS:
                     r[m].append(float(s.get(m, 0.0)))
-    baselines = [n for n in policies if n != policy]
-    return Evaluation(
-        policy=policy,
-        baselines=baselines,
-        seeds=list(seeds),
-        n_envs=venv.num_envs,
-        episode_days=venv.config.episode_days,
-        params_hash=venv.base_params.params_hash(),
-        results=results,
-        level=level,
-    )
+    return results
 
 
 @dataclass(frozen=True)
@@ -354,18 +399,20 @@ def _run_forked(seed: int) -> list[tuple[str, list[dict]]]:
 
 
 def _run_seeds(
-    job: _SeedJob, seeds: list[int], workers: int, progress: Callable[[str], None] | None
+    job: _SeedJob, seeds: list[int], workers: int, progress: Callable[[str], None] | None, nice: int = 0
 ) -> list[list[tuple[str, list[dict]]]]:
     """Every seed's runs, in seed order: here, or in `workers` forked processes (fork: the workers inherit the
-    policies and environments as they are, nothing is pickled but the results)."""
+    policies and environments as they are, nothing is pickled but the results), at `nice` below this process."""
     workers = min(workers, len(seeds))
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    # a lower priority needs a process of its own, even for one worker
+    if (workers <= 1 and nice <= 0) or "fork" not in multiprocessing.get_all_start_methods():
         return [job.run(seed, progress) for seed in seeds]
     global _FORKED_JOB
     _FORKED_JOB = job
     try:
         context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        lower = {"initializer": os.nice, "initargs": (nice,)} if nice > 0 else {}
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, **lower) as pool:
             futures = []
             for seed in seeds:
                 futures.append(pool.submit(_run_forked, seed))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from rl.evaluation.evaluate import (
     episode_lp_bound,
     evaluate,
     paired_interval,
+    run_policies,
 )
 from rl.policies.baselines import BASELINES
 from rl.policies.oracle import day_score
@@ -108,3 +111,47 @@ def test_seeds_in_worker_processes_give_the_same_evaluation(reference_params, ev
     ]
     with pytest.raises(ValueError, match="workers must be >= 1"):
         evaluate(policies, venv, seeds=[11], policy="pacer", workers=0)
+
+
+class _AtLowPriority:
+    """A baseline that refuses to act unless its process runs at least `nice` below the test's priority."""
+
+    def __init__(self, base, nice: int):
+        self.base, self.name, self.floor = base, base.name, os.nice(0) + nice
+
+    def reset(self, n_envs: int) -> None:
+        self.base.reset(n_envs)
+
+    def act(self, obs):
+        if os.nice(0) < self.floor:
+            raise RuntimeError(f"acting at niceness {os.nice(0)}, expected >= {self.floor}")
+        return self.base.act(obs)
+
+
+def test_known_results_join_the_evaluation_as_if_run_together(reference_params, evaluation):
+    """The baselines and yardsticks run first (`run_policies`, in lowered-priority workers, as while the policy
+    trains) and the policy alone later, with them as `known`: the same evaluation as one run of everything."""
+    venv = BatchedBiddingVecEnv(scaled(reference_params, 0.1), n_envs=2, config=CONFIG, seed=0)
+    others = {n: _AtLowPriority(cls.for_env(venv), 3) for n, cls in BASELINES.items() if n != "pacer"}
+    known = run_policies(others, venv, [11, 12], oracle_budget_step=10.0, informed_replicates=2, workers=2, nice=3)
+    later = evaluate(
+        {"pacer": BASELINES["pacer"].for_env(venv)},
+        venv,
+        seeds=[11, 12],
+        policy="pacer",
+        oracle=False,
+        lp_bound=False,
+        known=known,
+    )
+    assert later.results == evaluation.results
+    assert later.baselines == evaluation.baselines
+    assert later.table() == evaluation.table()
+    # one worker at a lower priority is still a process of its own
+    alone = run_policies({"static": others["static"]}, venv, [11], oracle=False, lp_bound=False, nice=3)
+    assert alone["static"] == {m: v[:2] for m, v in evaluation.results["static"].items()}
+    with pytest.raises(ValueError, match="both run here and given"):
+        evaluate({"static": others["static"].base}, venv, [11], "static", oracle=False, lp_bound=False, known=known)
+    with pytest.raises(ValueError, match="one value per episode"):
+        evaluate(
+            {"pacer": BASELINES["pacer"].for_env(venv)}, venv, [11], "pacer", oracle=False, lp_bound=False, known=known
+        )
