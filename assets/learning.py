@@ -18,9 +18,17 @@ from orchestration.environment import Environment, current_environment, data_dir
 from rl.evaluation.evaluate import INFORMED_CEILING, INFORMED_ORACLE, LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
 from rl.training.config import TrainConfig
-from rl.training.pipeline import EvalSettings, evaluate_and_register, latest_training, train_policy
+from rl.training.pipeline import (
+    EvalSettings,
+    evaluate_and_register,
+    latest_training,
+    run_yardsticks,
+    train_policy,
+    yardstick_rows,
+)
 
 GATE = "promotion_gate"
+YARDSTICK_NICE = 19  # the yardsticks' workers yield the CPU to anything else (training above all)
 
 
 KEEP = object()
@@ -181,23 +189,8 @@ def bidding_policy(context: dg.AssetExecutionContext, config: PolicyTrainingConf
     )
 
 
-@dg.asset(
-    deps=[bidding_policy],
-    group_name="learning",
-    kinds={"python", "duckdb"},
-    pool="duckdb_writer",  # it records the model in the policy_registry table
-    check_specs=[dg.AssetCheckSpec(GATE, asset="policy_evaluation", blocking=True)],
-)
-def policy_evaluation(
-    context: dg.AssetExecutionContext, config: PolicyEvaluationConfig, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
-    """The trained policy against every tuned baseline (and pattern-rules variant), the informed planning ceiling,
-    the clairvoyant oracle and the LP bound on held-out seeds (common random numbers, full engine); registered in
-    `policy_registry`, promoted only if the gate passes."""
-    overlap = set(config.eval_seeds) & set(config.tune_seeds)
-    if overlap:
-        raise dg.Failure(f"evaluation seeds {sorted(overlap)} are also tuning seeds: held-out seeds must be unseen")
-    settings = EvalSettings(
+def _eval_settings(config: PolicyEvaluationConfig) -> EvalSettings:
+    return EvalSettings(
         eval_seeds=tuple(config.eval_seeds),
         tune_seeds=tuple(config.tune_seeds),
         n_envs=config.n_envs,
@@ -211,6 +204,63 @@ def policy_evaluation(
         promote=config.promote,
         workers=config.workers,
     )
+
+
+def _check_seeds(config: PolicyEvaluationConfig) -> None:
+    overlap = set(config.eval_seeds) & set(config.tune_seeds)
+    if overlap:
+        raise dg.Failure(f"evaluation seeds {sorted(overlap)} are also tuning seeds: held-out seeds must be unseen")
+
+
+def _run_config_of(context: dg.AssetExecutionContext, op: str, cls: type[dg.Config]) -> Any:
+    """The config `op` has in this run (its defaults where the run sets none)."""
+    ops = (context.run.run_config or {}).get("ops") or {}
+    return cls(**((ops.get(op) or {}).get("config") or {}))
+
+
+@dg.asset(
+    deps=[dg.AssetKey("market_calibration")],
+    group_name="learning",
+    kinds={"python"},
+)
+def evaluation_yardsticks(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """What the trained policy is measured against, run on the held-out seeds while it trains: every tuned
+    baseline, the informed planning ceiling, the clairvoyant oracle and the LP bound in the calibrated market.
+    None of it needs the policy, so the retrain job runs it beside `bidding_policy` on the core training leaves
+    idle (its workers at the lowest priority). It uses the episode settings and seeds of this run's
+    `bidding_policy` and `policy_evaluation` configs; `policy_evaluation` reruns it if they do not match."""
+    evaluation = _run_config_of(context, "policy_evaluation", PolicyEvaluationConfig)
+    _check_seeds(evaluation)
+    settings = dataclasses.replace(_eval_settings(evaluation), nice=YARDSTICK_NICE)
+    training = _run_config_of(context, "bidding_policy", PolicyTrainingConfig).train_config()
+    found, path = run_yardsticks(data_dir(), world_file(), training, settings, progress=context.log.info)
+    return dg.MaterializeResult(
+        metadata={
+            "file": dg.MetadataValue.path(str(path)),
+            "wall_s": dg.MetadataValue.float(float(found["wall_s"])),
+            "params_hash": found["key"]["params_hash"],
+            "eval_seeds": dg.MetadataValue.json(found["key"]["eval_seeds"]),
+            "baseline_settings": dg.MetadataValue.json(found["baseline_settings"]),
+            "scores_table": _preview.markdown(yardstick_rows(found), "no yardstick ran", max_rows=50),
+        }
+    )
+
+
+@dg.asset(
+    deps=[bidding_policy, evaluation_yardsticks],
+    group_name="learning",
+    kinds={"python", "duckdb"},
+    pool="duckdb_writer",  # it records the model in the policy_registry table
+    check_specs=[dg.AssetCheckSpec(GATE, asset="policy_evaluation", blocking=True)],
+)
+def policy_evaluation(
+    context: dg.AssetExecutionContext, config: PolicyEvaluationConfig, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """The trained policy against every tuned baseline (and pattern-rules variant), the informed planning ceiling,
+    the clairvoyant oracle and the LP bound on held-out seeds (common random numbers, full engine; those run by
+    `evaluation_yardsticks`); registered in `policy_registry`, promoted only if the gate passes."""
+    _check_seeds(config)
+    settings = _eval_settings(config)
     from orchestration.resources import world_dir  # the demo world's state directory (read, copied, never written)
 
     with duckdb.get_connection() as conn:
@@ -234,6 +284,7 @@ def policy_evaluation(
         "scores": dg.MetadataValue.json(table),
         "comparisons": dg.MetadataValue.json({b: ci.to_dict() for b, ci in ev.comparisons.items()}),
         "params_hash": entry.params_hash,
+        "yardsticks": ev.extra["yardsticks"],
         "scores_chart": _preview.png(png, "policy vs baselines vs the informed ceiling, oracle and LP bound"),
         "scores_table": _preview.markdown(_score_rows(ev), "no evaluation result", max_rows=50),
     }
@@ -279,4 +330,4 @@ def _score_rows(ev) -> list[dict]:
     return rows
 
 
-LEARNING_ASSETS = [bidding_policy, policy_evaluation]
+LEARNING_ASSETS = [bidding_policy, evaluation_yardsticks, policy_evaluation]

@@ -103,7 +103,7 @@ safe_push_job = dg.define_asset_job(
 
 
 # Weekly: recalibrate the simulator, retrain, evaluate.
-RETRAIN_KEYS = ("market_calibration", "bidding_policy", "policy_evaluation")
+RETRAIN_KEYS = ("market_calibration", "bidding_policy", "evaluation_yardsticks", "policy_evaluation")
 retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=dg.AssetSelection.assets(*RETRAIN_KEYS),

@@ -1,10 +1,13 @@
-"""The two learning stages as plain functions (the Dagster assets in assets/learning.py only call these).
+"""The learning stages as plain functions (the Dagster assets in assets/learning.py only call these).
 
 `train_policy` reads the calibration artifact (or falls back to the world file's parameters with noise, flagged),
 trains with domain randomisation around it, and records the run under data_dir/models/runs/<stamp>/ with a pointer
-data_dir/models/latest_training.json. `evaluate_and_register` evaluates the latest run on held-out seeds against
-every tuned baseline, the oracle and the LP bound (optionally also against a copy of the demo world), stores the
-model in the registry with its scores and gate decision, and promotes it when the gate passes.
+data_dir/models/latest_training.json. `run_yardsticks` runs, in the same market and meanwhile, what the policy will
+be compared with on the held-out seeds (every tuned baseline, the informed ceiling, the oracle and the LP bound) and
+records it in data_dir/models/evaluation_yardsticks.json under a key of everything the results depend on.
+`evaluate_and_register` evaluates the latest run on the same seeds beside those results (running them itself when
+none match its setup), optionally also against a copy of the demo world, stores the model in the registry with its
+scores and gate decision, and promotes it when the gate passes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import dataclasses
 import datetime as dt
 import json
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 
 from rl.env.schema import ObservationSchema
-from rl.evaluation.evaluate import Evaluation, evaluate, run_tracked
+from rl.evaluation.evaluate import Evaluation, evaluate, run_policies, run_tracked
 from rl.evaluation.world import copy_world, fresh_world, world_episode
 from rl.market.params import parse_market_params
 from rl.policies.baselines import BASELINES, tune_baseline
@@ -34,6 +38,7 @@ from rl.training.train import TrainConfig, TrainResult, load_model, make_venv, t
 
 CALIBRATION_FILE = ("calibration", "market_calibration.json")
 LATEST = "latest_training.json"
+YARDSTICKS = "evaluation_yardsticks.json"
 
 
 def models_dir(data_dir: Path) -> Path:
@@ -143,6 +148,7 @@ class EvalSettings:
     world_days: int = 0  # > 0: also run the policy in a copy of the demo world for this many days
     promote: bool = True
     workers: int = 1  # processes the evaluation seeds run in (rl.evaluation.evaluate.evaluate)
+    nice: int = 0  # > 0: the yardsticks' worker processes run at this lower priority (see `compute_yardsticks`)
 
 
 def world_comparison(
@@ -184,6 +190,125 @@ def world_comparison(
     }
 
 
+def eval_config(train: Mapping, settings: EvalSettings, algo: str = "ppo") -> TrainConfig:
+    """The evaluation environment's settings: `settings`' episode settings, else those of the training config
+    `train` (a `TrainConfig` as a dict)."""
+    return TrainConfig(
+        algo=algo,
+        n_envs=settings.n_envs,
+        episode_days=settings.episode_days or train["episode_days"],
+        warmup_days=settings.warmup_days if settings.warmup_days is not None else train["warmup_days"],
+        settle_days=settings.settle_days if settings.settle_days is not None else train["settle_days"],
+    )
+
+
+def yardstick_key(params, schema: ObservationSchema, tc: TrainConfig, settings: EvalSettings) -> dict:
+    """Everything the baselines' and yardsticks' results depend on: the same key, the same results."""
+    return {
+        "params_hash": params.params_hash(),
+        "schema": schema.to_json(),
+        "n_envs": tc.n_envs,
+        "episode_days": tc.episode_days,
+        "warmup_days": tc.warmup_days,
+        "settle_days": tc.settle_days,
+        "eval_seeds": list(settings.eval_seeds),
+        "tune_seeds": list(settings.tune_seeds),
+        "oracle_budget_step": settings.oracle_budget_step,
+        "ceiling": settings.ceiling,
+        "informed_replicates": settings.informed_replicates,
+    }
+
+
+def compute_yardsticks(
+    params,
+    schema: ObservationSchema | None,
+    tc: TrainConfig,
+    settings: EvalSettings,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Every baseline (tuned on `settings.tune_seeds`), the informed planning ceiling, the clairvoyant oracle and
+    the LP bound on the held-out seeds: everything the evaluation compares the policy with, none of which needs
+    the policy. So it can run while the policy trains (`evaluation_yardsticks`, beside `bidding_policy`), its
+    workers at `settings.nice` so that they take the core training leaves idle, not training's."""
+    torch.set_num_threads(1)  # forked workers must not inherit an OpenMP thread pool (not fork-safe)
+    started = time.perf_counter()
+    venv = make_venv(params, tc, schema=schema, seed=0)
+    # the baselines are tuned in the fast simulator (the same ranking within noise, a fraction of the time) and
+    # evaluated, like the policy, in the full engine
+    baselines, chosen = tuned_baselines(
+        make_venv(params, tc, schema=venv.schema, seed=0, engine="fast"), settings.tune_seeds
+    )
+    results = run_policies(
+        baselines,
+        venv,
+        list(settings.eval_seeds),
+        oracle_budget_step=settings.oracle_budget_step,
+        informed_replicates=settings.informed_replicates,
+        ceiling=settings.ceiling,
+        progress=progress,
+        workers=settings.workers,
+        nice=settings.nice,
+    )
+    return {
+        "key": yardstick_key(params, venv.schema, tc, settings),
+        "results": results,
+        "baseline_settings": chosen,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def run_yardsticks(
+    data_dir: Path,
+    world_file: Path,
+    config: TrainConfig,
+    settings: EvalSettings,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict, Path]:
+    """`compute_yardsticks` in the market the policy trains in (`train_policy`'s, for the training `config`),
+    recorded under the models directory for `evaluate_and_register`: (what was recorded, its path)."""
+    market = training_market(calibration_path(data_dir), world_file)
+    tc = eval_config(dataclasses.asdict(config), settings, config.algo)
+    found = compute_yardsticks(market.params, None, tc, settings, progress)
+    return found, write_yardsticks(data_dir, found)
+
+
+def yardstick_rows(found: dict) -> list[dict]:
+    """Per baseline and yardstick: its mean of every metric over the episodes (CPA: total spend / conversions)."""
+    rows = []
+    for name, r in found["results"].items():
+        conv, spend = float(np.sum(r["conversions"])), float(np.sum(r["spend"]))
+        rows.append(
+            {"name": name}
+            | {m: float(np.mean(r[m])) for m in ("score", "conversions", "spend")}
+            | {"cpa": spend / conv if conv else float("inf")}
+        )
+    return rows
+
+
+def write_yardsticks(data_dir: Path, yardsticks: dict) -> Path:
+    path = models_dir(data_dir) / YARDSTICKS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(yardsticks, default=str))
+    tmp.replace(path)  # a reader never sees half a file
+    return path
+
+
+def read_yardsticks(data_dir: Path, key: dict) -> tuple[dict | None, str]:
+    """The yardsticks recorded for `key`, or None and why they cannot be used."""
+    path = models_dir(data_dir) / YARDSTICKS
+    if not path.exists():
+        return None, f"no yardsticks recorded ({path.name} missing)"
+    try:
+        found = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        return None, f"{path} is not valid JSON ({e})"
+    if found.get("key") != key:
+        differ = sorted(k for k in key if (found.get("key") or {}).get(k) != key[k])
+        return None, f"the yardsticks recorded were run for another setup (differs in {', '.join(differ)})"
+    return found, "recorded"
+
+
 def evaluate_and_register(
     data_dir: Path,
     con: duckdb.DuckDBPyConnection,
@@ -193,40 +318,36 @@ def evaluate_and_register(
     world_seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Evaluation, RegisteredModel, GateDecision]:
+    """Evaluate the latest training run's model beside the yardsticks recorded for the same setup
+    (`compute_yardsticks`; run here when none match), register it and promote it if the gate passes."""
     info = latest_training(data_dir)
     params = parse_market_params(json.loads(Path(info["params_file"]).read_text()), info["params_file"])
     schema = ObservationSchema.from_json(info["observation_schema"])
-    cfg = info["config"]
-    tc = TrainConfig(
-        algo=info["algo"],
-        n_envs=settings.n_envs,
-        episode_days=settings.episode_days or cfg["episode_days"],
-        warmup_days=settings.warmup_days if settings.warmup_days is not None else cfg["warmup_days"],
-        settle_days=settings.settle_days if settings.settle_days is not None else cfg["settle_days"],
-    )
+    tc = eval_config(info["config"], settings, info["algo"])
     # one torch thread, as in training: a batch of a few markets gains nothing from more, and forked evaluation
     # workers (settings.workers) must not inherit an OpenMP thread pool (not fork-safe)
     torch.set_num_threads(1)
     venv = make_venv(params, tc, schema=schema, seed=0)
     model = load_model(Path(info["model_path"]), info["algo"])
     policy = SB3Policy(model, name="policy")
-    # the baselines are tuned in the fast simulator (the same ranking within noise, a fraction of the time) and
-    # evaluated, like the policy, in the full engine
-    baselines, chosen = tuned_baselines(
-        make_venv(params, tc, schema=schema, seed=0, engine="fast"), settings.tune_seeds
-    )
+    yardsticks, why = read_yardsticks(data_dir, yardstick_key(params, schema, tc, settings))
+    if yardsticks is None:
+        if progress:
+            progress(f"{why}: running the baselines and yardsticks now")
+        yardsticks = compute_yardsticks(params, schema, tc, dataclasses.replace(settings, nice=0), progress)
     ev = evaluate(
-        {"policy": policy, **baselines},
+        {"policy": policy},
         venv,
         list(settings.eval_seeds),
         policy="policy",
-        oracle_budget_step=settings.oracle_budget_step,
-        informed_replicates=settings.informed_replicates,
-        ceiling=settings.ceiling,
+        oracle=False,
+        lp_bound=False,
         progress=progress,
         workers=settings.workers,
+        known=yardsticks["results"],
     )
-    ev.extra["baseline_settings"] = chosen
+    ev.extra["baseline_settings"] = yardsticks["baseline_settings"]
+    ev.extra["yardsticks"] = why
     ev.extra["source"] = info["source"]
     if settings.world_days > 0 and world_file is not None:
         ev.world = world_comparison(

@@ -94,12 +94,44 @@ def test_learning_assets_materialize(tmp_path, monkeypatch, reference_params):
     scores = meta["scores"].value
     assert {"policy", "static", "online_lp_patterns", "informed_ceiling", "oracle", "lp_bound"} <= set(scores)
     assert {"world_score", "sim_score", "gap"} <= set(meta["world_vs_sim"].value)
+    # the baselines and yardsticks came from evaluation_yardsticks, run for the same setup
+    assert meta["yardsticks"].value == "recorded"
+    yard = result.asset_materializations_for_node("evaluation_yardsticks")[0].metadata
+    assert yard["eval_seeds"].value == EVAL["eval_seeds"]
+    assert "informed_ceiling" in yard["scores_table"].value
     if not check.passed:
         assert any("does not beat" in r for r in check.metadata["reasons"].value)
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("SELECT version, gate_passed, promoted FROM policy_registry").fetchall()
     assert rows == [(1, check.passed, check.passed)]
     assert (tmp_path / "data" / "models" / "policy-v1.zip").exists()
+
+
+def test_evaluation_reruns_yardsticks_run_for_another_setup(tmp_path, monkeypatch, reference_params):
+    """Yardsticks recorded for other seeds are not used: the evaluation runs its own and says why."""
+    world_file = tmp_path / "world.yaml"
+    world_file.write_text(scaled(reference_params, 0.05).to_yaml())
+    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GAELP_WORLD_FILE", str(world_file))
+    monkeypatch.setenv("GAELP_ENV", "demo")
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
+    fast = EVAL | {"world_days": 0, "oracle_budget_step": 50.0, "ceiling": False}
+    first = dg.materialize(
+        LEARNING_ASSETS,
+        resources=resources,
+        run_config={"ops": {"bidding_policy": {"config": TRAIN}, "policy_evaluation": {"config": fast}}},
+        raise_on_error=False,  # the tiny model may well fail the gate
+    )
+    assert first.asset_materializations_for_node("policy_evaluation")[0].metadata["yardsticks"].value == "recorded"
+    result = dg.materialize(
+        LEARNING_ASSETS[2:],
+        resources=resources,
+        run_config={"ops": {"policy_evaluation": {"config": fast | {"eval_seeds": [903]}}}},
+        raise_on_error=False,
+    )
+    meta = result.asset_materializations_for_node("policy_evaluation")[0].metadata
+    assert meta["yardsticks"].value == ("the yardsticks recorded were run for another setup (differs in eval_seeds)")
+    assert {"policy", "static", "oracle", "lp_bound"} <= set(meta["scores"].value)
 
 
 def test_evaluation_refuses_overlapping_seeds(tmp_path, monkeypatch):
