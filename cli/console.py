@@ -39,13 +39,32 @@ class Console:
 
     @contextlib.contextmanager
     def quiet(self) -> Iterator[None]:
-        """Everything printed inside (Dagster's console logger and warnings write to the current sys.stderr) goes to
-        the log file, unless verbose."""
+        """Everything printed inside goes to the log file, unless verbose: Dagster's console logger and warnings
+        (they write to the current sys.stderr), and what other processes started inside print (the retrain job's
+        step processes), whose stdout and stderr are this process's file descriptors 1 and 2."""
         if self.verbose:
             yield
             return
-        with contextlib.redirect_stdout(self.log), contextlib.redirect_stderr(self.log):
-            yield
+        terminal = self.terminal
+        for stream in (sys.stdout, sys.stderr, terminal):
+            stream.flush()
+        saved = {fd: os.dup(fd) for fd in (1, 2)}
+        if _fileno(terminal) in saved:  # the reader's lines still reach the terminal
+            self.terminal = os.fdopen(os.dup(saved[_fileno(terminal)]), "w", buffering=1)
+        try:
+            for fd in saved:
+                os.dup2(self.log.fileno(), fd)
+            with contextlib.redirect_stdout(self.log), contextlib.redirect_stderr(self.log):
+                yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            if self.terminal is not terminal:
+                self.terminal.close()
+                self.terminal = terminal
 
     def close(self) -> None:
         """Flush the log. Anything written to the process's stderr after this (at interpreter exit, by native
@@ -54,3 +73,10 @@ class Console:
         if not self.verbose:
             sys.stderr.flush()
             os.dup2(self.log.fileno(), 2)
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream (a test's capture)
+        return None

@@ -3,6 +3,7 @@ lines to the terminal (and the log); `verbose` streams everything."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import dagster as dg
@@ -39,3 +40,17 @@ def test_verbose_streams_everything(tmp_path, capsys):
         console.detail("a table for the terminal")
     out = capsys.readouterr()
     assert "a line only the log should hold" in out.err and "day 1/2 ok" in out.out and "a table" in out.out
+
+
+def test_quiet_sends_other_processes_output_to_the_log(tmp_path, capfd):
+    """A process started inside (the retrain job's step processes) prints to the log too; the reader's lines
+    still reach the terminal, and the terminal is back afterwards."""
+    console = Console(tmp_path, "demo")
+    with console.quiet():
+        subprocess.run([sys.executable, "-c", "import sys; print('child out'); print('child err', file=sys.stderr)"])
+        console.say("day 1/2 ok")
+    print("after")
+    out = capfd.readouterr()
+    assert out.out == "day 1/2 ok\nafter\n" and out.err == ""
+    log = console.log_path.read_text()
+    assert "child out" in log and "child err" in log and "day 1/2 ok" in log
