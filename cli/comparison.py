@@ -59,6 +59,9 @@ def comparison_baseline(explicit: str | None) -> str:
 PROGRESS_FILE = "loop_days.jsonl"  # one line per loop day a comparison run finished (the parent reads its progress)
 
 
+COMPARISON_NICE = 19  # the background comparison yields the CPU to training, the yardsticks and the loop
+
+
 @dataclass
 class Comparison:
     """The comparison runs, on copies of the world and warehouse taken before the loop: the static operator (the
@@ -67,7 +70,10 @@ class Comparison:
 
     The baseline's run depends on nothing the retrain job makes (baselines take no trained parameters), so it can
     `start` in a background process as soon as the copies exist: training runs on one core (SB3 with one torch
-    thread), and the baseline's 28 days fit on the other meanwhile instead of after the policy's loop."""
+    thread), and the baseline's days run on the other meanwhile instead of after the policy's loop. It runs at the
+    lowest CPU priority (`COMPARISON_NICE`): it has until the end of the policy's loop, while the evaluation's
+    yardsticks (beside training, at a priority between the two) must be done before the loop can start, so they go
+    first and the comparison takes what is left of the second core, during the loop too."""
 
     keys: list[str]
     best: str
@@ -89,6 +95,7 @@ class Comparison:
         stops as a whole: the callers cancel on every way out, Ctrl-C included."""
         self.log_path = log_path
         command = [sys.executable, "-m", "cli.comparison", "--data", str(self.baseline[0]), "--policy", self.best]
+        command += ["--nice", str(COMPARISON_NICE)]
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*command, *self.keys],
@@ -153,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cli.comparison", description=main.__doc__)
     ap.add_argument("--data", type=Path, required=True, help="the copy's data directory (warehouse.duckdb, world/)")
     ap.add_argument("--policy", required=True, help="the baseline that plans every day")
+    ap.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by this much (0-19)")
     ap.add_argument("keys", nargs="+", help="the loop days (daily partitions), in order")
     args = ap.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
     if not (args.data / "warehouse.duckdb").exists():
         print(f"error: no warehouse.duckdb in {args.data} (a comparison run needs a copy: Comparison.prepare)")
         return 2
