@@ -1,18 +1,20 @@
 """The best baseline's comparison run in a background process (`cli.comparison.Comparison`), as `make demo` starts
 it while the policy trains: the same loop day on a copy plans exactly what the loop plans in process (the golden
-plan of `test_plan_unchanged`, which is online_lp's), the parent sees its progress and outcome, and a run that is
-not needed any more is stopped."""
+plan of `test_plan_unchanged`, which is online_lp's), the parent sees its progress and outcome, it runs at the
+lowest CPU priority, and a run that is not needed any more is stopped."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import time
+from pathlib import Path
 
 import duckdb
 
-from cli.comparison import PROGRESS_FILE, Comparison, main
+from cli.comparison import COMPARISON_NICE, PROGRESS_FILE, Comparison, main
 from tests.assets.conftest import LAST
 from tests.assets.test_plan_unchanged import GOLDEN
 
@@ -52,6 +54,12 @@ def test_a_comparison_run_that_is_not_needed_is_stopped(demo_data, tmp_path):
     comparison = Comparison.prepare([DAY], "online_lp")
     comparison.start(tmp_path / "baseline.log")
     time.sleep(3)  # into Dagster's import or run, where a SIGTERM would be swallowed
+    # it yields the CPU to training, the yardsticks and the loop
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, comparison.process.pid) == min(mine + COMPARISON_NICE, 19)
+    group = Path(f"/proc/{comparison.process.pid}/autogroup")  # its session's share too, where sessions share first
+    if group.exists():
+        assert group.read_text().split()[-1] == str(COMPARISON_NICE)
     started = time.perf_counter()
     comparison.cancel()
     assert time.perf_counter() - started < 5
