@@ -5,6 +5,7 @@ Thin: training, evaluation, the registry and the gate live in `rl.training` / `r
 """
 
 import dataclasses
+import os
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -233,7 +234,9 @@ def evaluation_yardsticks(context: dg.AssetExecutionContext) -> dg.MaterializeRe
     `bidding_policy` and `policy_evaluation` configs; `policy_evaluation` reruns it if they do not match."""
     evaluation = _run_config_of(context, "policy_evaluation", PolicyEvaluationConfig)
     _check_seeds(evaluation)
-    settings = dataclasses.replace(_eval_settings(evaluation), nice=YARDSTICK_NICE)
+    # beside training, which takes one core: the others (on 2 cores, one worker for both seeds in turn)
+    workers = max(1, min(evaluation.workers, (os.cpu_count() or 2) - 1))
+    settings = dataclasses.replace(_eval_settings(evaluation), nice=YARDSTICK_NICE, workers=workers)
     training = _run_config_of(context, "bidding_policy", PolicyTrainingConfig).train_config()
     found, path = run_yardsticks(data_dir(), world_file(), training, settings, progress=context.log.info)
     return dg.MaterializeResult(
