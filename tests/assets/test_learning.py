@@ -8,6 +8,7 @@ import dataclasses
 
 import dagster as dg
 import duckdb
+import pytest
 from dagster_duckdb import DuckDBResource
 
 from assets.learning import LEARNING_ASSETS, TRAINING_KNOBS, PolicyTrainingConfig
@@ -65,12 +66,18 @@ TRAIN = {
 EVAL = {"eval_seeds": [901, 902], "tune_seeds": [], "n_envs": 2, "oracle_budget_step": 25.0, "world_days": 3}
 
 
-def test_learning_assets_materialize(tmp_path, monkeypatch, reference_params):
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch, reference_params):
+    """The demo environment on a small world file, with its data directory under tmp_path."""
     world_file = tmp_path / "world.yaml"
     world_file.write_text(scaled(reference_params, 0.05).to_yaml())
     monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GAELP_WORLD_FILE", str(world_file))
     monkeypatch.setenv("GAELP_ENV", "demo")
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_learning_assets_materialize(tmp_path):
     db = tmp_path / "warehouse.duckdb"
     result = dg.materialize(
         LEARNING_ASSETS,
@@ -107,13 +114,9 @@ def test_learning_assets_materialize(tmp_path, monkeypatch, reference_params):
     assert (tmp_path / "data" / "models" / "policy-v1.zip").exists()
 
 
-def test_evaluation_reruns_yardsticks_run_for_another_setup(tmp_path, monkeypatch, reference_params):
+@pytest.mark.usefixtures("demo_env")
+def test_evaluation_reruns_yardsticks_run_for_another_setup(tmp_path):
     """Yardsticks recorded for other seeds are not used: the evaluation runs its own and says why."""
-    world_file = tmp_path / "world.yaml"
-    world_file.write_text(scaled(reference_params, 0.05).to_yaml())
-    monkeypatch.setenv("GAELP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GAELP_WORLD_FILE", str(world_file))
-    monkeypatch.setenv("GAELP_ENV", "demo")
     resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
     fast = EVAL | {"world_days": 0, "oracle_budget_step": 50.0, "ceiling": False}
     first = dg.materialize(
