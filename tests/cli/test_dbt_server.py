@@ -58,8 +58,8 @@ def test_a_signal_to_the_client_stops_the_forked_dbt(tmp_path, signum):
     (tmp_path / "profiles.yml").write_text(PROFILE.format(path=tmp_path / "s.duckdb"))
     (tmp_path / "macros").mkdir()
     (tmp_path / "macros" / "forever.sql").write_text(
-        "{% macro forever() %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-        "{% endmacro %}"
+        "{% macro forever() %}{{ log('looping forever', info=True) }}"
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{% endmacro %}"
     )
     with warm_dbt(dbt_executable()) as client:
         dbt = subprocess.Popen(
@@ -69,10 +69,11 @@ def test_a_signal_to_the_client_stops_the_forked_dbt(tmp_path, signum):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for line in dbt.stdout:  # wait until dbt is inside the query
-            if "Running with dbt" in line:
+        # wait until dbt is inside the macro (past its start-up, which takes longer on a busy machine)
+        for line in dbt.stdout:
+            if "looping forever" in line:
                 break
-        time.sleep(3)
+        time.sleep(0.5)
         dbt.send_signal(signum)
         try:
             code = dbt.wait(timeout=30)
