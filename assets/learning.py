@@ -230,12 +230,13 @@ def evaluation_yardsticks(context: dg.AssetExecutionContext) -> dg.MaterializeRe
     """What the trained policy is measured against, run on the held-out seeds while it trains: every tuned
     baseline, the informed planning ceiling, the clairvoyant oracle and the LP bound in the calibrated market.
     None of it needs the policy, so the retrain job runs it beside `bidding_policy` on the core training leaves
-    idle (its workers at the lowest priority). It uses the episode settings and seeds of this run's
+    idle (its workers at a lower priority than training). It uses the episode settings and seeds of this run's
     `bidding_policy` and `policy_evaluation` configs; `policy_evaluation` reruns it if they do not match."""
     evaluation = _run_config_of(context, "policy_evaluation", PolicyEvaluationConfig)
     _check_seeds(evaluation)
     # beside training, which takes one core: the others (on 2 cores, one worker for both seeds in turn)
-    workers = max(1, min(evaluation.workers, (os.cpu_count() or 2) - 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    workers = max(1, min(evaluation.workers, cores - 1))
     settings = dataclasses.replace(_eval_settings(evaluation), nice=YARDSTICK_NICE, workers=workers)
     training = _run_config_of(context, "bidding_policy", PolicyTrainingConfig).train_config()
     found, path = run_yardsticks(data_dir(), world_file(), training, settings, progress=context.log.info)
