@@ -7,6 +7,7 @@ is for day D + 1. The planning and the checks are `rl.bidding.planner` and `rl.b
 """
 
 import csv
+import dataclasses
 import datetime as dt
 
 import dagster as dg
@@ -49,6 +50,7 @@ class BidPlanConfig(dg.Config):
     fallback_baseline: str | None = None  # when there is no promoted model: default the registry's best, else static
     kill_switch: bool = True
     targets_csv: str | None = None  # prod: platform, campaign_id, budget_target, bid_targets ("id1;id2")
+    episode_days: int | None = None  # the cycle of the episode features (None: the promoted model's, baselines 28)
 
     def plan_settings(self, account: AccountSettings) -> planner.PlanSettings:
         return planner.PlanSettings(
@@ -184,6 +186,9 @@ def daily_bid_plan(
             override=config.policy,
             fallback=config.fallback_baseline,
         )
+        if config.episode_days is not None:
+            settings = dataclasses.replace(settings, episode_days=config.episode_days)
+            choice = dataclasses.replace(choice, episode_days=None)
         if kill_tag:
             choice.source, choice.reason = "kill_switch", f"kill switch sensor: {kill_tag}"
         plan = planner.make_plan(history, reference, settings, schema, choice, partition, _targets(config))

@@ -18,6 +18,8 @@ Observation. The policy reads the same features it was trained on (`rl.env.obser
     / `.modifiers` hold them — the same figures the simulator's `Reports` carry.
 Episode features: the policy was trained on episodes of `episode_days`; in production the days are cut into
 consecutive cycles of that length (by date ordinal), so the episode features run over the range seen in training.
+A promoted model brings its own length (`PolicyChoice.episode_days`, the episodes it was evaluated and gated on);
+`PlanSettings.episode_days` is the length for the baselines and for a plan that sets it explicitly.
 Stateful baselines (PI pacer, response-curve history) are replayed over the cycle's days so far, as in training.
 
 Decoding. The action goes through `rl.env.settings.apply_action` (total ≤ account budget, ±step per day
@@ -306,6 +308,11 @@ def make_plan(
                 f"kill switch: {decision.reason}",
                 SAFE_BASELINE,
             )
+    if choice.episode_days is not None and choice.episode_days != settings.episode_days:
+        try:  # the model's episode features run over the cycle it was trained and gated on
+            settings = replace(settings, episode_days=choice.episode_days)
+        except ValueError as err:
+            raise PlanError(f"policy {choice.version}: {err}") from None
     limits = guardrail_limits(reference, settings, modifier_limits(history.campaigns, schema, settings.hour_blocks))
     action = policy_action(choice.policy, schema, history, reference, settings)
     now = settings_in_force(history, settings.hour_blocks)

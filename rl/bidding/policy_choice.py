@@ -4,7 +4,7 @@ gate failed, nothing is promoted, an operator asked for one, or the kill switch 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ class PolicyChoice:
     source: str
     reason: str | None = None
     baseline: str | None = None
+    episode_days: int | None = None  # a model's episode length: the plan cuts the days into cycles of it
 
 
 def make_baseline(name: str, schema: ObservationSchema, codec: ActionCodec, reference_shares: np.ndarray):
@@ -53,12 +54,17 @@ class PromotedPolicy:
     version: str | None = None
     reason: str | None = None
     best_baseline: str | None = None
+    episode_days: int | None = None  # the episode length the model was evaluated (and gated) on
+
+    def _legacy(self) -> tuple[Any, Any, Any, Any]:
+        # the fields themselves: `dataclasses.astuple` would deep-copy the policy (a whole model) on every access
+        return (self.policy, self.version, self.reason, self.best_baseline)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(astuple(self))
+        return iter(self._legacy())
 
     def __getitem__(self, index: int) -> Any:
-        return astuple(self)[index]
+        return self._legacy()[index]
 
 
 def promoted_policy(con: Any, model_dir: str) -> PromotedPolicy:
@@ -80,7 +86,8 @@ def promoted_policy(con: Any, model_dir: str) -> PromotedPolicy:
     if entry is None:
         return PromotedPolicy(reason="no promoted model in the policy registry", best_baseline=best)
     try:
-        return PromotedPolicy(registry.load_policy(entry), str(entry.version), None, best)
+        days = (entry.evaluation or {}).get("episode_days")
+        return PromotedPolicy(registry.load_policy(entry), str(entry.version), None, best, days and int(days))
     except Exception as e:
         return PromotedPolicy(
             reason=f"promoted model {getattr(entry, 'version', '?')} cannot be loaded ({e})", best_baseline=best
@@ -105,7 +112,7 @@ def choose_policy(
             make_baseline(override, schema, codec, shares), f"baseline:{override}", "override", "asked for", override
         )
     if promoted.policy is not None and gate_failed is None:
-        return PolicyChoice(promoted.policy, promoted.version, "promoted")
+        return PolicyChoice(promoted.policy, promoted.version, "promoted", episode_days=promoted.episode_days)
     why = gate_failed or promoted.reason or "no promoted model"
     name = fallback or promoted.best_baseline or SAFE_BASELINE
     return PolicyChoice(make_baseline(name, schema, codec, shares), f"baseline:{name}", "fallback", why, name)

@@ -268,3 +268,43 @@ def test_the_kill_switch_steps_the_modifiers_back_to_those_recorded_when_gaelp_t
     assert plan.choice_source == "kill_switch" and passes(check(plan)), check(plan)
     search = [e for e in plan.entries if e.platform in ("google_ads", "microsoft_ads")]
     assert all(e.device_modifiers == (1.2, 1.0, 1.0) and e.hour_modifiers[-1] == 1.6 for e in search)
+
+
+class _Recorder:
+    """A policy that keeps what it was shown and holds every setting (action 0 is NaN-free: the reference)."""
+
+    name = "recorder"
+
+    def __init__(self):
+        self.seen: list[np.ndarray] = []
+
+    def reset(self, n_envs: int) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.seen.append(np.array(obs))
+        return np.zeros((len(obs), SCHEMA.action_size))
+
+
+def test_a_promoted_model_sees_the_episode_features_of_its_own_episode_length():
+    """The plan cuts the days into cycles of the promoted model's episode length (the episodes it was gated on),
+    not the planner's default, so its episode features run over the range it was trained on; a plan config that
+    sets the length explicitly wins, and a length the history cannot cover is a clear error."""
+    codec = ActionCodec.for_schema(SCHEMA, ACCOUNT.bid_range)
+    plan_day = LAST + dt.timedelta(days=1)
+    progress = SCHEMA.global_index("episode_progress")
+    for days, plan_settings in ((14, ACCOUNT), (28, ACCOUNT), (14, dataclasses.replace(ACCOUNT, episode_days=21))):
+        recorder = _Recorder()
+        promoted = policy_choice.PromotedPolicy(recorder, "v1", episode_days=days)
+        picked = policy_choice.choose_policy(SCHEMA, codec, REFERENCE, 500.0, promoted)
+        assert picked.episode_days == days and tuple(promoted) == (recorder, "v1", None, None)
+        planner.make_plan(history(), REFERENCE, plan_settings, SCHEMA, picked, LAST.isoformat())
+        assert recorder.seen[-1][0, progress] == pytest.approx(plan_day.toordinal() % days / days)
+    picked = dataclasses.replace(picked, episode_days=None)  # the asset's explicit `episode_days` clears the model's
+    planner.make_plan(
+        history(), REFERENCE, dataclasses.replace(ACCOUNT, episode_days=21), SCHEMA, picked, LAST.isoformat()
+    )
+    assert recorder.seen[-1][0, progress] == pytest.approx(plan_day.toordinal() % 21 / 21)
+    too_long = dataclasses.replace(picked, episode_days=40)
+    with pytest.raises(PlanError, match="history_days"):
+        planner.make_plan(history(), REFERENCE, ACCOUNT, SCHEMA, too_long, LAST.isoformat())
