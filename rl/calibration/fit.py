@@ -78,6 +78,7 @@ class CampaignFit:
     levels: Levels | None = None
     cells: cells.CellFit | None = None
     blocks: dict[str, dict[str, float]] = field(default_factory=dict)  # observed hour-block CTR / CVR effects
+    volume_lower_bound: bool = False  # the budget bound every day: the volume is only known to be at least this
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Calibration:
                         "sigma": round(c.rivals.sigma, 4),
                     },
                     "opportunities_per_day": round(c.opportunities_per_day, 1),
+                    "volume_is_lower_bound": c.volume_lower_bound,
                     "ctr_top": round(c.ctr_top, 5),
                     "fatigue_per_k_impr": round(c.fatigue, 6),
                     "conversion_rate_per_session": round(c.cvr, 5),
@@ -208,6 +210,7 @@ def calibrate(data: CalibrationData, account: AccountSettings, response=None) ->
                 )
                 fit.uncertainty["volume"] = WIDE
                 fit.opportunities_per_day = float(bound or 0.0)
+                fit.volume_lower_bound = True
                 lower_bound[cid] = fit.opportunities_per_day
                 continue
         volume_rows.append(

@@ -99,6 +99,21 @@ def test_conversion_rate_per_click_is_recovered(calibrated):
 
 
 @pytest.mark.slow
+def test_a_volume_flagged_as_a_lower_bound_is_one(calibrated):
+    """A campaign whose budget ran out every day has its volume marked as a lower bound in the artifact (training
+    draws it upwards only, `rl.training.params`), and the truth is not below it; every other volume is a fit."""
+    truth, cal = calibrated
+    campaigns = cal.summary()["campaigns"]
+    bounded = [cid for cid, fit in cal.campaigns.items() if fit.volume_lower_bound]
+    assert bounded, "the worlds' social campaigns spend their whole budget every day"
+    for cid, fit in cal.campaigns.items():
+        assert campaigns[str(cid)]["volume_is_lower_bound"] is fit.volume_lower_bound
+    for cid in bounded:
+        bound, true = cal.params.campaign(cid).opportunities_per_day, truth.campaign(cid).opportunities_per_day
+        assert true >= 0.9 * bound, f"campaign {cid}: lower bound {bound:.0f} above the truth {true:.0f}"
+
+
+@pytest.mark.slow
 def test_mean_conversion_lag_is_recovered(calibrated):
     truth, cal = calibrated
     judged = _judge(truth, cal, mean_lag_days, lambda f, _: f.uncertainty.get("cvr", 1) <= ENOUGH)
