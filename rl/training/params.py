@@ -10,13 +10,19 @@ every call multiplies, per campaign, the opportunity volume, the median bids of 
 conversion multiplier and the click-through multiplier by lognormal factors whose sigmas are the calibration's
 relative standard errors (clipped to `MAX_SIGMA`). A rival entering several campaigns' auctions gets the mean of
 those campaigns' sigmas. The same generator state gives the same market.
+
+A volume the reports only bound from below (a social campaign whose budget ran out every day: the calibration's
+`volume_is_lower_bound`) is drawn upwards only, log-uniformly from the bound to `LOWER_BOUND_REACH` × it, whatever
+the scale of the rest — even at scale 0. A policy trained on the bound alone learns that the campaign can never
+take more, so it never finds out; trained on markets where it sometimes can, it learns to raise a budget that is
+spent to the last cent at a good cost and to stop when it no longer is (the teacher knows each draw's truth).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +34,9 @@ UNCERTAIN_FIELDS = ("volume", "rival_median", "cvr", "ctr")
 MAX_SIGMA = 0.5  # a relative standard error above this is treated as this (lognormal sigma)
 FALLBACK_SIGMA = 0.2  # relative uncertainty assumed for every field when no calibration exists
 FALLBACK_NOISE_SEED = 20251126  # the fixed draw that turns the world file into the fallback training market
+# A volume the reports only bound from below: nothing in them bounds it from above but the platform's reach, so
+# training draws it log-uniformly from the bound to this multiple of it.
+LOWER_BOUND_REACH = 4.0
 MULT_LIMIT = 10.0  # MarketParams caps ctr_mult / cvr_mult at 10
 
 Uncertainty = dict[int, dict[str, float]]  # campaign id → field → relative standard error
@@ -43,6 +52,7 @@ class TrainingMarket:
     params_hash: str
     window: dict[str, str | None] = field(default_factory=lambda: {"first": None, "last": None})
     calibration_file: str | None = None
+    lower_bounds: frozenset[int] = frozenset()  # campaigns whose volume is only a lower bound (see module docstring)
 
     @property
     def is_fallback(self) -> bool:
@@ -78,6 +88,10 @@ def training_market(calibration_file: Path | None, world_file: Path) -> Training
         params = parse_market_params(data["params"], str(calibration_file))
         uncertainty = parse_uncertainty(data.get("campaigns", {}) or {}, params)
         window = data.get("window") or {}
+        campaigns = data.get("campaigns") or {}
+        lower = frozenset(
+            int(k) for k, e in campaigns.items() if isinstance(e, Mapping) and e.get("volume_is_lower_bound")
+        )
         return TrainingMarket(
             params=params,
             uncertainty=uncertainty,
@@ -85,6 +99,7 @@ def training_market(calibration_file: Path | None, world_file: Path) -> Training
             params_hash=str(data.get("params_hash") or params.params_hash()),
             window={"first": window.get("first"), "last": window.get("last")},
             calibration_file=str(calibration_file),
+            lower_bounds=lower,
         )
     truth = load_market_params(world_file)
     uncertainty = {c.id: dict.fromkeys(UNCERTAIN_FIELDS, FALLBACK_SIGMA) for c in truth.campaigns}
@@ -107,14 +122,21 @@ def _sigmas(params: MarketParams, uncertainty: Uncertainty) -> dict[int, dict[st
     }
 
 
-def perturb(params: MarketParams, uncertainty: Uncertainty, rng: np.random.Generator) -> MarketParams:
-    """One perturbed copy of `params` (pure given the generator state; see module docstring)."""
+def perturb(
+    params: MarketParams, uncertainty: Uncertainty, rng: np.random.Generator, lower: Mapping[int, float] | None = None
+) -> MarketParams:
+    """One perturbed copy of `params` (pure given the generator state; see module docstring). lower: campaign id →
+    the largest multiple of a volume that is only a lower bound (drawn log-uniformly from 1 to it)."""
     sig = _sigmas(params, uncertainty)
+    lower = lower or {}
     data = params.model_dump()
     for c in data["campaigns"]:
         s = sig[c["id"]]
         z = rng.standard_normal(3)
-        c["opportunities_per_day"] *= math.exp(s["volume"] * z[0])
+        if c["id"] in lower:  # log-uniform between the bound and `lower[id]` × it (z's normal CDF: uniform)
+            c["opportunities_per_day"] *= lower[c["id"]] ** (0.5 * (1.0 + math.erf(z[0] / math.sqrt(2.0))))
+        else:
+            c["opportunities_per_day"] *= math.exp(s["volume"] * z[0])
         c["cvr_mult"] = min(c["cvr_mult"] * math.exp(s["cvr"] * z[1]), MULT_LIMIT)
         c["ctr_mult"] = min(c["ctr_mult"] * math.exp(s["ctr"] * z[2]), MULT_LIMIT)
     for k in data["competitors"]:
@@ -124,16 +146,21 @@ def perturb(params: MarketParams, uncertainty: Uncertainty, rng: np.random.Gener
 
 
 def make_params_sampler(
-    base: MarketParams, uncertainty: Uncertainty, scale: float = 1.0
+    base: MarketParams, uncertainty: Uncertainty, scale: float = 1.0, lower_bounds: Collection[int] = ()
 ) -> Callable[[np.random.Generator], MarketParams]:
-    """`params_sampler(rng)` for the environments: `perturb(base, uncertainty × scale, rng)`."""
+    """`params_sampler(rng)` for the environments: `perturb(base, uncertainty × scale, rng, lower)` with the
+    volumes of `lower_bounds` drawn upwards from the bound (module docstring)."""
     if scale < 0:
         raise ValueError(f"uncertainty scale must be >= 0, got {scale}")
+    unknown = sorted(set(lower_bounds) - set(base.campaign_ids))
+    if unknown:
+        raise ValueError(f"lower-bound volumes given for campaigns {unknown}, which the params lack")
     scaled_unc = {cid: {k: v * scale for k, v in u.items()} for cid, u in uncertainty.items()}
     _sigmas(base, scaled_unc)  # fail now, not inside the environment
+    lower = dict.fromkeys(lower_bounds, LOWER_BOUND_REACH)
 
     def params_sampler(rng: np.random.Generator) -> MarketParams:
-        return perturb(base, scaled_unc, rng)
+        return perturb(base, scaled_unc, rng, lower)
 
     return params_sampler
 

@@ -64,10 +64,17 @@ def train_policy(
     market_scale: float = 1.0,
     uncertainty_scale: float = 1.0,
     schema: ObservationSchema | None = None,
+    lower_bound_volumes: bool = False,
 ) -> TrainingRun:
+    """Train a policy on the calibrated market (`training_market`), randomised by `uncertainty_scale` × the
+    calibration's uncertainty and, with `lower_bound_volumes`, with the volumes the reports only bound from below
+    drawn upwards (`rl.training.params`); record the run in `latest_training.json`."""
     market = training_market(calibration_path(data_dir), world_file)
     params = scale_market(market.params, market_scale)
-    sampler = make_params_sampler(params, market.uncertainty, uncertainty_scale) if uncertainty_scale > 0 else None
+    bounds = market.lower_bounds if lower_bound_volumes else frozenset()
+    sampler = None
+    if uncertainty_scale > 0 or bounds:
+        sampler = make_params_sampler(params, market.uncertainty, uncertainty_scale, bounds)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = models_dir(data_dir) / "runs" / stamp
     result = train(params, config, run_dir, params_sampler=sampler, schema=schema)
@@ -85,6 +92,7 @@ def train_policy(
         "fallback": market.is_fallback,
         "market_scale": market_scale,
         "uncertainty_scale": uncertainty_scale,
+        "volume_lower_bounds": sorted(bounds),  # drawn upwards in training (rl.training.params)
         "timesteps": result.timesteps,
         "wall_s": round(result.wall_s, 2),
         "config": dataclasses.asdict(config),

@@ -9,6 +9,7 @@ import pytest
 
 from rl.training.params import (
     FALLBACK_SIGMA,
+    LOWER_BOUND_REACH,
     make_params_sampler,
     parse_uncertainty,
     perturb,
@@ -56,6 +57,25 @@ def test_zero_uncertainty_is_the_base_and_spread_follows_sigma(reference_params)
     assert abs(np.std(logs) - 0.25) < 0.04
 
 
+def test_a_lower_bound_volume_is_drawn_upwards_only_even_at_scale_zero(reference_params):
+    """A volume the reports only bound from below is never drawn under the bound, spreads log-uniformly up to
+    `LOWER_BOUND_REACH` × it whatever the scale, and at scale 0 every other field stays the base's."""
+    unc = _unc(reference_params, 0.3)
+    sampler = make_params_sampler(reference_params, unc, scale=0.0, lower_bounds={202})
+    rng = np.random.default_rng(5)
+    draws = [sampler(rng) for _ in range(400)]
+    base = reference_params.campaign(202).opportunities_per_day
+    u = np.log([p.campaign(202).opportunities_per_day / base for p in draws]) / np.log(LOWER_BOUND_REACH)
+    assert u.min() >= 0.0 and u.max() <= 1.0
+    assert np.histogram(u, bins=4, range=(0, 1))[0] == pytest.approx([100] * 4, abs=30)  # uniform in the log
+    for p in draws[:5]:
+        others = [c for c in p.campaigns if c.id != 202]
+        assert others == [c for c in reference_params.campaigns if c.id != 202]
+        assert p.competitors == reference_params.competitors
+    with pytest.raises(ValueError, match="999"):
+        make_params_sampler(reference_params, unc, lower_bounds={999})
+
+
 def test_missing_uncertainty_is_an_error(reference_params):
     unc = _unc(reference_params, 0.1)
     del unc[101]
@@ -78,7 +98,10 @@ def test_calibration_file_is_read(tmp_path, reference_params):
                 "params": reference_params.model_dump(mode="json"),
                 "params_hash": "abc",
                 "window": {"first": "2025-01-01", "last": "2025-06-30"},
-                "campaigns": {"101": {"uncertainty": {"volume": 0.05, "rival_median": 0.1, "cvr": 0.3}, "flags": []}},
+                "campaigns": {
+                    "101": {"uncertainty": {"volume": 0.05, "rival_median": 0.1, "cvr": 0.3}, "flags": []},
+                    "202": {"uncertainty": {"volume": 0.5}, "volume_is_lower_bound": True},
+                },
             }
         )
     )
@@ -86,6 +109,7 @@ def test_calibration_file_is_read(tmp_path, reference_params):
     assert not m.is_fallback and m.params == reference_params and m.params_hash == "abc"
     assert m.window == {"first": "2025-01-01", "last": "2025-06-30"}
     assert m.uncertainty[101] == {"volume": 0.05, "rival_median": 0.1, "cvr": 0.3, "ctr": FALLBACK_SIGMA}
+    assert m.lower_bounds == {202}
     with pytest.raises(ValueError, match="999"):
         parse_uncertainty({"999": {"uncertainty": {}}}, reference_params)
 
