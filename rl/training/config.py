@@ -95,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.dagger_rounds < 1:
             raise ValueError(f"dagger_rounds must be >= 1, got {self.dagger_rounds}")
+        if not 0 < self.dagger_share <= 1:
+            raise ValueError(f"dagger_share must be in (0, 1], got {self.dagger_share}")
 
     def env_config(self, engine: str = "full") -> EnvConfig:
         return EnvConfig(

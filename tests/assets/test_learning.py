@@ -37,6 +37,7 @@ ASSET_DEFAULTS = {
     "bc_cycles": 48,
     "dagger_rounds": 3,
     "dagger_envs": 4,
+    "dagger_share": 0.4,
     "bc_epochs": 100,
     "select_seeds": [601],
     "engine": "fast",
@@ -46,6 +47,7 @@ ASSET_DEFAULTS = {
     "tensorboard": True,
     "max_wall_s": 300.0,
     "uncertainty_scale": 0.0,
+    "lower_bound_volumes": False,
 }
 
 TRAIN = {
@@ -193,6 +195,7 @@ def test_every_training_knob_reaches_train_config():
         "bc_cycles": 2,
         "dagger_rounds": 1,
         "dagger_envs": 2,
+        "dagger_share": 0.5,
         "bc_epochs": 5,
         "select_seeds": [1, 2],
         "engine": "full",
