@@ -137,7 +137,7 @@ PolicyTrainingConfig = pydantic.create_model(
     uncertainty_scale=(float, 0.0),
     # draw the volumes the reports only bound from below (social campaigns whose budget ran out every day) upwards,
     # from the bound to 4× it. Off by default: a new market every reset halves the fine-tuning's steps (the fast
-    # simulator is rebuilt), and three demo-world runs with it converted no more than without (299, 305, 295)
+    # simulator is rebuilt), and four demo-world runs with it converted 295-305, no more than those without
     lower_bound_volumes=(bool, False),
 )
 

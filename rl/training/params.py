@@ -14,8 +14,9 @@ those campaigns' sigmas. The same generator state gives the same market.
 A volume the reports only bound from below (a social campaign whose budget ran out every day: the calibration's
 `volume_is_lower_bound`) is drawn upwards only, log-uniformly from the bound to `LOWER_BOUND_REACH` × it, whatever
 the scale of the rest — even at scale 0. A policy trained on the bound alone learns that the campaign can never
-take more, so it never finds out; trained on markets where it sometimes can, it learns to raise a budget that is
+take more, so it never finds out; trained on markets where it sometimes can, it can learn to raise a budget that is
 spent to the last cent at a good cost and to stop when it no longer is (the teacher knows each draw's truth).
+Training asks for it explicitly (`train_policy(lower_bound_volumes=True)`, the asset's knob of that name).
 """
 
 from __future__ import annotations
