@@ -165,6 +165,7 @@ def test_training_config_defaults_are_the_tuned_ones():
         bc_cycles=48,
         dagger_rounds=3,
         dagger_envs=4,
+        dagger_share=0.4,
         bc_epochs=100,
         select_seeds=(601,),
         progress_bar=False,
