@@ -87,7 +87,7 @@ def promoted_policy(con: Any, model_dir: str) -> PromotedPolicy:
         return PromotedPolicy(reason="no promoted model in the policy registry", best_baseline=best)
     try:
         days = (entry.evaluation or {}).get("episode_days")
-        return PromotedPolicy(registry.load_policy(entry), str(entry.version), None, best, days and int(days))
+        return PromotedPolicy(registry.load_policy(entry), str(entry.version), None, best, int(days) if days else None)
     except Exception as e:
         return PromotedPolicy(
             reason=f"promoted model {getattr(entry, 'version', '?')} cannot be loaded ({e})", best_baseline=best
