@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,10 @@ WARMUP_CACHE = 4  # setups whose warm-up is kept
 class EnvConfig:
     """Episode and action settings. start_dates: inclusive range for the first decided day (default: from
     `warmup_days` after the params' history start, for one year). volume_scale_range: optional per-market
-    log-uniform multiplier on opportunity volume, redrawn every episode (cheap domain randomisation)."""
+    log-uniform multiplier on opportunity volume, redrawn every episode (cheap domain randomisation).
+    campaign_volume_ranges: (campaign id, low, high) — that campaign's volume alone times a log-uniform draw per
+    market and episode (a volume known only within a range, e.g. from below); the markets of a cycle share the
+    simulator and differ in the draw."""
 
     episode_days: int = 28
     warmup_days: int = 28
@@ -60,6 +63,7 @@ class EnvConfig:
     modifier_range: float = DEFAULT_MODIFIER_RANGE
     reward_scale: float | None = None  # default target CPA / daily budget
     volume_scale_range: tuple[float, float] | None = None
+    campaign_volume_ranges: tuple[tuple[int, float, float], ...] = ()
     # "full": the opportunity-level engine (every evaluation); "fast": the landscape day (`rl.market.fast`), for
     # training where a decision must be cheap
     engine: str = "full"
@@ -75,6 +79,9 @@ class EnvConfig:
             raise ValueError(f"start_dates must be (earliest, latest), got {self.start_dates}")
         if self.volume_scale_range is not None and not 0 < self.volume_scale_range[0] <= self.volume_scale_range[1]:
             raise ValueError(f"volume_scale_range must be 0 < low <= high, got {self.volume_scale_range}")
+        for entry in self.campaign_volume_ranges:
+            if len(entry) != 3 or not 0 < entry[1] <= entry[2]:
+                raise ValueError(f"campaign_volume_ranges: (campaign id, low, high) with 0 < low <= high, got {entry}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
 
@@ -92,7 +99,7 @@ class EpisodeSetup:
     params: MarketParams
     start_date: dt.date
     market_seed: int
-    volume_scale: np.ndarray | None  # [M] or None
+    volume_scale: np.ndarray | None  # [M], [M, C] (C in the base params' campaign order, the schema's) or None
 
     @classmethod
     def sample(
@@ -111,7 +118,30 @@ class EpisodeSetup:
         if config.volume_scale_range is not None:
             a, b = np.log(config.volume_scale_range)
             scale = np.exp(rng.uniform(a, b, n_markets))
+        if config.campaign_volume_ranges:
+            ids, ranges = base_params.campaign_ids, config.campaign_volume_ranges
+            scale = campaign_volume_scale(rng, ids, ranges, n_markets, scale)
         return cls(params, start, seed, scale)
+
+
+def campaign_volume_scale(
+    rng: np.random.Generator,
+    campaign_ids: Sequence[int],
+    ranges: Sequence[tuple[int, float, float]],
+    n_markets: int,
+    market_scale: np.ndarray | None = None,
+) -> np.ndarray:
+    """Volume multipliers [M, C]: `market_scale` [M] (or 1) on every campaign, times, for each (campaign id, low,
+    high) of `ranges`, a log-uniform draw per market for that campaign."""
+    ids = list(campaign_ids)
+    unknown = sorted({int(r[0]) for r in ranges} - set(ids))
+    if unknown:
+        raise ValueError(f"campaign_volume_ranges name campaigns {unknown}, which the market lacks")
+    base = np.ones(n_markets) if market_scale is None else np.asarray(market_scale, dtype=float)
+    scale = np.repeat(base[:, None], len(ids), axis=1)
+    for cid, low, high in ranges:
+        scale[:, ids.index(int(cid))] *= np.exp(rng.uniform(np.log(low), np.log(high), n_markets))
+    return scale
 
 
 class MarketBatch(Hindsight):
@@ -253,10 +283,8 @@ class MarketBatch(Hindsight):
     def draws(self) -> DayDraws:
         """Today's draws for all markets (drawn once per day; they do not depend on the action)."""
         if self._today_draws is None or self._today_draws.date != self.date:
-            volume = self.setup.volume_scale
-            self._today_draws = draw_day(
-                self.cm, self.date, market_rngs(self.setup.market_seed, self.n_markets, self.date), volume
-            )
+            rngs = market_rngs(self.setup.market_seed, self.n_markets, self.date)
+            self._today_draws = draw_day(self.cm, self.date, rngs, self.setup.volume_scale)
         return self._today_draws
 
     def _resolve(self, settings: Settings):

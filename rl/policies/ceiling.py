@@ -26,6 +26,7 @@ the rivals) or its family of plans, and the evaluation reports it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 
@@ -89,13 +90,14 @@ class InformedCeilingPolicy:
         if self._shaped_on is None or sim.day - self._shaped_on >= self.reshape_days:
             self._shapes = self.shapes(sim, land)
             self._shaped_on = sim.day
-        shapes = [self._shapes[0 if self.shared_shapes else m] for m in range(sim.n_markets)]
-        values, first = self.rollout(sim, land, shapes)
+        values, first = self.rollout(sim, land, self._shapes)
         best = values.argmax(axis=1)
         return first[np.arange(sim.n_markets), best]
 
     def shapes(self, sim, land: Landscape) -> list[BidShapes]:
-        """The bid shapes of every market (or one for all, from the markets' mean state)."""
+        """The bid shapes of every market. Shared: planned once from the markets' mean state at volume 1, then each
+        market's spend and conversions scaled by its volume per campaign — a campaign's volume multiplies its value
+        and its cost alike, so its best bids do not depend on it and the scaling is exact."""
         limits = sim.limits
         volume = None if sim.setup.volume_scale is None else np.asarray(sim.setup.volume_scale, dtype=float)
         markets = [None] if self.shared_shapes else range(sim.n_markets)
@@ -103,7 +105,6 @@ class InformedCeilingPolicy:
         for m in markets:
             ex = sim.state.exposure.mean(axis=0) if m is None else sim.state.exposure[m]
             shift = sim.state.comp_shift.mean(axis=0) if m is None else sim.state.comp_shift[m]
-            vol = None if volume is None else (volume.mean(keepdims=True) if m is None else volume[m : m + 1])
             out.append(
                 bid_shapes(
                     land,
@@ -117,10 +118,18 @@ class InformedCeilingPolicy:
                     limits.n_blocks,
                     limits.bid_range,
                     limits.modifier_range,
-                    volume_scale=vol,
+                    volume_scale=None if volume is None or m is None else volume[m : m + 1],
                 )
             )
-        return out
+        if not self.shared_shapes:
+            return out
+        if volume is None:
+            return out * sim.n_markets
+        per_campaign = np.broadcast_to(volume.reshape(sim.n_markets, -1), (sim.n_markets, sim.cm.n_campaigns))
+        return [
+            replace(out[0], spend=out[0].spend * v[None], conversions=out[0].conversions * v[None])
+            for v in per_campaign
+        ]
 
     def goals(self, shapes: BidShapes, daily_budget: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One market's candidate goals: λ index [K] (−1: hold the settings in force), margin [K], budgets [K, C]

@@ -27,6 +27,9 @@ class TrainConfig:
     warmup_days: int = 28
     settle_days: int | None = None
     volume_scale_range: tuple[float, float] | None = None
+    # (campaign id, low, high): that campaign's volume drawn per market and episode (`EnvConfig`; e.g. the volumes
+    # the calibration only bounds from below, `rl.training.params.lower_bound_ranges`)
+    campaign_volume_ranges: tuple[tuple[int, float, float], ...] = ()
     net_arch: tuple[int, ...] = (64, 64)
     learning_rate: float = 3e-4
     n_steps: int = 14  # PPO: steps per env per rollout
@@ -104,5 +107,6 @@ class TrainConfig:
             warmup_days=self.warmup_days,
             settle_days=self.settle_days,
             volume_scale_range=self.volume_scale_range,
+            campaign_volume_ranges=self.campaign_volume_ranges,
             engine=engine,
         )

@@ -12,18 +12,20 @@ relative standard errors (clipped to `MAX_SIGMA`). A rival entering several camp
 those campaigns' sigmas. The same generator state gives the same market.
 
 A volume the reports only bound from below (a social campaign whose budget ran out every day: the calibration's
-`volume_is_lower_bound`) is drawn upwards only, log-uniformly from the bound to `LOWER_BOUND_REACH` × it, whatever
-the scale of the rest — even at scale 0. A policy trained on the bound alone learns that the campaign can never
-take more, so it never finds out; trained on markets where it sometimes can, it can learn to raise a budget that is
-spent to the last cent at a good cost and to stop when it no longer is (the teacher knows each draw's truth).
-Training asks for it explicitly (`train_policy(lower_bound_volumes=True)`, the asset's knob of that name).
+`volume_is_lower_bound`) is drawn upwards only, log-uniformly from the bound to `LOWER_BOUND_REACH` × it:
+`lower_bound_ranges(market)` gives those ranges for `EnvConfig.campaign_volume_ranges`, which draws them per market
+and episode on the same simulator (a new `MarketParams` per reset would rebuild it and halve fine-tuning's steps).
+A policy trained on the bound alone learns that the campaign can never take more, so it never finds out; trained
+on markets where it sometimes can, it can learn to raise a budget that is spent to the last cent at a good cost and
+to stop when it no longer is (the teacher knows each market's truth). Training asks for it explicitly
+(`train_policy(lower_bound_volumes=True)`, the asset's knob of that name).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,21 +125,14 @@ def _sigmas(params: MarketParams, uncertainty: Uncertainty) -> dict[int, dict[st
     }
 
 
-def perturb(
-    params: MarketParams, uncertainty: Uncertainty, rng: np.random.Generator, lower: Mapping[int, float] | None = None
-) -> MarketParams:
-    """One perturbed copy of `params` (pure given the generator state; see module docstring). lower: campaign id →
-    the largest multiple of a volume that is only a lower bound (drawn log-uniformly from 1 to it)."""
+def perturb(params: MarketParams, uncertainty: Uncertainty, rng: np.random.Generator) -> MarketParams:
+    """One perturbed copy of `params` (pure given the generator state; see module docstring)."""
     sig = _sigmas(params, uncertainty)
-    lower = lower or {}
     data = params.model_dump()
     for c in data["campaigns"]:
         s = sig[c["id"]]
         z = rng.standard_normal(3)
-        if c["id"] in lower:  # log-uniform between the bound and `lower[id]` × it (z's normal CDF: uniform)
-            c["opportunities_per_day"] *= lower[c["id"]] ** (0.5 * (1.0 + math.erf(z[0] / math.sqrt(2.0))))
-        else:
-            c["opportunities_per_day"] *= math.exp(s["volume"] * z[0])
+        c["opportunities_per_day"] *= math.exp(s["volume"] * z[0])
         c["cvr_mult"] = min(c["cvr_mult"] * math.exp(s["cvr"] * z[1]), MULT_LIMIT)
         c["ctr_mult"] = min(c["ctr_mult"] * math.exp(s["ctr"] * z[2]), MULT_LIMIT)
     for k in data["competitors"]:
@@ -147,23 +142,27 @@ def perturb(
 
 
 def make_params_sampler(
-    base: MarketParams, uncertainty: Uncertainty, scale: float = 1.0, lower_bounds: Collection[int] = ()
+    base: MarketParams, uncertainty: Uncertainty, scale: float = 1.0
 ) -> Callable[[np.random.Generator], MarketParams]:
-    """`params_sampler(rng)` for the environments: `perturb(base, uncertainty × scale, rng, lower)` with the
-    volumes of `lower_bounds` drawn upwards from the bound (module docstring)."""
+    """`params_sampler(rng)` for the environments: `perturb(base, uncertainty × scale, rng)`."""
     if scale < 0:
         raise ValueError(f"uncertainty scale must be >= 0, got {scale}")
-    unknown = sorted(set(lower_bounds) - set(base.campaign_ids))
-    if unknown:
-        raise ValueError(f"lower-bound volumes given for campaigns {unknown}, which the params lack")
     scaled_unc = {cid: {k: v * scale for k, v in u.items()} for cid, u in uncertainty.items()}
     _sigmas(base, scaled_unc)  # fail now, not inside the environment
-    lower = dict.fromkeys(lower_bounds, LOWER_BOUND_REACH)
 
     def params_sampler(rng: np.random.Generator) -> MarketParams:
-        return perturb(base, scaled_unc, rng, lower)
+        return perturb(base, scaled_unc, rng)
 
     return params_sampler
+
+
+def lower_bound_ranges(market: TrainingMarket) -> tuple[tuple[int, float, float], ...]:
+    """`EnvConfig.campaign_volume_ranges` for the volumes the calibration only bounds from below: (campaign id, 1,
+    `LOWER_BOUND_REACH`) each (module docstring)."""
+    unknown = sorted(set(market.lower_bounds) - set(market.params.campaign_ids))
+    if unknown:
+        raise ValueError(f"lower-bound volumes given for campaigns {unknown}, which the params lack")
+    return tuple((cid, 1.0, LOWER_BOUND_REACH) for cid in sorted(market.lower_bounds))
 
 
 def scale_market(params: MarketParams, factor: float) -> MarketParams:

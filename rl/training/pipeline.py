@@ -33,7 +33,13 @@ from rl.policies.baselines import BASELINES, tune_baseline
 from rl.policies.residual import residual_spec
 from rl.policies.sb3 import SB3Policy
 from rl.training.model_registry import GateDecision, ModelRegistry, RegisteredModel, gate
-from rl.training.params import TrainingMarket, make_params_sampler, scale_market, training_market
+from rl.training.params import (
+    TrainingMarket,
+    lower_bound_ranges,
+    make_params_sampler,
+    scale_market,
+    training_market,
+)
 from rl.training.train import TrainConfig, TrainResult, load_model, make_venv, train
 
 CALIBRATION_FILE = ("calibration", "market_calibration.json")
@@ -71,10 +77,12 @@ def train_policy(
     drawn upwards (`rl.training.params`); record the run in `latest_training.json`."""
     market = training_market(calibration_path(data_dir), world_file)
     params = scale_market(market.params, market_scale)
-    bounds = market.lower_bounds if lower_bound_volumes else frozenset()
+    bounds = lower_bound_ranges(market) if lower_bound_volumes else ()
+    if bounds:
+        config = dataclasses.replace(config, campaign_volume_ranges=bounds)
     sampler = None
-    if uncertainty_scale > 0 or bounds:
-        sampler = make_params_sampler(params, market.uncertainty, uncertainty_scale, bounds)
+    if uncertainty_scale > 0:
+        sampler = make_params_sampler(params, market.uncertainty, uncertainty_scale)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = models_dir(data_dir) / "runs" / stamp
     result = train(params, config, run_dir, params_sampler=sampler, schema=schema)
@@ -92,7 +100,7 @@ def train_policy(
         "fallback": market.is_fallback,
         "market_scale": market_scale,
         "uncertainty_scale": uncertainty_scale,
-        "volume_lower_bounds": sorted(bounds),  # drawn upwards in training (rl.training.params)
+        "volume_lower_bounds": [r[0] for r in bounds],  # drawn upwards in training (rl.training.params)
         "timesteps": result.timesteps,
         "wall_s": round(result.wall_s, 2),
         "config": dataclasses.asdict(config),

@@ -15,6 +15,7 @@ from rl.market.compiled import CompiledMarket
 from rl.market.landscape import Landscape
 from rl.market.modifiers import ModifierLimits, cell_multipliers
 from rl.policies.baselines import BASELINES
+from rl.policies.ceiling import InformedCeilingPolicy
 from rl.policies.planning import bid_shapes, expected_score
 from tests.conftest import scaled
 
@@ -40,6 +41,28 @@ def test_the_ceiling_scores_at_least_every_baseline_on_held_out_episodes(small):
     assert table[INFORMED_CEILING]["days_over_budget"] == 0
     best = max(table[n]["score"] for n in policies)
     assert ceiling > 1.02 * best  # not a tie: planning the horizon pays
+
+
+def test_shared_shapes_scale_exactly_with_each_markets_volume_per_campaign(small):
+    """The teacher's shared bid shapes, planned once at volume 1 and scaled per market and campaign, are the shapes
+    each market would get on its own from the same state: a campaign's volume multiplies its value and cost alike."""
+    ranges = ((202, 1.0, 4.0), (101, 0.5, 1.0))
+    config = EnvConfig(episode_days=3, warmup_days=7, campaign_volume_ranges=ranges)
+    venv = BatchedBiddingVecEnv(small, n_envs=3, config=config, schema=ObservationSchema.from_params(small), seed=3)
+    venv.reset()
+    sim = venv.sim
+    sim.state.exposure[:] = sim.state.exposure.mean(axis=0)  # one state for all: what sharing assumes
+    sim.state.comp_shift[:] = sim.state.comp_shift.mean(axis=0)
+    lams = 1.0 / np.array([30.0, 90.0])
+    shared = InformedCeilingPolicy(venv, lams=lams, shared_shapes=True)
+    own = InformedCeilingPolicy(venv, lams=lams)
+    land = shared.landscape(sim)
+    assert np.ptp(sim.setup.volume_scale[:, venv.schema.campaign_ids.index(202)]) > 0
+    for a, b in zip(shared.shapes(sim, land), own.shapes(sim, land), strict=True):
+        assert np.array_equal(a.bids, b.bids) and np.array_equal(a.device, b.device)
+        assert np.array_equal(a.hours, b.hours)
+        np.testing.assert_allclose(a.spend, b.spend, rtol=1e-9)
+        np.testing.assert_allclose(a.conversions, b.conversions, rtol=1e-9)
 
 
 def test_bid_shapes_stay_in_the_action_space_and_under_the_max_bid(reference_params):

@@ -7,9 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from rl.env import EnvConfig
+from rl.env.core import EpisodeSetup
 from rl.training.params import (
     FALLBACK_SIGMA,
     LOWER_BOUND_REACH,
+    TrainingMarket,
+    lower_bound_ranges,
     make_params_sampler,
     parse_uncertainty,
     perturb,
@@ -57,23 +61,33 @@ def test_zero_uncertainty_is_the_base_and_spread_follows_sigma(reference_params)
     assert abs(np.std(logs) - 0.25) < 0.04
 
 
-def test_a_lower_bound_volume_is_drawn_upwards_only_even_at_scale_zero(reference_params):
-    """A volume the reports only bound from below is never drawn under the bound, spreads log-uniformly up to
-    `LOWER_BOUND_REACH` × it whatever the scale, and at scale 0 every other field stays the base's."""
+def test_the_lower_bound_volumes_are_drawn_per_market_on_the_same_simulator(reference_params):
+    """A volume the reports only bound from below becomes a (campaign, 1, `LOWER_BOUND_REACH`) range of the
+    environment: every market of a reset cycle draws its own multiple of that campaign's volume, never under the
+    bound and log-uniform up to the reach, while every other campaign keeps its volume and the params stay the same
+    object (the simulator is not rebuilt)."""
     unc = _unc(reference_params, 0.3)
-    sampler = make_params_sampler(reference_params, unc, scale=0.0, lower_bounds={202})
+    market = TrainingMarket(reference_params, unc, "calibration", "h", lower_bounds=frozenset({202}))
+    ranges = lower_bound_ranges(market)
+    assert ranges == ((202, 1.0, LOWER_BOUND_REACH),)
+    config = EnvConfig(campaign_volume_ranges=ranges)
     rng = np.random.default_rng(5)
-    draws = [sampler(rng) for _ in range(400)]
-    base = reference_params.campaign(202).opportunities_per_day
-    u = np.log([p.campaign(202).opportunities_per_day / base for p in draws]) / np.log(LOWER_BOUND_REACH)
+    setups = [EpisodeSetup.sample(rng, reference_params, config, 4) for _ in range(100)]
+    col = reference_params.campaign_ids.index(202)
+    scales = np.stack([s.volume_scale for s in setups])  # [cycles, M, C]
+    assert all(s.params is reference_params for s in setups)
+    assert np.all(np.delete(scales, col, axis=2) == 1.0)
+    u = np.log(scales[:, :, col]).ravel() / np.log(LOWER_BOUND_REACH)
     assert u.min() >= 0.0 and u.max() <= 1.0
     assert np.histogram(u, bins=4, range=(0, 1))[0] == pytest.approx([100] * 4, abs=30)  # uniform in the log
-    for p in draws[:5]:
-        others = [c for c in p.campaigns if c.id != 202]
-        assert others == [c for c in reference_params.campaigns if c.id != 202]
-        assert p.competitors == reference_params.competitors
+    assert np.ptp(scales[:, :, col], axis=1).min() > 0  # the markets of a cycle differ
+    bad = TrainingMarket(reference_params, market.uncertainty, "calibration", "h", lower_bounds=frozenset({999}))
     with pytest.raises(ValueError, match="999"):
-        make_params_sampler(reference_params, unc, lower_bounds={999})
+        lower_bound_ranges(bad)
+    with pytest.raises(ValueError, match="999"):
+        EpisodeSetup.sample(rng, reference_params, EnvConfig(campaign_volume_ranges=((999, 1.0, 2.0),)), 2)
+    with pytest.raises(ValueError, match="low <= high"):
+        EnvConfig(campaign_volume_ranges=((202, 2.0, 1.0),))
 
 
 def test_missing_uncertainty_is_an_error(reference_params):
