@@ -51,6 +51,7 @@ bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.policy
 	$(PY) -m benchmarks.event_log
 	$(PY) -m benchmarks.closed_loop
+	$(PY) -m benchmarks.ceiling_headroom
 	$(PY) -m benchmarks.faults
 
 $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
