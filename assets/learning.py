@@ -137,9 +137,10 @@ PolicyTrainingConfig = pydantic.create_model(
     uncertainty_scale=(float, 0.0),
     # draw the volumes the reports only bound from below (social campaigns whose budget ran out every day) upwards,
     # from the bound to 4× it, per market. Off by default: with it the policy found the demo worlds' Meta prospecting
-    # volume (campaign 202: 2,859 and 3,556 spent in 28 days, at CPA 37 and 41), but it is evaluated where the
-    # volume is the bound, and there the exploring costs: one run of three missed the promotion gate, the other two
-    # converted 297 and 299 (without it: 311 and 290)
+    # volume (campaign 202: 2,859 and 3,556 spent in 28 days, at CPA 37 and 41) and converted 297 and 299 (without
+    # it, on the same machine: 282 and 278, and 287), but the gate evaluates where the volume is the bound, and
+    # there the exploring costs: one run of three missed the gate and the loop fell back to online_lp. Evaluating
+    # over the same draws as training would make the two consistent
     lower_bound_volumes=(bool, False),
 )
 
