@@ -10,7 +10,7 @@ period (campaigns paused while late conversions arrive; `EnvConfig.settle_days`)
 the score is final and the episode *terminates*; with a shorter settle period conversions are still in flight and
 the episode is *truncated* (learners bootstrap). The final step's info has "episode_summary" with the true score.
 reset(options=...) accepts "start_date" (datetime.date), "market_seed" (int), "params" (MarketParams) and
-"volume_scale" ([1] array) to replay a specific episode (e.g. the same days under different policies: common
+"volume_scale" ([1] or [1, C] array) to replay a specific episode (e.g. the same days under different policies: common
 random numbers).
 Domain randomisation: `params_sampler(rng) -> MarketParams` is called at every reset with the env's generator.
 """
