@@ -254,8 +254,15 @@ def evaluation_yardsticks(context: dg.AssetExecutionContext) -> dg.MaterializeRe
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
     workers = max(1, min(evaluation.workers, cores - 1))
     settings = dataclasses.replace(_eval_settings(evaluation), nice=YARDSTICK_NICE, workers=workers)
-    training = _run_config_of(context, "bidding_policy", PolicyTrainingConfig).train_config()
-    found, path = run_yardsticks(data_dir(), world_file(), training, settings, progress=context.log.info)
+    training = _run_config_of(context, "bidding_policy", PolicyTrainingConfig)
+    found, path = run_yardsticks(
+        data_dir(),
+        world_file(),
+        training.train_config(),
+        settings,
+        progress=context.log.info,
+        lower_bound_volumes=training.lower_bound_volumes,
+    )
     return dg.MaterializeResult(
         metadata={
             "file": dg.MetadataValue.path(str(path)),

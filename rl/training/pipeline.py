@@ -77,9 +77,7 @@ def train_policy(
     drawn upwards (`rl.training.params`); record the run in `latest_training.json`."""
     market = training_market(calibration_path(data_dir), world_file)
     params = scale_market(market.params, market_scale)
-    bounds = lower_bound_ranges(market) if lower_bound_volumes else ()
-    if bounds:
-        config = dataclasses.replace(config, campaign_volume_ranges=bounds)
+    config = market_config(market, config, lower_bound_volumes)
     sampler = None
     if uncertainty_scale > 0:
         sampler = make_params_sampler(params, market.uncertainty, uncertainty_scale)
@@ -100,7 +98,8 @@ def train_policy(
         "fallback": market.is_fallback,
         "market_scale": market_scale,
         "uncertainty_scale": uncertainty_scale,
-        "volume_lower_bounds": [r[0] for r in bounds],  # drawn upwards in training (rl.training.params)
+        # drawn upwards in training, its yardsticks and its evaluation (rl.training.params)
+        "volume_lower_bounds": [r[0] for r in config.campaign_volume_ranges],
         "timesteps": result.timesteps,
         "wall_s": round(result.wall_s, 2),
         "config": dataclasses.asdict(config),
@@ -111,6 +110,15 @@ def train_policy(
     models_dir(data_dir).mkdir(parents=True, exist_ok=True)
     (models_dir(data_dir) / LATEST).write_text(json.dumps(info, indent=1, default=str))
     return TrainingRun(result, market, run_dir, info)
+
+
+def market_config(market: TrainingMarket, config: TrainConfig, lower_bound_volumes: bool) -> TrainConfig:
+    """`config` for the markets a policy of `market` trains and is judged in: with `lower_bound_volumes`, each
+    volume the calibration only bounds from below is drawn per market (`lower_bound_ranges`). Training, the
+    yardsticks (`run_yardsticks`) and the evaluation (`eval_config`, from the run's recorded config) all take the
+    draws from it, so the gate compares the policy with the baselines in the markets it was trained for."""
+    bounds = lower_bound_ranges(market) if lower_bound_volumes else ()
+    return dataclasses.replace(config, campaign_volume_ranges=bounds) if bounds else config
 
 
 def learns(result: TrainResult) -> str:
@@ -208,13 +216,17 @@ def world_comparison(
 
 def eval_config(train: Mapping, settings: EvalSettings, algo: str = "ppo") -> TrainConfig:
     """The evaluation environment's settings: `settings`' episode settings, else those of the training config
-    `train` (a `TrainConfig` as a dict)."""
+    `train` (a `TrainConfig` as a dict, lists where JSON made them), and always its per-campaign volume draws
+    (`market_config`): the policy is judged in the markets it was trained for."""
     return TrainConfig(
         algo=algo,
         n_envs=settings.n_envs,
         episode_days=settings.episode_days or train["episode_days"],
         warmup_days=settings.warmup_days if settings.warmup_days is not None else train["warmup_days"],
         settle_days=settings.settle_days if settings.settle_days is not None else train["settle_days"],
+        campaign_volume_ranges=tuple(
+            (int(cid), float(low), float(high)) for cid, low, high in train.get("campaign_volume_ranges") or ()
+        ),
     )
 
 
@@ -227,6 +239,7 @@ def yardstick_key(params, schema: ObservationSchema, tc: TrainConfig, settings: 
         "episode_days": tc.episode_days,
         "warmup_days": tc.warmup_days,
         "settle_days": tc.settle_days,
+        "campaign_volume_ranges": [list(r) for r in tc.campaign_volume_ranges],
         "eval_seeds": list(settings.eval_seeds),
         "tune_seeds": list(settings.tune_seeds),
         "oracle_budget_step": settings.oracle_budget_step,
@@ -279,10 +292,13 @@ def run_yardsticks(
     config: TrainConfig,
     settings: EvalSettings,
     progress: Callable[[str], None] | None = None,
+    lower_bound_volumes: bool = False,
 ) -> tuple[dict, Path]:
-    """`compute_yardsticks` in the market the policy trains in (`train_policy`'s, for the training `config`),
-    recorded under the models directory for `evaluate_and_register`: (what was recorded, its path)."""
+    """`compute_yardsticks` in the markets the policy trains in (`train_policy`'s, for the training `config` and
+    `lower_bound_volumes`), recorded under the models directory for `evaluate_and_register`: (what was recorded,
+    its path)."""
     market = training_market(calibration_path(data_dir), world_file)
+    config = market_config(market, config, lower_bound_volumes)
     tc = eval_config(dataclasses.asdict(config), settings, config.algo)
     found = compute_yardsticks(market.params, None, tc, settings, progress)
     return found, write_yardsticks(data_dir, found)
