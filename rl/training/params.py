@@ -18,7 +18,8 @@ and episode on the same simulator (a new `MarketParams` per reset would rebuild 
 A policy trained on the bound alone learns that the campaign can never take more, so it never finds out; trained
 on markets where it sometimes can, it can learn to raise a budget that is spent to the last cent at a good cost and
 to stop when it no longer is (the teacher knows each market's truth). Training asks for it explicitly
-(`train_policy(lower_bound_volumes=True)`, the asset's knob of that name).
+(`train_policy(lower_bound_volumes=True)`; the asset's knob of that name is on by default), and its yardsticks and
+evaluation then draw the same (`rl.training.pipeline.market_config`).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ ASSET_DEFAULTS = {
     "tensorboard": True,
     "max_wall_s": 300.0,
     "uncertainty_scale": 0.0,
-    "lower_bound_volumes": False,
+    "lower_bound_volumes": True,
 }
 
 TRAIN = {
