@@ -19,14 +19,8 @@ from orchestration.environment import Environment, current_environment, data_dir
 from rl.evaluation.evaluate import INFORMED_CEILING, INFORMED_ORACLE, LP_BOUND, ORACLE
 from rl.evaluation.plots import plot_learning_curve, plot_scores
 from rl.training.config import TrainConfig
-from rl.training.pipeline import (
-    EvalSettings,
-    evaluate_and_register,
-    latest_training,
-    run_yardsticks,
-    train_policy,
-    yardstick_rows,
-)
+from rl.training.pipeline import evaluate_and_register, latest_training, run_yardsticks, train_policy
+from rl.training.yardsticks import EvalSettings, yardstick_rows
 
 GATE = "promotion_gate"
 # the yardsticks' workers yield the CPU to training (it stops at a wall-clock budget: every second taken from it is a

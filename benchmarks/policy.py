@@ -48,8 +48,9 @@ from rl.policies.baselines import BASELINES, PLAIN  # noqa: E402
 from rl.policies.sb3 import SB3Policy  # noqa: E402
 from rl.training.model_registry import gate  # noqa: E402
 from rl.training.params import make_params_sampler, training_market  # noqa: E402
-from rl.training.pipeline import EvalSettings, learns, tuned_baselines, world_comparison  # noqa: E402
+from rl.training.pipeline import learns, world_comparison  # noqa: E402
 from rl.training.train import TrainConfig, make_venv, train  # noqa: E402
+from rl.training.yardsticks import EvalSettings, tuned_baselines  # noqa: E402
 from rl.world.paths import DEFAULT_WORLD_FILE, OTHER_WORLD_FILE  # noqa: E402
 
 ONLINE_LP_DAILY = "online_lp"  # today's best: online LP without modifiers

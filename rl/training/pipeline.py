@@ -3,8 +3,9 @@
 `train_policy` reads the calibration artifact (or falls back to the world file's parameters with noise, flagged),
 trains with domain randomisation around it, and records the run under data_dir/models/runs/<stamp>/ with a pointer
 data_dir/models/latest_training.json. `run_yardsticks` runs, in the same market and meanwhile, what the policy will
-be compared with on the held-out seeds (every tuned baseline, the informed ceiling, the oracle and the LP bound) and
-records it in data_dir/models/evaluation_yardsticks.json under a key of everything the results depend on.
+be compared with on the held-out seeds (`rl.training.yardsticks`: every tuned baseline, the informed ceiling, the
+oracle and the LP bound) and records it in data_dir/models/evaluation_yardsticks.json under a key of everything the
+results depend on.
 `evaluate_and_register` evaluates the latest run on the same seeds beside those results (running them itself when
 none match its setup), optionally also against a copy of the demo world, stores the model in the registry with its
 scores and gate decision, and promotes it when the gate passes.
@@ -16,8 +17,7 @@ import dataclasses
 import datetime as dt
 import json
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +26,9 @@ import numpy as np
 import torch
 
 from rl.env.schema import ObservationSchema
-from rl.evaluation.evaluate import Evaluation, evaluate, run_policies, run_tracked
+from rl.evaluation.evaluate import Evaluation, evaluate, run_tracked
 from rl.evaluation.world import copy_world, fresh_world, world_episode
 from rl.market.params import parse_market_params
-from rl.policies.baselines import BASELINES, tune_baseline
 from rl.policies.residual import residual_spec
 from rl.policies.sb3 import SB3Policy
 from rl.training.model_registry import GateDecision, ModelRegistry, RegisteredModel, gate
@@ -41,6 +40,7 @@ from rl.training.params import (
     training_market,
 )
 from rl.training.train import TrainConfig, TrainResult, load_model, make_venv, train
+from rl.training.yardsticks import EvalSettings, compute_yardsticks, yardstick_key
 
 CALIBRATION_FILE = ("calibration", "market_calibration.json")
 LATEST = "latest_training.json"
@@ -143,38 +143,6 @@ def latest_training(data_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def tuned_baselines(venv, tune_seeds: Sequence[int], names: Sequence[str] | None = None) -> tuple[dict, dict]:
-    """Every baseline grid-searched on `tune_seeds` (never the evaluation seeds): (policies, chosen settings)."""
-    policies, chosen = {}, {}
-    wanted = list(names or BASELINES)
-    # plain baselines first: a pattern-rules variant is tuned on top of its baseline's hyperparameters
-    for name in sorted(wanted, key=lambda n: getattr(BASELINES[n], "base_name", None) is not None):
-        cls = BASELINES[name]
-        if tune_seeds:
-            res = tune_baseline(name, venv, list(tune_seeds), chosen)
-            policies[name], chosen[name] = cls.for_env(venv, **res.best), res.best
-        else:
-            policies[name], chosen[name] = cls.for_env(venv), {}
-    return {n: policies[n] for n in wanted}, {n: chosen[n] for n in wanted}
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    eval_seeds: tuple[int, ...] = (10_001, 10_002)
-    tune_seeds: tuple[int, ...] = (501,)
-    n_envs: int = 4
-    episode_days: int | None = None  # default: the training run's
-    warmup_days: int | None = None
-    settle_days: int | None = None
-    oracle_budget_step: float = 5.0
-    ceiling: bool = True  # run the informed planning ceiling (the yardstick the policy is measured against)
-    informed_replicates: int = 0  # > 0: also run the greedy informed oracle (a diagnostic)
-    world_days: int = 0  # > 0: also run the policy in a copy of the demo world for this many days
-    promote: bool = True
-    workers: int = 1  # processes the evaluation seeds run in (rl.evaluation.evaluate.evaluate)
-    nice: int = 0  # > 0: the yardsticks' worker processes run at this lower priority (see `compute_yardsticks`)
-
-
 def world_comparison(
     policy,
     params,
@@ -230,62 +198,6 @@ def eval_config(train: Mapping, settings: EvalSettings, algo: str = "ppo") -> Tr
     )
 
 
-def yardstick_key(params, schema: ObservationSchema, tc: TrainConfig, settings: EvalSettings) -> dict:
-    """Everything the baselines' and yardsticks' results depend on: the same key, the same results."""
-    return {
-        "params_hash": params.params_hash(),
-        "schema": schema.to_json(),
-        "n_envs": tc.n_envs,
-        "episode_days": tc.episode_days,
-        "warmup_days": tc.warmup_days,
-        "settle_days": tc.settle_days,
-        "campaign_volume_ranges": [list(r) for r in tc.campaign_volume_ranges],
-        "eval_seeds": list(settings.eval_seeds),
-        "tune_seeds": list(settings.tune_seeds),
-        "oracle_budget_step": settings.oracle_budget_step,
-        "ceiling": settings.ceiling,
-        "informed_replicates": settings.informed_replicates,
-    }
-
-
-def compute_yardsticks(
-    params,
-    schema: ObservationSchema | None,
-    tc: TrainConfig,
-    settings: EvalSettings,
-    progress: Callable[[str], None] | None = None,
-) -> dict:
-    """Every baseline (tuned on `settings.tune_seeds`), the informed planning ceiling, the clairvoyant oracle and
-    the LP bound on the held-out seeds: everything the evaluation compares the policy with, none of which needs
-    the policy. So it can run while the policy trains (`evaluation_yardsticks`, beside `bidding_policy`), its
-    workers at `settings.nice` so that they take the core training leaves idle, not training's."""
-    torch.set_num_threads(1)  # forked workers must not inherit an OpenMP thread pool (not fork-safe)
-    started = time.perf_counter()
-    venv = make_venv(params, tc, schema=schema, seed=0)
-    # the baselines are tuned in the fast simulator (the same ranking within noise, a fraction of the time) and
-    # evaluated, like the policy, in the full engine
-    baselines, chosen = tuned_baselines(
-        make_venv(params, tc, schema=venv.schema, seed=0, engine="fast"), settings.tune_seeds
-    )
-    results = run_policies(
-        baselines,
-        venv,
-        list(settings.eval_seeds),
-        oracle_budget_step=settings.oracle_budget_step,
-        informed_replicates=settings.informed_replicates,
-        ceiling=settings.ceiling,
-        progress=progress,
-        workers=settings.workers,
-        nice=settings.nice,
-    )
-    return {
-        "key": yardstick_key(params, venv.schema, tc, settings),
-        "results": results,
-        "baseline_settings": chosen,
-        "wall_s": round(time.perf_counter() - started, 1),
-    }
-
-
 def run_yardsticks(
     data_dir: Path,
     world_file: Path,
@@ -302,19 +214,6 @@ def run_yardsticks(
     tc = eval_config(dataclasses.asdict(config), settings, config.algo)
     found = compute_yardsticks(market.params, None, tc, settings, progress)
     return found, write_yardsticks(data_dir, found)
-
-
-def yardstick_rows(found: dict) -> list[dict]:
-    """Per baseline and yardstick: its mean of every metric over the episodes (CPA: total spend / conversions)."""
-    rows = []
-    for name, r in found["results"].items():
-        conv, spend = float(np.sum(r["conversions"])), float(np.sum(r["spend"]))
-        rows.append(
-            {"name": name}
-            | {m: float(np.mean(r[m])) for m in ("score", "conversions", "spend")}
-            | {"cpa": spend / conv if conv else float("inf")}
-        )
-    return rows
 
 
 def write_yardsticks(data_dir: Path, yardsticks: dict) -> Path:

@@ -11,7 +11,6 @@ import pytest
 
 from rl.training.params import LOWER_BOUND_REACH
 from rl.training.pipeline import (
-    EvalSettings,
     calibration_path,
     eval_config,
     evaluate_and_register,
@@ -19,6 +18,7 @@ from rl.training.pipeline import (
     train_policy,
 )
 from rl.training.train import make_venv
+from rl.training.yardsticks import EvalSettings
 from rl.world.paths import DEFAULT_WORLD_FILE
 from tests.rl.training.conftest import tiny_config
 
