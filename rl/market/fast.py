@@ -87,12 +87,12 @@ def poisson_quantile(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
         p = np.exp(-ms)
         cdf = p.copy()
         k = np.zeros(len(small), dtype=np.int64)
-        todo = np.flatnonzero(us > cdf)
-        while len(todo):
-            k[todo] += 1
-            p[todo] *= ms[todo] / k[todo]
-            cdf[todo] += p[todo]
-            todo = todo[(us[todo] > cdf[todo]) & (p[todo] > 1e-300)]
+        pending = np.flatnonzero(us > cdf)
+        while len(pending):
+            k[pending] += 1
+            p[pending] *= ms[pending] / k[pending]
+            cdf[pending] += p[pending]
+            pending = pending[(us[pending] > cdf[pending]) & (p[pending] > 1e-300)]
         out.reshape(-1)[small] = k
     return out
 
