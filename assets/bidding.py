@@ -44,7 +44,6 @@ PLATFORM_RESOURCES = {p: f"bid_{p}" for p in PLATFORMS}  # plan platform -> reso
 class BidPlanConfig(dg.Config):
     """The planning limits beyond the account's own settings (the `account` resource), and which policy to use."""
 
-    max_bid_multiple: float = 2.0
     history_days: int = 56
     policy: str | None = None  # a baseline name (e.g. "static_reference") instead of the promoted model
     fallback_baseline: str | None = None  # when there is no promoted model: default the registry's best, else static
@@ -55,7 +54,6 @@ class BidPlanConfig(dg.Config):
     def plan_settings(self, account: AccountSettings) -> planner.PlanSettings:
         return planner.PlanSettings(
             account=account,
-            max_bid_multiple=self.max_bid_multiple,
             history_days=self.history_days,
             kill_switch=self.kill_switch,
         )

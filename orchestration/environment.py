@@ -87,6 +87,6 @@ def targets_csv() -> str | None:
 
 def account_settings() -> AccountSettings:
     """The account's settings, read in this one place: the file named by `GAELP_ACCOUNT_FILE` (JSON or YAML), then
-    `GAELP_DAILY_BUDGET`, `GAELP_TARGET_CPA`, `GAELP_CURRENCY`, `GAELP_TIME_ZONE`, `GAELP_MAX_DAILY_STEP`; anything
-    unset keeps the defaults of `rl.account.AccountSettings`."""
+    `GAELP_DAILY_BUDGET`, `GAELP_TARGET_CPA`, `GAELP_CURRENCY`, `GAELP_TIME_ZONE`, `GAELP_MAX_DAILY_STEP`,
+    `GAELP_MAX_BID_MULTIPLE`; anything unset keeps the defaults of `rl.account.AccountSettings`."""
     return AccountSettings.from_sources(os.environ)

@@ -12,13 +12,15 @@ from rl.account import AccountSettings
 
 
 class AccountResource(dg.ConfigurableResource):
-    """Daily budget, target CPA, currency, time zone and largest change per day of the account GAELP bids for."""
+    """Daily budget, target CPA, currency, time zone, largest change per day and max bid multiple of the account
+    GAELP bids for."""
 
     daily_budget: float
     target_cpa: float
     currency: str
     time_zone: str
     max_step: float
+    max_bid_multiple: float
 
     @classmethod
     def from_settings(cls, settings: AccountSettings) -> AccountResource:
@@ -32,4 +34,5 @@ class AccountResource(dg.ConfigurableResource):
             currency=self.currency,
             time_zone=self.time_zone,
             max_step=self.max_step,
+            max_bid_multiple=self.max_bid_multiple,
         )

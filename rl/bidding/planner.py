@@ -23,14 +23,14 @@ A promoted model brings its own length (`PolicyChoice.episode_days`, the episode
 Stateful baselines (PI pacer, response-curve history) are replayed over the cycle's days so far, as in training.
 
 Decoding. The action goes through `rl.env.settings.apply_action` (total ≤ account budget, ±step per day
-from the settings in force, bids ≤ max bid = `max_bid_multiple` × reference bid), then is rounded to cents so that
-the rounded plan still satisfies every bound: budgets down, bids to the nearest cent inside the band; a budget below
-its platform's minimum (`rl.bidding.platform_rules`: TikTok 20.00, Meta 1.00...) is raised to it, paid for by the
-budgets with room. Search campaigns' device and hour-block modifiers go through `rl.env.settings.apply_action`
-(the platform's range, ±step per day from the modifiers in force), are rounded to whole percentage points inside
-those bounds, and then cap the base bid: no (device, hour block) cell bids above the max bid. The safe plan (the
-kill switch, the static fallback) moves the modifiers back towards the reference ones, those in force when GAELP
-took over, as it does budgets and bids.
+from the settings in force, bids ≤ max bid = the account's `max_bid_multiple` × reference bid), then is rounded to
+cents so that the rounded plan still satisfies every bound: budgets down, bids to the nearest cent inside the band;
+a budget below its platform's minimum (`rl.bidding.platform_rules`: TikTok 20.00, Meta 1.00...) is raised to it,
+paid for by the budgets with room. Search campaigns' device and hour-block modifiers go through
+`rl.env.settings.apply_action` (the platform's range, ±step per day from the modifiers in force), are rounded to
+whole percentage points inside those bounds, and then cap the base bid: no (device, hour block) cell bids above the
+max bid. The safe plan (the kill switch, the static fallback) moves the modifiers back towards the reference ones,
+those in force when GAELP took over, as it does budgets and bids.
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ class PlanSettings:
 
     account: AccountSettings
     bid_range: float = 4.0
-    max_bid_multiple: float = 2.0  # max bid = this × the reference bid
     history_days: int = 56
     episode_days: int = 28
     hour_blocks: int = 6
@@ -85,9 +84,8 @@ class PlanSettings:
                 f"history_days ({self.history_days}) must cover an episode cycle ({self.episode_days}) plus the "
                 "28-day trailing windows"
             )
-        for name in ("bid_range", "max_bid_multiple"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"PlanSettings.{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.bid_range > 0:
+            raise ValueError(f"PlanSettings.bid_range must be > 0, got {self.bid_range!r}")
 
     @property
     def daily_budget(self) -> float:
@@ -171,7 +169,7 @@ def guardrail_limits(
     return GuardrailLimits(
         daily_budget=settings.daily_budget,
         ref_bids=reference.bids.astype(float),
-        max_bids=settings.max_bid_multiple * reference.bids.astype(float),
+        max_bids=settings.account.max_bid(reference.bids.astype(float)),
         max_step=settings.max_step,
         bid_range=settings.bid_range,
         modifiers=modifiers,

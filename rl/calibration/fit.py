@@ -176,7 +176,9 @@ def calibrate(data: CalibrationData, account: AccountSettings, response=None) ->
             raise CalibrationError(f"campaign {cid} ({p}) has no bid in force in {data.first} .. {data.last}")
         fit.current_bid = float(last_row["bid"][0])
         fit.current_budget = float(last_row["daily_budget"][0])
-        fit.max_bid = round(2.5 * float(days["bid"].max()), 2)
+        # the account's guardrail, not a fit: the plan caps bids at `account.max_bid` of the reference bid (the bid in
+        # force when GAELP takes over, which is this one), so the market the policy learns in carries the same cap
+        fit.max_bid = round(float(account.max_bid(fit.current_bid)), 2)
         fits[cid] = fit
         if days["clicks"].sum() == 0:
             fit.flags.append(f"no clicks in {data.first} .. {data.last}: platform prior (pooled), wide uncertainty")

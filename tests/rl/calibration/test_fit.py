@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 
 from rl.account import AccountSettings
+from rl.bidding.plan import Reference
+from rl.bidding.planner import PlanSettings, guardrail_limits
 from rl.calibration import data as calibration_data
 from rl.calibration import priors
 from rl.calibration.auction import _Sample, predict
@@ -152,3 +154,15 @@ def test_a_response_model_that_does_not_beat_its_baseline_is_not_used(window, re
     fallback = calibrate(window, AccountSettings(), response=worse)
     assert any("the response model was not used" in f for f in fallback.flags)
     assert fallback.devices.cvr != used.devices.cvr
+
+
+def test_the_calibrated_max_bid_is_the_plans_max_bid(window):
+    """The plan caps every bid at the account's `max_bid_multiple` × the reference bid (the bid in force when GAELP
+    takes over); the calibrated market must carry that same cap, or the policy learns base bids the plan cuts."""
+    account = AccountSettings(max_bid_multiple=3.0)
+    cal = calibrate(window, account)
+    reference = np.array([c.current_bid for c in cal.params.campaigns])
+    settings = PlanSettings(account=account)
+    limits = guardrail_limits(Reference(reference, reference, "test"), settings)
+    np.testing.assert_allclose([c.max_bid for c in cal.params.campaigns], limits.max_bids, atol=0.005)
+    assert all(c.max_bid > c.current_bid for c in cal.params.campaigns)
