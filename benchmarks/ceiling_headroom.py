@@ -6,9 +6,11 @@
 `benchmarks.closed_loop` asks for the policy's conversions ≥ 1.6 × the static operator's and ≥ 1.08 × the best
 baseline's in the world. The policy plans on the calibrated market; the ceiling here plans on the world file's own
 parameters and reads the simulator's hidden state, so its ratios are about as high as a planner in the same action
-space and guardrails gets on that world. Episodes: `--n-envs` markets per seed, each `--loop-days` days from the
-loop's first day (the last `--loop-days` daily partitions, as `make demo` and the closed-loop benchmark use), after
-a 28-day warm-up at the settings in force, in the full engine. `GAELP_WORLD_FILE` picks the world.
+space and guardrails gets on that world. Its max bids are the plan's (`AccountSettings.max_bid` of the bid in force,
+as the calibrated market has them), not the world file's `max_bid`. Episodes: `--n-envs` markets per seed, each
+`--loop-days` days from the loop's first day (the last `--loop-days` daily partitions, as `make demo` and the
+closed-loop benchmark use), after a 28-day warm-up at the settings in force, in the full engine.
+`GAELP_WORLD_FILE` picks the world.
 
 Human-readable lines first; the LAST line is one JSON object: mean conversions per episode of the static operator,
 the best baseline and the ceiling, the ceiling's ratios, and `target_share_of_ceiling` — the conversions 1.6 × static
@@ -22,7 +24,7 @@ import datetime as dt
 import json
 import time
 
-from orchestration.environment import world_file
+from orchestration.environment import account_settings, world_file
 from rl.env import BatchedBiddingVecEnv, EnvConfig, ObservationSchema
 from rl.evaluation.evaluate import INFORMED_CEILING, evaluate
 from rl.market.params import load_market_params
@@ -42,7 +44,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     start = dt.date.fromisoformat(split_partitions(None, args.loop_days)[1][0])
     path = world_file()
+    account = account_settings()
     params = load_market_params(path)
+    # the plan's max bid, as the calibrated market the policy learns in has it (`rl.calibration.fit`)
+    capped = [c.model_copy(update={"max_bid": round(account.max_bid(c.current_bid), 2)}) for c in params.campaigns]
+    params = params.model_copy(update={"campaigns": capped})
     config = EnvConfig(episode_days=args.loop_days, warmup_days=28, start_dates=(start, start))
     venv = BatchedBiddingVecEnv(
         params, n_envs=args.n_envs, config=config, schema=ObservationSchema.from_params(params), seed=0
