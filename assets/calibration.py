@@ -17,6 +17,7 @@ from assets import _preview
 from assets.discovery import discovered_patterns
 from orchestration.environment import data_dir, published_warehouse_path
 from orchestration.resources.account import AccountResource
+from rl.bidding.reference_store import ReferenceStore
 from rl.calibration import data as calibration_data
 from rl.calibration.backtest import backtest
 from rl.calibration.fit import calibrate
@@ -75,9 +76,11 @@ def market_calibration(
     with duckdb_client.connect(str(published), read_only=True) as con:
         data = calibration_data.load(con, days=config.window_days)
         response = fit_response_models(con, holdout_days=config.holdout_days)
+        # after GAELP took over, the plan decodes and caps bids from the recorded reference bids: so must training
+        references = ReferenceStore(con).recorded_bids()
     context.log.info(f"calibrating on {data.first} .. {data.last} ({data.n_days} days)")
     settings = account.settings()
-    cal = calibrate(data, settings, response)
+    cal = calibrate(data, settings, response, reference_bids=references)
     context.log.info(f"fitted in {cal.fit_wall_s:.1f} s; backtesting the last {config.holdout_days} days")
     # the backtest's fit must not see the held-out days, so no response model there (it is refitted on the window)
     bt = backtest(data, settings, config.holdout_days, config.backtest_markets)

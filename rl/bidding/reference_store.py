@@ -33,6 +33,15 @@ class ReferenceStore:
     def __init__(self, conn) -> None:
         self.conn = conn
 
+    def recorded_bids(self) -> dict[int, float]:
+        """Campaign id → the reference bid recorded so far (empty before the first plan); reads only."""
+        tables = self.conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        if (REFERENCE_TABLE,) not in tables:
+            return {}
+        return {
+            int(c): float(b) for c, b in self.conn.execute(f"SELECT campaign_id, bid FROM {REFERENCE_TABLE}").fetchall()
+        }
+
     def reference(self, history: MartHistory, hour_blocks: int) -> Reference:
         """The reference settings: recorded once, from the settings (and modifiers) in force on the first day GAELP
         planned."""

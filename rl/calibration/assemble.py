@@ -192,6 +192,7 @@ def assemble(
                 "current_bid": f.current_bid,
                 "current_daily_budget": f.current_budget,
                 "max_bid": max(f.max_bid, f.current_bid),
+                "reference_bid": f.reference_bid,
                 **modifiers_in_force(data, cid, n_blocks),
             }
         )

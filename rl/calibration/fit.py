@@ -73,6 +73,7 @@ class CampaignFit:
     current_bid: float
     current_budget: float
     max_bid: float
+    reference_bid: float | None = None
     flags: list[str] = field(default_factory=list)
     uncertainty: dict[str, float] = field(default_factory=dict)
     levels: Levels | None = None
@@ -142,10 +143,11 @@ class Calibration:
         }
 
 
-def calibrate(data: CalibrationData, account: AccountSettings, response=None) -> Calibration:
+def calibrate(data: CalibrationData, account: AccountSettings, response=None, reference_bids=None) -> Calibration:
     """Fit the account's market from `data` (module docstring: the estimator of every parameter); the account's
-    budget and target CPA are its settings (`account`), not fitted. `response`: the
-    fitted `rl.calibration.response.ResponseModels`, whose conversion propensity gives the device multipliers."""
+    budget, target CPA and max bid are its settings (`account`), not fitted. `response`: the fitted
+    `rl.calibration.response.ResponseModels`, whose conversion propensity gives the device multipliers.
+    `reference_bids`: campaign id → the plan's reference bid (`bid_reference`), once GAELP has taken over."""
     started = time.perf_counter()
     flags: list[str] = []
     camps = data.campaigns.filter(pl.col("status") == "enabled")
@@ -176,9 +178,9 @@ def calibrate(data: CalibrationData, account: AccountSettings, response=None) ->
             raise CalibrationError(f"campaign {cid} ({p}) has no bid in force in {data.first} .. {data.last}")
         fit.current_bid = float(last_row["bid"][0])
         fit.current_budget = float(last_row["daily_budget"][0])
-        # the account's guardrail, not a fit: the plan caps bids at `account.max_bid` of the reference bid (the bid in
-        # force when GAELP takes over, which is this one), so the market the policy learns in carries the same cap
-        fit.max_bid = round(float(account.max_bid(fit.current_bid)), 2)
+        # the plan's reference bid (bid_reference once GAELP took over, else the bid in force) and its max bid
+        fit.reference_bid = float((reference_bids or {}).get(cid, fit.current_bid))
+        fit.max_bid = round(float(account.max_bid(fit.reference_bid)), 2)
         fits[cid] = fit
         if days["clicks"].sum() == 0:
             fit.flags.append(f"no clicks in {data.first} .. {data.last}: platform prior (pooled), wide uncertainty")

@@ -80,7 +80,7 @@ class GuardrailLimits:
     ) -> GuardrailLimits:
         return cls(
             daily_budget=float(params.daily_budget),
-            ref_bids=np.array([c.current_bid for c in params.campaigns], dtype=float),
+            ref_bids=np.array([c.reference_bid or c.current_bid for c in params.campaigns], dtype=float),
             max_bids=np.array([c.max_bid for c in params.campaigns], dtype=float),
             max_step=max_step,
             bid_range=bid_range,

@@ -201,6 +201,9 @@ class Campaign(_Strict):
     current_bid: float = Field(gt=0, description="Max CPC (search) or CPM bid cap (social) in force, currency.")
     current_daily_budget: float = Field(ge=0, description="Daily budget in force, currency.")
     max_bid: float = Field(gt=0, description="Hard upper limit on the bid any policy may set.")
+    reference_bid: float | None = Field(
+        default=None, gt=0, description="The plan's reference bid (bid multiplier 1.0); None = the current bid."
+    )
     current_device_modifiers: list[float] | None = Field(
         default=None, description="Device bid multipliers in force (mobile, desktop, tablet); None = all 1."
     )

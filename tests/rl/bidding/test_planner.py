@@ -308,3 +308,20 @@ def test_a_promoted_model_sees_the_episode_features_of_its_own_episode_length():
     too_long = dataclasses.replace(picked, episode_days=40)
     with pytest.raises(PlanError, match="history_days"):
         planner.make_plan(history(), REFERENCE, ACCOUNT, SCHEMA, too_long, LAST.isoformat())
+
+
+def test_the_recorded_reference_bids_are_what_the_plan_decodes_from(tmp_path):
+    """`ReferenceStore.recorded_bids` (what the calibration reads, so training decodes bids as the plan does) is
+    empty before the first plan and then holds the bids recorded then, unchanged by later plans."""
+    import duckdb
+
+    from rl.bidding.reference_store import ReferenceStore
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        store = ReferenceStore(con)
+        assert store.recorded_bids() == {}
+        first = store.reference(history(), 6)
+        later = store.reference(history(marts(bids=REF_BIDS * 1.5)), 6)
+        assert store.recorded_bids() == dict(zip(SCHEMA.campaign_ids, first.bids.tolist(), strict=True))
+        np.testing.assert_allclose(later.bids, first.bids)
+        np.testing.assert_allclose(first.bids, REF_BIDS)

@@ -23,6 +23,7 @@ from rl.calibration.fit import WIDE, calibrate
 from rl.calibration.measures import segment_mean_lag
 from rl.calibration.response import ResponseModels
 from rl.calibration.rivals import fit_rivals
+from rl.env.guardrails import GuardrailLimits
 from rl.market.engine import LAG_SKEW
 
 
@@ -156,13 +157,23 @@ def test_a_response_model_that_does_not_beat_its_baseline_is_not_used(window, re
     assert fallback.devices.cvr != used.devices.cvr
 
 
-def test_the_calibrated_max_bid_is_the_plans_max_bid(window):
-    """The plan caps every bid at the account's `max_bid_multiple` × the reference bid (the bid in force when GAELP
-    takes over); the calibrated market must carry that same cap, or the policy learns base bids the plan cuts."""
+def test_the_calibrated_market_decodes_and_caps_bids_as_the_plan_does(window):
+    """The plan decodes bids from the reference bids (`bid_reference`, recorded when GAELP took over) and caps them
+    at the account's `max_bid_multiple` × those; the calibrated market must do the same, or a policy retrained after
+    the takeover learns bids the plan reads differently. Before the takeover the reference is the bid in force."""
     account = AccountSettings(max_bid_multiple=3.0)
-    cal = calibrate(window, account)
-    reference = np.array([c.current_bid for c in cal.params.campaigns])
-    settings = PlanSettings(account=account)
-    limits = guardrail_limits(Reference(reference, reference, "test"), settings)
-    np.testing.assert_allclose([c.max_bid for c in cal.params.campaigns], limits.max_bids, atol=0.005)
-    assert all(c.max_bid > c.current_bid for c in cal.params.campaigns)
+    first = calibrate(window, account)
+    ids = [c.id for c in first.params.campaigns]
+    moved = {ids[0]: round(first.params.campaigns[0].current_bid * 0.6, 2)}  # the policy has moved the bid since
+    cal = calibrate(window, account, reference_bids=moved)
+    for before, after in zip(first.params.campaigns, cal.params.campaigns, strict=True):
+        expected = moved.get(after.id, before.current_bid)
+        assert after.reference_bid == pytest.approx(expected)
+        assert after.current_bid == before.current_bid  # the bid in force is still where episodes start
+    reference = np.array([moved.get(c.id, c.current_bid) for c in cal.params.campaigns])
+    plan = guardrail_limits(Reference(reference, reference, "test"), PlanSettings(account=account))
+    market = GuardrailLimits.from_params(cal.params)
+    np.testing.assert_allclose(market.ref_bids, plan.ref_bids)
+    np.testing.assert_allclose(
+        market.max_bids, np.maximum(plan.max_bids, [c.current_bid for c in cal.params.campaigns]), atol=0.005
+    )
