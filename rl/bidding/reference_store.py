@@ -35,8 +35,10 @@ class ReferenceStore:
 
     def recorded_bids(self) -> dict[int, float]:
         """Campaign id → the reference bid recorded so far (empty before the first plan); reads only."""
-        tables = self.conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        if (REFERENCE_TABLE,) not in tables:
+        exists = self.conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [REFERENCE_TABLE]
+        ).fetchone()[0]
+        if not exists:
             return {}
         return {
             int(c): float(b) for c, b in self.conn.execute(f"SELECT campaign_id, bid FROM {REFERENCE_TABLE}").fetchall()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -17,6 +18,7 @@ from rl.bidding import history as mart_history
 from rl.bidding import planner, policy_choice
 from rl.bidding.checks import passes, run_checks
 from rl.bidding.plan import PlanError
+from rl.bidding.reference_store import ReferenceStore
 from rl.campaign_registry import CampaignRegistry
 from rl.env.guardrails import ActionCodec
 from rl.env.schema import ObservationSchema
@@ -313,10 +315,6 @@ def test_a_promoted_model_sees_the_episode_features_of_its_own_episode_length():
 def test_the_recorded_reference_bids_are_what_the_plan_decodes_from(tmp_path):
     """`ReferenceStore.recorded_bids` (what the calibration reads, so training decodes bids as the plan does) is
     empty before the first plan and then holds the bids recorded then, unchanged by later plans."""
-    import duckdb
-
-    from rl.bidding.reference_store import ReferenceStore
-
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         store = ReferenceStore(con)
         assert store.recorded_bids() == {}
