@@ -52,6 +52,7 @@ bench: setup $(MANIFEST)
 	$(PY) -m benchmarks.event_log
 	$(PY) -m benchmarks.closed_loop
 	$(PY) -m benchmarks.ceiling_headroom
+	$(PY) -m benchmarks.calibration_regret
 	$(PY) -m benchmarks.faults
 
 $(DAGSTER_HOME_DIR)/dagster.yaml: orchestration/instance/dagster.yaml
