@@ -26,7 +26,8 @@ from rl.market.params import MarketParams
 from rl.policies.ceiling import DEFAULT_LAMS
 from rl.policies.planning import bid_shapes
 
-STEADY_ROUNDS = 12  # fixed-point rounds of (settings → the fatigue stock they keep up); it settles in far fewer
+STEADY_ROUNDS = 12  # at most this many fixed-point rounds of (settings → the fatigue stock they keep up)
+STEADY_TOL = 1e-6  # the stock has settled when no campaign's moves by more than this (relative)
 
 __all__ = ["DayPlan", "PlanningMarket", "Regret", "calibration_regret", "reorder"]
 
@@ -67,7 +68,9 @@ class PlanningMarket:
         """(spend, conversions) [C] of `plan` repeated until its fatigue stock settles."""
         exposure = np.zeros(len(plan.bids))
         for _ in range(self.rounds):
-            exposure = self.stock(self.day(date, plan, exposure))
+            exposure, before = self.stock(self.day(date, plan, exposure)), exposure
+            if settled(exposure, before):
+                break
         day = self.day(date, plan, exposure)
         return day.per_campaign("cost")[0], day.per_campaign("conversions")[0]
 
@@ -92,7 +95,9 @@ class PlanningMarket:
                 day = self.day(date, plan, exposure)
                 options.append((float(day.per_campaign("conversions")[0].sum()), plan, day))
             _, best, day = max(options, key=lambda o: o[0])
-            exposure = self.stock(day)
+            exposure, before = self.stock(day), exposure
+            if settled(exposure, before):
+                break
         return best
 
     def in_force(self) -> DayPlan:
@@ -104,6 +109,10 @@ class PlanningMarket:
             device,
             hours,
         )
+
+
+def settled(stock: np.ndarray, before: np.ndarray) -> bool:
+    return bool(np.all(np.abs(stock - before) <= STEADY_TOL * (1.0 + np.abs(stock))))
 
 
 def reorder(plan: DayPlan, source: MarketParams, target: MarketParams) -> DayPlan:
