@@ -22,8 +22,8 @@ each in [-1, 1].
   5. bids are capped at `max_bid` (the hard cap wins over the step band if the current bid is above it), budgets
      are ≥ 0, and everything is finite.
 All functions are pure and vectorised over leading batch dimensions: action [..., 2C], budgets/bids [..., C].
-`rl.env.settings.apply_action` applies a whole action (modifiers included) and caps the bid so that no cell's
-effective bid (base × device × hour-block modifier) exceeds the max bid.
+`rl.env.settings.apply_action` applies a whole action (modifiers included) so that no cell's effective bid (base ×
+device × hour-block modifier) exceeds the max bid: the boosts give way first, then the base bid.
 """
 
 from __future__ import annotations

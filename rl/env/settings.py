@@ -9,8 +9,10 @@ desktop, tablet) and the hour-block modifiers; `cell_multipliers()` gives the en
      (a = 0 is no adjustment; NaN keeps the modifier in force), clipped to the platform's range, then moved at
      most `max_step` × max(modifier in force, `MODIFIER_FLOOR`) from the modifier in force (the floor lets an
      excluded device, modifier 0, come back), then clipped to the platform's range again (the hard limit wins);
-  3. the effective bid cap: no (hour, device) cell may bid above the campaign's max bid, so the base bid is capped
-     at max bid / the largest device × hour-block product.
+  3. the effective bid cap: no (hour, device) cell may bid above the campaign's max bid. The boosts (modifiers
+     above 1) give way first, each raised to one power in [0, 1] per campaign, as far as the step band lets them
+     (`yield_boosts`); then the base bid is capped at max bid / the largest device × hour-block product. The base
+     bid is the lever on every cell, a boost on a few, so a policy that wants both keeps the base.
 
 Shapes: [..., C] budgets and bids, [..., C, D] device and [..., C, B] hour-block modifiers; pure numpy.
 """
@@ -111,12 +113,32 @@ def apply_action(action: np.ndarray, now: Settings, limits: GuardrailLimits) -> 
         ml = limits.modifiers
         device = guard_modifiers(dev_t, dev_now, ml.device_range[:, 0], ml.device_range[:, 1], mask, limits.max_step)
         hours = guard_modifiers(hrs_t, hrs_now, ml.hour_range[:, 0], ml.hour_range[:, 1], mask, limits.max_step)
+        # boosts that would take a cell above the max bid give way, as far as the step band lets them
+        dev_y, hrs_y = yield_boosts(bids, device, hours, limits.max_bids)
+        device = guard_modifiers(dev_y, dev_now, ml.device_range[:, 0], ml.device_range[:, 1], mask, limits.max_step)
+        hours = guard_modifiers(hrs_y, hrs_now, ml.hour_range[:, 0], ml.hour_range[:, 1], mask, limits.max_step)
     else:
         device, hours = np.ones_like(dev_now), np.ones_like(hrs_now)
     top = device.max(axis=-1) * hours.max(axis=-1)
     bids = np.minimum(bids, limits.max_bids / np.maximum(top, 1e-12))
     bids = np.maximum(bids, 1e-9)
     return Settings(budgets, bids, device, hours)
+
+
+def yield_boosts(bids: np.ndarray, device: np.ndarray, hours: np.ndarray, max_bids: np.ndarray):
+    """Where the base bid [..., C] × the top cell's modifiers would bid above the max bid [C], the boosts (modifiers
+    above 1) give way first: each becomes boost ** a, with the one a in [0, 1] per campaign that brings the top
+    cell to the max bid. Only if no boost is left does the base bid come down (the caller's cap)."""
+    d_top, h_top = device.max(axis=-1), hours.max(axis=-1)
+    log_boost = np.log(np.maximum(d_top, 1.0)) + np.log(np.maximum(h_top, 1.0))
+    log_rest = np.log(np.minimum(d_top, 1.0)) + np.log(np.minimum(h_top, 1.0))
+    room = np.log(max_bids) - np.log(np.maximum(bids, 1e-12)) - log_rest
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(log_boost > 0, np.clip(room / np.where(log_boost > 0, log_boost, 1.0), 0.0, 1.0), 1.0)
+    a = a[..., None]
+    device = np.where(device > 1.0, device**a, device)
+    hours = np.where(hours > 1.0, hours**a, hours)
+    return device, hours
 
 
 def encode_action(settings: Settings, limits: GuardrailLimits) -> np.ndarray:

@@ -73,6 +73,27 @@ def test_a_modifier_action_reaches_its_target_within_the_step_and_nan_keeps_it(l
     np.testing.assert_array_equal(kept.hours, new.hours)
 
 
+def test_boosts_give_way_before_the_base_bid_when_a_cell_would_pass_the_max_bid(limits):
+    """A policy that keeps its base bid and its boosts where the top cell would bid above the max bid keeps the base
+    bid (the lever on every cell) and shrinks the boosts, inside today's step, until the top cell is at the max."""
+    from dataclasses import replace
+
+    capped = replace(limits, max_bids=2.0 * limits.ref_bids)
+    mask = capped.modifier_mask
+    n, b = capped.n_campaigns, capped.n_blocks
+    device, hours = np.ones((n, 3)), np.ones((n, b))
+    device[mask, 1], hours[mask, 3] = 1.3, 1.2  # desktop and one hour block boosted
+    now = Settings(np.full(n, 50.0), 1.8 * capped.ref_bids, device, hours)  # top cell 1.8 × 1.3 × 1.2 = 2.81 × ref
+    codec = ActionCodec(n, modifiers=tuple(mask.tolist()))
+    new = apply_action(codec.encode(np.full(n, 0.1), np.full(n, 1.8), device, hours), now, capped)
+    np.testing.assert_allclose(new.bids[mask], 1.8 * capped.ref_bids[mask], rtol=1e-9)
+    top = (new.bids[:, None, None] * cell_multipliers(new.device, new.hours)).max(axis=(1, 2))
+    np.testing.assert_allclose(top[mask], capped.max_bids[mask], rtol=1e-9)
+    assert np.all(new.device[mask, 1] < 1.3) and np.all(new.device[mask, 1] > 1.0)
+    assert np.all(new.hours[mask, 3] < 1.2) and np.all(new.hours[mask, 3] > 1.0)
+    np.testing.assert_array_equal(new.device[mask][:, [0, 2]], 1.0)  # cells at or below 1 are not boosts
+
+
 def test_social_campaigns_never_carry_a_modifier(reference_params):
     """Random actions over an episode: every applied modifier of a Meta or TikTok campaign is 1, while the search
     campaigns' move; and a market file giving a social platform modifier ranges or a social campaign modifiers is
