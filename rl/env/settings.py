@@ -128,12 +128,13 @@ def apply_action(action: np.ndarray, now: Settings, limits: GuardrailLimits) -> 
 def yield_boosts(bids: np.ndarray, device: np.ndarray, hours: np.ndarray, max_bids: np.ndarray):
     """Where the base bid [..., C] × the top cell's modifiers would bid above the max bid [C], the boosts (modifiers
     above 1) give way first: each becomes boost ** a, with the one a in [0, 1] per campaign that brings the top
-    cell to the max bid. Only if no boost is left does the base bid come down (the caller's cap)."""
+    cell to the max bid. What is left over (no boost left, or the step band holding one up when the caller applies
+    it again) comes off the base bid (the caller's cap)."""
     d_top, h_top = device.max(axis=-1), hours.max(axis=-1)
-    log_boost = np.log(np.maximum(d_top, 1.0)) + np.log(np.maximum(h_top, 1.0))
-    log_rest = np.log(np.minimum(d_top, 1.0)) + np.log(np.minimum(h_top, 1.0))
-    room = np.log(max_bids) - np.log(np.maximum(bids, 1e-12)) - log_rest
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # an excluded device (modifier 0) has log −inf: no boost
+        log_boost = np.log(np.maximum(d_top, 1.0)) + np.log(np.maximum(h_top, 1.0))
+        log_rest = np.log(np.minimum(d_top, 1.0)) + np.log(np.minimum(h_top, 1.0))
+        room = np.log(max_bids) - np.log(np.maximum(bids, 1e-12)) - log_rest
         a = np.where(log_boost > 0, np.clip(room / np.where(log_boost > 0, log_boost, 1.0), 0.0, 1.0), 1.0)
     a = a[..., None]
     device = np.where(device > 1.0, device**a, device)
