@@ -4,6 +4,7 @@ social campaigns never carrying one, and the versioned schema."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -76,8 +77,6 @@ def test_a_modifier_action_reaches_its_target_within_the_step_and_nan_keeps_it(l
 def test_boosts_give_way_before_the_base_bid_when_a_cell_would_pass_the_max_bid(limits):
     """A policy that keeps its base bid and its boosts where the top cell would bid above the max bid keeps the base
     bid (the lever on every cell) and shrinks the boosts, inside today's step, until the top cell is at the max."""
-    from dataclasses import replace
-
     capped = replace(limits, max_bids=2.0 * limits.ref_bids)
     mask = capped.modifier_mask
     n, b = capped.n_campaigns, capped.n_blocks
