@@ -206,16 +206,22 @@ def _weighted_mse(pred, target, weight):
 def distill(model: BaseAlgorithm, env: BatchedBiddingVecEnv, config: TrainConfig, deadline: float | None) -> dict:
     """DAgger from the configured teacher into `model`: `config.bc_cycles` reset cycles of `env` split into
     `dagger_rounds` rounds — the first driven by the teacher, later ones by the student fitted so far, every state
-    labelled with the teacher's action — refitting the student on all labels after each round. A round that would
-    start after `deadline` (a `time.perf_counter()` value) is skipped, and so are the cycles of the current round
-    once it has passed: the student keeps what it learnt from the labels so far."""
+    labelled with the teacher's action — refitting the student on all labels after each round.
+
+    With a `deadline` (a `time.perf_counter()` value), round r ends at its share of the time left: the start plus
+    (r + 1) / rounds of it, each round with at least one cycle. Without the slices the teacher-driven first round
+    took all the time whenever the teacher was slow (the informed ceiling, on the demo market: 12 of its 16 cycles,
+    no student-driven round), and the student never saw the states its own mistakes lead to, which is what DAgger
+    is for."""
     teacher, info = baseline_teacher(env, config)
     rounds = min(config.dagger_rounds, config.bc_cycles)
     per_round = [config.bc_cycles // rounds + (r < config.bc_cycles % rounds) for r in range(rounds)]
+    start = time.perf_counter()
     data, fits = None, []
     for r, cycles in enumerate(per_round):
         if deadline is not None and time.perf_counter() >= deadline and data is not None:
             break
+        round_deadline = None if deadline is None else start + (r + 1) / rounds * (deadline - start)
         new = collect_dagger(
             env,
             teacher,
@@ -223,7 +229,7 @@ def distill(model: BaseAlgorithm, env: BatchedBiddingVecEnv, config: TrainConfig
             config.gamma,
             config.seed + 1 + 1000 * r,
             student=None if r == 0 else model,
-            deadline=deadline,
+            deadline=round_deadline,
         )
         data = new if data is None else tuple(np.concatenate([a, b]) for a, b in zip(data, new, strict=True))
         fits.append(behaviour_clone(model, *data, config.bc_epochs, config.bc_learning_rate, config.seed + r))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from rl.policies.baselines import BASELINES
-from rl.training.imitation import collect_dagger
-from rl.training.train import TrainConfig, make_venv, train
+from rl.training.imitation import collect_dagger, distill
+from rl.training.train import TrainConfig, build_model, make_venv, train
 from tests.rl.training.conftest import tiny_config
 
 
@@ -23,6 +25,17 @@ def test_baseline_teacher_warm_start_and_selection(tmp_path, tiny_params):
     assert res.extra["kept"] in ("rl", "warm_start")
     assert np.isfinite(res.extra["select_warm_score"]) and np.isfinite(res.extra["select_rl_score"])
     assert res.model_path.exists() and res.timesteps >= 64
+
+
+def test_the_students_rounds_get_their_share_of_the_teaching_time(tiny_params):
+    # far more cycles than fit before the deadline: a teacher-driven first round would use up all the time, and the
+    # student would never drive
+    cfg = tiny_config(bc_cycles=30_000, bc_epochs=1, teacher="proportional", dagger_rounds=3)
+    venv = make_venv(tiny_params, cfg, seed=3)
+    model = build_model(cfg, venv, None)
+    info = distill(model, venv, cfg, deadline=time.perf_counter() + 1.5)
+    samples = [r["samples"] for r in info["rounds"]]
+    assert len(samples) == 3 and 0 < samples[0] < samples[1] < samples[2]
 
 
 def test_dagger_labels_are_the_teachers_actions(tiny_params):
