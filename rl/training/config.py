@@ -43,6 +43,9 @@ class TrainConfig:
     bc_learning_rate: float = 1e-3
     oracle_budget_step: float = 25.0
     bc_full_budget: bool = True  # teacher = the oracle's allocation of the whole budget (see `teacher_actions`)
+    # DAgger's fit: a budget's error weighs as the error of log(share + this floor) (`imitation.budget_weights`);
+    # None: as the error of the share itself
+    bc_budget_floor: float | None = 0.04
     # "oracle", or a baseline name (rl.policies.baselines.BASELINES): a causal teacher acting on the same
     # observations as the policy (imitation transfers), labelling states the student itself visits (DAgger)
     teacher: str = "oracle"
@@ -96,6 +99,8 @@ class TrainConfig:
             )
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.bc_budget_floor is not None and not self.bc_budget_floor > 0:
+            raise ValueError(f"bc_budget_floor must be > 0 or None, got {self.bc_budget_floor}")
         if self.dagger_rounds < 1:
             raise ValueError(f"dagger_rounds must be >= 1, got {self.dagger_rounds}")
         if not 0 < self.dagger_share <= 1:

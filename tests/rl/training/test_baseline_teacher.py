@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rl.policies.baselines import BASELINES
-from rl.training.imitation import collect_dagger, distill
+from rl.training.imitation import budget_weights, collect_dagger, distill
 from rl.training.train import TrainConfig, build_model, make_venv, train
 from tests.rl.training.conftest import tiny_config
 
@@ -36,6 +36,23 @@ def test_the_students_rounds_get_their_share_of_the_teaching_time(tiny_params):
     info = distill(model, venv, cfg, deadline=time.perf_counter() + 1.5)
     samples = [r["samples"] for r in info["rounds"]]
     assert len(samples) == 3 and 0 < samples[0] < samples[1] < samples[2]
+
+
+def test_a_budget_error_weighs_as_the_error_of_its_log_share():
+    # labels: campaign 0 at 30 a day of 500 (share 0.06), campaign 1 at 300; then the two bid actions
+    labels = np.array([[2 * 0.06 - 1, 2 * 0.6 - 1, 0.2, -0.1]])
+    w = budget_weights(labels, n_campaigns=2, floor=0.04, bid_range=4.0)
+    np.testing.assert_array_equal(w[:, 2:], 1.0)
+    # a small error in a share s costs as the same relative error in log(s + floor), in units of log(4)
+    for c, share in enumerate((0.06, 0.6)):
+        d_share = 1e-4
+        d_action = 2 * d_share
+        expected = (np.log((share + d_share + 0.04) / (share + 0.04)) / np.log(4.0)) ** 2
+        assert w[0, c] * d_action**2 == pytest.approx(expected, rel=0.01)
+    # so the small campaign's budget weighs far more per unit of action than the large one's
+    assert w[0, 0] > 20 * w[0, 1]
+    with pytest.raises(ValueError, match="bc_budget_floor"):
+        TrainConfig(bc_budget_floor=0.0)
 
 
 def test_dagger_labels_are_the_teachers_actions(tiny_params):
