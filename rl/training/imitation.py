@@ -161,16 +161,19 @@ def collect_dagger(
 
 def budget_weights(actions: np.ndarray, n_campaigns: int, floor: float, bid_range: float) -> np.ndarray:
     """Loss weights [N, A] for labels `actions` [N, A]: the budget actions' squared error weighs as the squared error
-    of log(budget share + `floor`), in the bid actions' units (log `bid_range`); every other action weighs 1.
+    of log(budget share + `floor`), in the bid actions' units (log `bid_range`), or as before (1) where that is
+    less; every other action weighs 1.
 
     A budget action is linear in the share (a = 2 × share − 1), so a plain squared error barely tells a small
     campaign's 30 a day from its 3 (0.06 and 0.006 of a 500 budget: 0.11 apart in action, as bids 17 % apart are),
     and the student let such budgets decay to nothing: on the demo market, Microsoft's 30 a day went, and with it a
     conversion every two or three days. In log terms that gap weighs as bids twice apart would; the floor (0.04: 20
-    a day of 500) keeps the gap between two negligible budgets negligible."""
+    a day of 500) keeps the gap between two negligible budgets negligible. A large budget keeps weight 1, so that no
+    budget is fitted less closely than before: in log terms Google brand's 200 a day (share 0.4) would weigh 0.67,
+    and the campaign that converts most is where a budget error costs most."""
     weights = np.ones_like(actions, dtype=np.float32)
     share = np.clip((actions[:, :n_campaigns] + 1.0) / 2.0, 0.0, 1.0)
-    weights[:, :n_campaigns] = (1.0 / (2.0 * (share + floor) * np.log(bid_range))) ** 2
+    weights[:, :n_campaigns] = np.maximum((1.0 / (2.0 * (share + floor) * np.log(bid_range))) ** 2, 1.0)
     return weights
 
 
