@@ -43,8 +43,8 @@ class TrainConfig:
     bc_learning_rate: float = 1e-3
     oracle_budget_step: float = 25.0
     bc_full_budget: bool = True  # teacher = the oracle's allocation of the whole budget (see `teacher_actions`)
-    # DAgger's fit: a budget's error weighs as the error of log(share + this floor) (`imitation.budget_weights`);
-    # None: as the error of the share itself
+    # DAgger's fit: a small budget's error weighs as the error of log(share + this floor), never less than the
+    # share's own error (`imitation.budget_weights`); None: as the share's own error
     bc_budget_floor: float | None = 0.04
     # "oracle", or a baseline name (rl.policies.baselines.BASELINES): a causal teacher acting on the same
     # observations as the policy (imitation transfers), labelling states the student itself visits (DAgger)
