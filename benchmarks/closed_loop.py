@@ -11,6 +11,11 @@ policy trains, as in the demo; its log is kept with `--keep`). `GAELP_WORLD_FILE
 Human-readable lines first; the LAST line is one JSON object with days, policy_source (promoted / fallback),
 policy_conversions, policy_cpa, baseline_conversions / baseline_cpa (the static operator), best_baseline_conversions,
 ratio_to_static, ratio_to_best_baseline, modifiers_pushed, max_daily_spend, wall_s_per_day, train_wall_s.
+
+One run is one draw of the world: the informed ceiling itself varies by 12-23 conversions from run to run over 28
+days. So when a model was promoted, `benchmarks.ceiling_headroom` then plays it, the baselines and the ceiling on
+the world's true parameters over the same days (3 seeds x 4 markets, about 90 s), and the line carries those
+expectations as `expected` (policy_conversions, policy_share_of_ceiling, its ratios, the ceiling's).
 """
 
 from __future__ import annotations
@@ -73,6 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
         figures["ratio_to_static"] = round(figures["policy_conversions"] / static, 3) if static else None
         figures["ratio_to_best_baseline"] = round(figures["policy_conversions"] / best, 3) if best else None
         figures["world_file"] = os.environ.get("GAELP_WORLD_FILE", "default")
+        if figures.get("policy_source") == "promoted":
+            from benchmarks import ceiling_headroom
+
+            days = ["--start", str(loop[0]), "--loop-days", str(args.loop_days)]
+            expected = ceiling_headroom.main([*days, "--model-dir", str(root / "data")])
+            figures["expected"] = {
+                k: v for k, v in expected.items() if k not in ("benchmark", "world_file", "model_dir")
+            }
         figures["total_wall_s"] = round(time.perf_counter() - started, 1)
     finally:
         if args.keep:
