@@ -96,3 +96,28 @@ def test_load_policy_refuses_an_incompatible_schema(tmp_path, model_file):
         reg.load_policy(entry, schema=other)
     with pytest.raises(ModelRegistryError, match="not found"):
         reg.register(tmp_path / "nope.zip", schema, "h")
+
+
+def test_a_benchmark_plays_the_promoted_model_of_a_data_directory(tmp_path, model_file):
+    from benchmarks.ceiling_headroom import promoted_model
+
+    data = tmp_path / "data"
+    with pytest.raises(SystemExit, match="no published warehouse"):
+        promoted_model(data)
+    (data / "published").mkdir(parents=True)
+    published = data / "published" / "warehouse.duckdb"
+    con = duckdb.connect(str(published))
+    reg = ModelRegistry(con, data / "models")
+    schema = ObservationSchema.from_registry()
+    good = make_eval([10, 11, 12, 13], {"static": [5, 6, 6, 7]})
+    reg.register(model_file, schema, "h1", evaluation=good)
+    con.close()
+    with pytest.raises(SystemExit, match="no promoted model"):
+        promoted_model(data)
+    with duckdb.connect(str(published)) as con:
+        ModelRegistry(con, data / "models").promote(1)
+    before = published.read_bytes()
+    policy, read_schema, version = promoted_model(data)
+    assert isinstance(policy, SB3Policy) and read_schema == schema and version == "v1"
+    assert policy.act(np.zeros((1, schema.obs_size), dtype=np.float32)).shape == (1, schema.action_size)
+    assert published.read_bytes() == before  # it reads a copy: the readers' warehouse is never written
