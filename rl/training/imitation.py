@@ -250,13 +250,9 @@ def distill(model: BaseAlgorithm, env: BatchedBiddingVecEnv, config: TrainConfig
             deadline=round_deadline,
         )
         if config.bc_budget_floor is not None:
-            obs, acts, _, rets = new
-            new = (
-                obs,
-                acts,
-                budget_weights(acts, env.schema.n_campaigns, config.bc_budget_floor, env.codec.bid_range),
-                rets,
-            )
+            obs, acts, weights, rets = new
+            scale = budget_weights(acts, env.schema.n_campaigns, config.bc_budget_floor, env.codec.bid_range)
+            new = (obs, acts, weights * scale, rets)  # on top of the collected weights, never instead of them
         data = new if data is None else tuple(np.concatenate([a, b]) for a, b in zip(data, new, strict=True))
         fits.append(behaviour_clone(model, *data, config.bc_epochs, config.bc_learning_rate, config.seed + r))
     info.update(fits[-1])
