@@ -17,6 +17,7 @@ from pathlib import Path
 from orchestration import accounts as wiring
 from rl.accounts import check as checking
 from rl.accounts.review import PLATFORMS, ReviewError, propose, read_review, write_review
+from rl.campaign_registry import mapping_file, registry_file
 
 
 def add_commands(groups: argparse._SubParsersAction) -> None:
@@ -30,8 +31,9 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     found.set_defaults(run=discover)
     checked = commands.add_parser("check", parents=[common], help="validate the file against the platforms")
     checked.add_argument("--write", action="store_true", help="write the registry, mapping and targets if it passes")
-    checked.add_argument("--registry", type=Path, default=wiring.DEFAULT_REGISTRY_FILE, help="registry (dbt seed)")
-    checked.add_argument("--mapping", type=Path, default=wiring.MAPPING_FILE, help="GA4 mapping overrides (dbt seed)")
+    seeds = "default: in GAELP_ACCOUNT_SEEDS, else dbt_project/account_seeds/"
+    checked.add_argument("--registry", type=Path, help=f"the campaign registry to write ({seeds})")
+    checked.add_argument("--mapping", type=Path, help=f"the GA4 mapping overrides to write ({seeds})")
     checked.add_argument("--targets", type=Path, help="push targets (default: GAELP_TARGETS_CSV or data/accounts/)")
     checked.set_defaults(run=check)
 
@@ -118,10 +120,11 @@ def check(args: argparse.Namespace) -> int:
         )
         return 1
     targets_path = (args.targets or wiring.targets_file()).resolve()
-    checking.write_csv(args.registry, checking.REGISTRY_COLUMNS, registry)
-    checking.write_csv(args.mapping, checking.MAPPING_COLUMNS, mapping)
+    registry_path, mapping_path = args.registry or registry_file(), args.mapping or mapping_file()
+    checking.write_csv(registry_path, checking.REGISTRY_COLUMNS, registry)
+    checking.write_csv(mapping_path, checking.MAPPING_COLUMNS, mapping)
     checking.write_csv(targets_path, checking.TARGET_COLUMNS, targets)
-    _say(f"wrote the registry {args.registry}", f"wrote the GA4 mapping {args.mapping}")
+    _say(f"wrote the registry {registry_path}", f"wrote the GA4 mapping {mapping_path}")
     _say(f"wrote the push targets {targets_path}")
     if str(targets_path) != str(Path(wiring.targets_csv() or "").resolve()):
         _say(f"the daily plan reads its targets from GAELP_TARGETS_CSV: set GAELP_TARGETS_CSV={targets_path}")

@@ -1,18 +1,43 @@
 """The campaign registry: the account's campaigns as the operator knows them (platform, id, name, product, intent).
 
 It is account configuration, not hidden truth: ingestion refuses report rows for campaigns it does not list, and
-later stages take their fixed campaign order from it. The file is also the dbt seed behind `dim_campaign`.
+later stages take their fixed campaign order from it. The warehouse's `campaign_registry` (behind `dim_campaign`)
+reads the same file on every build.
+
+It lives with the GA4 mapping overrides in the account seeds directory: `dbt_project/account_seeds/` (the reference
+account's, as `gaelp accounts check --write` writes them), or the directory `GAELP_ACCOUNT_SEEDS` names (read by the
+dbt models too). The demo sets it when its world holds other campaigns than the reference account's
+(`orchestration.accounts.connect_demo_accounts`).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_REGISTRY_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "campaign_registry.csv"
+ACCOUNT_SEEDS_VAR = "GAELP_ACCOUNT_SEEDS"
+DEFAULT_ACCOUNT_SEEDS = Path(__file__).resolve().parents[1] / "dbt_project" / "account_seeds"
+REGISTRY_FILENAME = "campaign_registry.csv"
+MAPPING_FILENAME = "campaign_ga4_mapping.csv"
+DEFAULT_REGISTRY_FILE = DEFAULT_ACCOUNT_SEEDS / REGISTRY_FILENAME
 COLUMNS = ("platform", "campaign_id", "campaign_name", "product", "intent", "status")
 STATUSES = ("enabled", "paused")
+
+
+def account_seeds_dir() -> Path:
+    """The directory of the account seeds (registry and GA4 mapping): `GAELP_ACCOUNT_SEEDS`, else the repository's."""
+    value = os.environ.get(ACCOUNT_SEEDS_VAR)
+    return Path(value).resolve() if value else DEFAULT_ACCOUNT_SEEDS
+
+
+def registry_file() -> Path:
+    return account_seeds_dir() / REGISTRY_FILENAME
+
+
+def mapping_file() -> Path:
+    return account_seeds_dir() / MAPPING_FILENAME
 
 
 class CampaignRegistryError(ValueError):
@@ -34,8 +59,9 @@ class CampaignRegistry:
     campaigns: tuple[RegisteredCampaign, ...]
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_REGISTRY_FILE) -> CampaignRegistry:
-        path = Path(path)
+    def load(cls, path: str | Path | None = None) -> CampaignRegistry:
+        """The registry in `path` (default: `registry_file()`, the one the warehouse reads)."""
+        path = registry_file() if path is None else Path(path)
         if not path.exists():
             raise CampaignRegistryError(f"campaign registry not found: {path}")
         with open(path, newline="") as f:

@@ -7,11 +7,11 @@ the same budget object, nor share a GA4 mapping, nor (across platforms) an id: t
 Every error names the file, line and column.
 
 A file that passes compiles to what the pipeline reads:
-  * the campaign registry (the dbt seed `campaign_registry.csv`): every campaign, `enabled` when managed, `paused`
-    when not (still ingested and reported, never planned or pushed);
+  * the campaign registry (`campaign_registry.csv` in the account seeds directory, `rl.campaign_registry`): every
+    campaign, `enabled` when managed, `paused` when not (still ingested and reported, never planned or pushed);
   * the push targets (`GAELP_TARGETS_CSV`): budget and bid object ids of the managed campaigns only;
-  * the GA4 mapping overrides (the dbt seed `campaign_ga4_mapping.csv`): the campaigns whose GA4 source / medium or
-    campaign name differ from the platform's convention (dim_campaign applies them).
+  * the GA4 mapping overrides (`campaign_ga4_mapping.csv`, next to the registry): the campaigns whose GA4 source /
+    medium or campaign name differ from the platform's convention (dim_campaign applies them).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import datetime as dt
 
 import polars as pl
 
-from rl.campaign_registry import DEFAULT_REGISTRY_FILE, CampaignRegistry
+from rl.campaign_registry import CampaignRegistry, registry_file
 
 # GA4 requests behind the two GA4 tables: API name → column name.
 GA4_SESSIONS_DIMENSIONS = {
@@ -205,7 +205,7 @@ def check(
         for platform, ids in frame.group_by("platform").agg(pl.col("campaign_id").unique()).iter_rows():
             unknown = sorted(set(ids) - registry.ids(platform))
             if unknown:
-                where = DEFAULT_REGISTRY_FILE.name
+                where = registry_file()
                 problems.append(f"campaign id(s) {unknown} on {platform} are not in the campaign registry ({where})")
     if problems:
         raise IngestionError(f"{table}: " + "; ".join(problems))

@@ -1,7 +1,7 @@
 -- One row per campaign (platform × campaign_id) from the operator's registry, with how its traffic appears in
 -- GA4. This is the ONLY place an ad platform campaign is tied to GA4: every GA4 figure reaches a campaign
 -- through ga4_source_medium + ga4_campaign_name below, from the platform_channels seed, unless the reviewed
--- account file maps the campaign otherwise (its UTM tags: the campaign_ga4_mapping seed, written by
+-- account file maps the campaign otherwise (its UTM tags: the campaign_ga4_mapping overrides, written by
 -- `gaelp accounts check --write`).
 
 with registry as (
