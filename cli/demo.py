@@ -41,6 +41,7 @@ from assets.partitions import DAILY_PARTITIONS
 from cli.closed_loop import closed_loop, train
 from cli.comparison import DEFAULT_BASELINE, start_comparison
 from cli.console import Console
+from orchestration.accounts import DemoAccountsError, connect_demo_accounts
 from orchestration.environment import (
     Environment,
     current_environment,
@@ -50,6 +51,7 @@ from orchestration.environment import (
     world_seed,
 )
 from orchestration.resources import warehouse_path, world_dir
+from rl.campaign_registry import ACCOUNT_SEEDS_VAR
 from rl.world.world import DemoWorld
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -138,7 +140,8 @@ def fresh_start() -> None:
 
 
 def prepare(days: int | None, loop_days: int, fresh: bool, echo=print) -> tuple[list[str], list[str]] | int:
-    """Check the environment and the world's clock; returns (history keys, loop keys) or an exit code."""
+    """Check the environment and the world's clock, and connect the world's accounts (`connect_demo_accounts`);
+    returns (history keys, loop keys) or an exit code."""
     if current_environment() is not Environment.DEMO:
         print("error: the demo runs in the demo environment only (unset GAELP_ENV)", file=sys.stderr)
         return 2
@@ -157,6 +160,16 @@ def prepare(days: int | None, loop_days: int, fresh: bool, echo=print) -> tuple[
             file=sys.stderr,
         )
         return 2
+    try:
+        seeds = connect_demo_accounts()
+    except DemoAccountsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if seeds is not None:
+        echo(
+            f"accounts: the world's campaigns differ from the reference account's; their registry and GA4 mapping are "
+            f"in {seeds} (for `dagster dev` on this data directory: export {ACCOUNT_SEEDS_VAR}={seeds})"
+        )
     return history, loop
 
 

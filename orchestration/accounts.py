@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -19,10 +20,18 @@ import dagster as dg
 from orchestration.environment import Environment, current_environment, data_dir, targets_csv
 from orchestration.resources import build_resources
 from orchestration.resources.platforms import BidPlatform
+from rl.accounts import check as checking
 from rl.accounts.model import DiscoveredAccount, DiscoveryError
-from rl.accounts.review import ReviewError, read_review
+from rl.accounts.review import ReviewError, propose, read_review
 from rl.bidding import planner
-from rl.campaign_registry import DEFAULT_REGISTRY_FILE
+from rl.campaign_registry import (
+    ACCOUNT_SEEDS_VAR,
+    DEFAULT_ACCOUNT_SEEDS,
+    MAPPING_FILENAME,
+    REGISTRY_FILENAME,
+    account_seeds_dir,
+    registry_file,
+)
 
 ACCOUNTS_FILE_VAR = "GAELP_ACCOUNTS_FILE"
 PLATFORM_RESOURCES = {
@@ -31,7 +40,7 @@ PLATFORM_RESOURCES = {
     "tiktok": "bid_tiktok",
     "microsoft_ads": "bid_microsoft_ads",
 }
-MAPPING_FILE = DEFAULT_REGISTRY_FILE.parent / "campaign_ga4_mapping.csv"
+MAPPING_FILE = DEFAULT_ACCOUNT_SEEDS / MAPPING_FILENAME  # the reference account's
 
 
 def accounts_file() -> Path:
@@ -108,3 +117,44 @@ def targets_lookup() -> Callable[[str, int], tuple[str, tuple[str, ...]]] | None
         with open(path, newline="") as f:
             return planner.targets_from_rows(list(csv.DictReader(f)))
     return planner.demo_targets_for if current_environment() is Environment.DEMO else None
+
+
+class DemoAccountsError(RuntimeError):
+    """The demo market's accounts cannot be connected: the message says which platform or campaign, and why."""
+
+
+def connect_demo_accounts() -> Path | None:
+    """Make the account seeds the pipeline reads (campaign registry, GA4 mapping) match the demo world's campaigns.
+
+    The repository's seeds are the reference account's, so any world with those campaigns runs on them as they are
+    (returns None). A world with other campaigns is another account: its seeds are compiled from the demo market's
+    accounts as `gaelp accounts discover`, a review that manages every manageable campaign and `gaelp accounts check
+    --write` would, into `<data dir>/accounts/seeds/`, and `GAELP_ACCOUNT_SEEDS` is set to that directory for this
+    process and those it starts (returns it). Without this the registry lists campaigns the world does not have (or
+    misses some it has) and the pipeline stops at ingestion or calibration."""
+    with platform_resources() as (resources, missing):
+        accounts, failed = discover(resources)
+    why = {**missing, **failed}
+    if why:
+        reasons = "; ".join(f"{p}: {w}" for p, w in why.items())
+        raise DemoAccountsError(f"cannot read the demo market's accounts: {reasons}")
+    rows = [dataclasses.replace(r, managed=r.manageable) for r in propose(accounts)]
+    result = checking.validate(rows, accounts, "the demo market's accounts")
+    if not result.ok:
+        raise DemoAccountsError("the demo world's campaigns do not compile to a registry: " + "; ".join(result.errors))
+    wanted = checking.registry_rows(rows)
+    if registry_file().exists():
+        with open(registry_file(), newline="") as f:
+            if list(csv.DictReader(f)) == wanted:
+                return None
+    target = (data_dir() / "accounts" / "seeds").resolve()
+    if os.environ.get(ACCOUNT_SEEDS_VAR) and account_seeds_dir() != target:
+        world = ", ".join(f"{r['platform']} {r['campaign_id']}" for r in wanted)
+        raise DemoAccountsError(
+            f"{ACCOUNT_SEEDS_VAR}={os.environ[ACCOUNT_SEEDS_VAR]}: its registry does not list the demo world's "
+            f"campaigns ({world}); unset it to let the demo write the world's own seeds under the data directory"
+        )
+    checking.write_csv(target / REGISTRY_FILENAME, checking.REGISTRY_COLUMNS, wanted)
+    checking.write_csv(target / MAPPING_FILENAME, checking.MAPPING_COLUMNS, checking.mapping_rows(rows))
+    os.environ[ACCOUNT_SEEDS_VAR] = str(target)
+    return target
