@@ -168,7 +168,7 @@ def prepare(days: int | None, loop_days: int, fresh: bool, echo=print) -> tuple[
     if seeds is not None:
         echo(
             f"accounts: the world's campaigns differ from the reference account's; their registry and GA4 mapping are "
-            f"in {seeds} (for `dagster dev` on this data directory: export {ACCOUNT_SEEDS_VAR}={seeds})"
+            f"in {seeds} (`make ui` reads them there; elsewhere export {ACCOUNT_SEEDS_VAR}={seeds})"
         )
     return history, loop
 
