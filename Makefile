@@ -72,7 +72,7 @@ world-demo: setup
 # The Dagster UI on 127.0.0.1:3000 with a persistent instance under data/dagster_home. WORLD and SEED as for the
 # demo; a world with its own campaigns has its account seeds in the data directory (`make demo` wrote them there),
 # and the UI reads them unless GAELP_ACCOUNT_SEEDS says otherwise.
-DATA_ACCOUNT_SEEDS = $(or $(GAELP_DATA_DIR),$(CURDIR)/data)/accounts/seeds
+DATA_ACCOUNT_SEEDS = $(abspath $(or $(GAELP_DATA_DIR),$(CURDIR)/data))/accounts/seeds
 ui: setup $(MANIFEST) $(DAGSTER_HOME_DIR)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(if $(WORLD),GAELP_WORLD_FILE=$(WORLD)) $(if $(SEED),GAELP_WORLD_SEED=$(SEED)) \
 		$(if $(GAELP_ACCOUNT_SEEDS),,$(if $(wildcard $(DATA_ACCOUNT_SEEDS)/campaign_registry.csv),GAELP_ACCOUNT_SEEDS=$(DATA_ACCOUNT_SEEDS))) \

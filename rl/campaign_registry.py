@@ -26,10 +26,22 @@ COLUMNS = ("platform", "campaign_id", "campaign_name", "product", "intent", "sta
 STATUSES = ("enabled", "paused")
 
 
+class CampaignRegistryError(ValueError):
+    """The registry file is malformed (the message names the file, line and field), or its directory is misnamed."""
+
+
 def account_seeds_dir() -> Path:
-    """The directory of the account seeds (registry and GA4 mapping): `GAELP_ACCOUNT_SEEDS`, else the repository's."""
+    """The directory of the account seeds (registry and GA4 mapping): `GAELP_ACCOUNT_SEEDS`, else the repository's.
+    It must be absolute: dbt reads it from its project directory, this process from wherever it runs."""
     value = os.environ.get(ACCOUNT_SEEDS_VAR)
-    return Path(value).resolve() if value else DEFAULT_ACCOUNT_SEEDS
+    if not value:
+        return DEFAULT_ACCOUNT_SEEDS
+    if not Path(value).is_absolute():
+        raise CampaignRegistryError(
+            f"{ACCOUNT_SEEDS_VAR} must be an absolute path, got {value!r}: dbt would read it from its project "
+            "directory, and this process from its own"
+        )
+    return Path(value)
 
 
 def registry_file() -> Path:
@@ -38,10 +50,6 @@ def registry_file() -> Path:
 
 def mapping_file() -> Path:
     return account_seeds_dir() / MAPPING_FILENAME
-
-
-class CampaignRegistryError(ValueError):
-    """The registry file is malformed; the message names the file, line and field."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from rl.campaign_registry import (
     DEFAULT_ACCOUNT_SEEDS,
     DEFAULT_REGISTRY_FILE,
     CampaignRegistry,
+    CampaignRegistryError,
     registry_file,
 )
 from rl.market.params import MarketParams, parse_market_params
@@ -108,3 +109,8 @@ def test_seeds_the_environment_names_that_do_not_fit_the_world_are_refused(demo_
     with pytest.raises(DemoAccountsError, match=ACCOUNT_SEEDS_VAR):
         connect_demo_accounts()
     assert _rows(theirs / "campaign_registry.csv") == _rows(DEFAULT_REGISTRY_FILE)  # left as they were
+
+    # a relative directory would be read from two places (dbt runs in its project directory): refused by name
+    monkeypatch.setenv(ACCOUNT_SEEDS_VAR, "their_seeds")
+    with pytest.raises(CampaignRegistryError, match=f"{ACCOUNT_SEEDS_VAR} must be an absolute path"):
+        CampaignRegistry.load()
