@@ -2,7 +2,7 @@
 
 select platform, campaign_id, ga4_source_medium, ga4_campaign_name
 from read_csv(
-    '{{ env_var("GAELP_ACCOUNT_SEEDS", "") or ((invocation_args_dict.get("project_dir") or ".") ~ "/account_seeds") }}/campaign_ga4_mapping.csv',
+    '{{ account_seed("campaign_ga4_mapping.csv") }}',
     header = true,
     columns = {
         'platform': 'varchar',
